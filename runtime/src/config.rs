@@ -1,0 +1,199 @@
+//! Every server setting, with its default and the reason for it, and the
+//! parsers for the human-friendly forms the CLI accepts (`500ms`, `64MiB`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// Default wall-clock budget for one request, from accept to the guest's
+/// return. Generous enough for a handler that waits on slow upstreams, short
+/// enough that a stuck guest frees its instance within a minute.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default cap on one instance's linear memory. A handler is a request-sized
+/// program; 64 MiB fits a Rust handler that buffers a few MiB, and keeps 1,000
+/// concurrent instances within a small server's RAM.
+pub const DEFAULT_MAX_MEMORY: u64 = 64 << 20;
+
+/// Default number of guest instances alive at once. Each waiting request holds
+/// one, so this bounds memory under load; past it, requests get `503`.
+pub const DEFAULT_MAX_INSTANCES: u32 = 1_000;
+
+/// Default time a graceful shutdown waits for in-flight requests.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default time a client has to send a complete request head.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the server behaves. [`Config::new`] gives the documented defaults;
+/// [`Config::validate`] checks a configuration before the server uses it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The directory served: handlers and static files. Nothing outside it is
+    /// ever reachable.
+    pub webroot: PathBuf,
+    /// Wall-clock limit for one request; a guest still running then is
+    /// stopped and the client gets `504` (or a cut body if streaming began).
+    pub request_timeout: Duration,
+    /// Largest linear memory one instance may have, in bytes; `memory.grow`
+    /// past it fails, and a module that asks for more up front fails to
+    /// instantiate.
+    pub max_memory: u64,
+    /// Most guest instances alive at once, across all handlers. Sizes the
+    /// pooling allocator; requests past it get `503` without running guest
+    /// code.
+    pub max_instances: u32,
+    /// How long a graceful shutdown lets in-flight requests run before it
+    /// cuts them.
+    pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request head. Without it, a
+    /// silent connection would hold its slot forever.
+    pub header_timeout: Duration,
+    /// Development mode: error responses carry the guest's trap message and
+    /// compile errors, which production must never show a client.
+    pub dev: bool,
+}
+
+impl Config {
+    /// The defaults, serving `webroot`.
+    pub fn new(webroot: impl Into<PathBuf>) -> Self {
+        Self {
+            webroot: webroot.into(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_memory: DEFAULT_MAX_MEMORY,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            dev: false,
+        }
+    }
+
+    /// Checks the settings and resolves the web root to its canonical path
+    /// (the router's containment checks compare against it).
+    pub fn validate(mut self) -> Result<Self, ConfigError> {
+        let root = &self.webroot;
+        let meta = std::fs::metadata(root).map_err(|source| ConfigError::WebRoot {
+            path: root.clone(),
+            reason: match source.kind() {
+                std::io::ErrorKind::NotFound => "it does not exist".to_owned(),
+                _ => source.to_string(),
+            },
+        })?;
+        if !meta.is_dir() {
+            return Err(ConfigError::WebRoot {
+                path: root.clone(),
+                reason: "it is not a directory".to_owned(),
+            });
+        }
+        self.webroot = std::fs::canonicalize(root).map_err(|e| ConfigError::WebRoot {
+            path: root.clone(),
+            reason: e.to_string(),
+        })?;
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError::Invalid {
+                setting: "request-timeout",
+                reason: "must be longer than zero".to_owned(),
+            });
+        }
+        // One 64 KiB wasm page is the smallest memory a module can have.
+        if self.max_memory < 64 << 10 {
+            return Err(ConfigError::Invalid {
+                setting: "max-memory",
+                reason: "must be at least 64KiB, one WebAssembly page".to_owned(),
+            });
+        }
+        if self.max_memory > 4 << 30 {
+            return Err(ConfigError::Invalid {
+                setting: "max-memory",
+                reason: "must be at most 4GiB, the most a 32-bit memory can address".to_owned(),
+            });
+        }
+        if self.max_instances == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "max-instances",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// The web root as given (canonical after [`Config::validate`]).
+    pub fn webroot(&self) -> &Path {
+        &self.webroot
+    }
+}
+
+/// Parses a duration written like `500ms`, `2s`, `1m` or `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); write it like 500ms, 2s or 1m")
+    })
+}
+
+/// Parses a size written like `64MiB`, `1GiB`, `512KiB` or a plain number of
+/// bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    parse_size::parse_size(text)
+        .map_err(|e| format!("`{text}` is not a size ({e}); write it like 64MiB or 1GiB"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_the_documented_forms() {
+        for (text, want) in [
+            ("500ms", Duration::from_millis(500)),
+            ("2s", Duration::from_secs(2)),
+            ("1m", Duration::from_secs(60)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        assert!(parse_duration("soon").unwrap_err().contains("500ms"));
+    }
+
+    #[test]
+    fn sizes_parse_in_the_documented_forms() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("lots").unwrap_err().contains("64MiB"));
+    }
+
+    #[test]
+    fn a_missing_web_root_is_a_clear_error() {
+        let err = Config::new("/definitely/not/here").validate().unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/definitely/not/here"), "{text}");
+        assert!(text.contains("does not exist"), "{text}");
+    }
+
+    #[test]
+    fn a_file_is_not_a_web_root() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let err = Config::new(file.path()).validate().unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn limits_out_of_range_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = Config {
+            max_memory: 1024,
+            ..Config::new(dir.path())
+        };
+        assert!(small.validate().unwrap_err().to_string().contains("max-memory"));
+        let zero = Config {
+            request_timeout: Duration::ZERO,
+            ..Config::new(dir.path())
+        };
+        assert!(
+            zero.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("request-timeout")
+        );
+    }
+}

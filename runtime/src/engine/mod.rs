@@ -1,0 +1,150 @@
+//! The one WebAssembly engine a server uses: its configuration, the epoch
+//! ticker that makes guests yield, and the shared `Linker` with every host
+//! import.
+
+mod run;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
+};
+
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::host::{self, Ctx};
+
+pub(crate) use run::{Limits, RequestParts, run_request};
+
+/// How often the epoch advances. A running guest yields to the scheduler at
+/// every tick, so this bounds how long one CPU-bound guest can hold a worker
+/// thread before other requests get a turn, and how late a timeout can fire.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Host stack available to one guest call chain, on its own fiber.
+const ASYNC_STACK_SIZE: usize = 2 << 20;
+
+/// Which instance allocator the engine ended up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocator {
+    /// Pre-reserved slots: instantiation is a few microseconds.
+    Pooling,
+    /// Memory mapped per instance: used where the address space cannot hold
+    /// the pool (a `ulimit -v`, a 32-bit host).
+    OnDemand,
+}
+
+/// The engine, its linker, and the ticker thread that drives epochs.
+pub struct WasmEngine {
+    engine: Engine,
+    linker: Arc<Linker<Ctx>>,
+    allocator: Allocator,
+    ticker: Ticker,
+}
+
+impl WasmEngine {
+    /// Builds the engine for `config`: pooling allocator if the address space
+    /// allows it, on-demand otherwise.
+    pub fn new(config: &Config) -> Result<Self, ConfigError> {
+        let (engine, allocator) = match Engine::new(&engine_config(config, true)) {
+            Ok(engine) => (engine, Allocator::Pooling),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "the pooling allocator is unavailable; instances are allocated on demand"
+                );
+                let engine = Engine::new(&engine_config(config, false))
+                    .map_err(|e| ConfigError::Engine(e.to_string()))?;
+                (engine, Allocator::OnDemand)
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        host::add_to_linker(&mut linker).map_err(|e| ConfigError::Engine(e.to_string()))?;
+        let ticker = Ticker::start(engine.clone());
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            allocator,
+            ticker,
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker that defines every `wasmlet` import.
+    pub(crate) fn linker(&self) -> &Arc<Linker<Ctx>> {
+        &self.linker
+    }
+
+    /// The allocator in use.
+    pub fn allocator(&self) -> Allocator {
+        self.allocator
+    }
+}
+
+impl Drop for WasmEngine {
+    fn drop(&mut self) {
+        self.ticker.stop();
+    }
+}
+
+fn engine_config(config: &Config, pooling: bool) -> wasmtime::Config {
+    let mut wasm = wasmtime::Config::new();
+    wasm.epoch_interruption(true)
+        .async_stack_size(ASYNC_STACK_SIZE)
+        .cranelift_opt_level(OptLevel::Speed);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_core_instances(config.max_instances)
+            .total_memories(config.max_instances)
+            .total_tables(config.max_instances)
+            .total_stacks(config.max_instances)
+            .max_memory_size(config.max_memory as usize)
+            // Keep touched pages of recently freed slots resident: the next
+            // instance reuses them without a page fault per page.
+            .linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(16 << 10);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    wasm
+}
+
+/// One thread per engine that advances its epoch every [`EPOCH_TICK`].
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        // A weak handle: the ticker must not keep a dropped server's engine
+        // (and its reserved address space) alive.
+        let weak = engine.weak();
+        drop(engine);
+        std::thread::Builder::new()
+            .name("wasmlet-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawn the epoch ticker thread");
+        Self { stop }
+    }
+
+    /// Asks the thread to stop; it exits within one tick. Not joined: the
+    /// engine may be dropped on an async worker, which must not block.
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,103 @@
+//! The host side of the guest ABI: the per-request state a guest's imports
+//! work on ([`Ctx`], the `Store`'s data), and one file per capability whose
+//! function names are the import names.
+//!
+//! Every import is defined in one shared `Linker`; a module that imports
+//! anything else fails at load time with a message naming the import.
+
+pub mod memory;
+mod request;
+mod response;
+mod system;
+
+use std::sync::Arc;
+
+use wasmtime::{Caller, Linker, Memory, StoreLimits};
+
+pub(crate) use request::{RequestBody, RequestInfo};
+pub(crate) use response::{BodyStream, ResponseState, Start};
+
+/// Everything one request's guest can reach through its imports. One `Ctx`
+/// per `Store`, one `Store` per request: nothing leaks between requests.
+pub struct Ctx {
+    /// Caps this instance's memory and table growth.
+    pub(crate) limits: StoreLimits,
+    /// The guest's exported memory, looked up once after instantiation so
+    /// imports do not search exports by name on every call.
+    pub(crate) memory: Option<Memory>,
+    /// Method, target, headers and route parameters.
+    pub(crate) request: RequestInfo,
+    /// The request body, read on demand by `req_body_read`.
+    pub(crate) body: RequestBody,
+    /// Status and headers until the head is sent, then the body channel.
+    pub(crate) response: ResponseState,
+    /// The handler's URL path, for log lines.
+    pub(crate) handler: Arc<str>,
+}
+
+/// The name of every import [`add_to_linker`] defines; the loader names any
+/// other import in its error. A test instantiates a module that imports all
+/// of them, so the list cannot claim one the linker lacks.
+pub(crate) const IMPORTS: &[&str] = &[
+    "req_method",
+    "req_uri",
+    "req_header",
+    "req_param",
+    "req_body_read",
+    "resp_status",
+    "resp_header",
+    "resp_write",
+    "log",
+    "sleep_ms",
+];
+
+/// Defines every `wasmlet` import in `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    request::add_to_linker(linker)?;
+    response::add_to_linker(linker)?;
+    system::add_to_linker(linker)?;
+    Ok(())
+}
+
+/// The guest's memory and the request state, borrowed together so an import
+/// can copy between them.
+fn memory_and_ctx<'a>(caller: &'a mut Caller<'_, Ctx>) -> wasmtime::Result<(&'a mut [u8], &'a mut Ctx)> {
+    let Some(memory) = caller.data().memory else {
+        wasmtime::bail!(
+            "the handler passed a pointer to a host import but exports no `memory`; \
+             export its linear memory as `memory`"
+        );
+    };
+    Ok(memory.data_and_store_mut(caller))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every v1 import with the signature `shared/abi-core-v1.md` gives it,
+    /// plus the additions in `docs/abi.md`.
+    const ALL_IMPORTS: &str = r#"(module
+        (import "wasmlet" "req_method" (func (param i32 i32) (result i32)))
+        (import "wasmlet" "req_uri" (func (param i32 i32) (result i32)))
+        (import "wasmlet" "req_header" (func (param i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "req_param" (func (param i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "req_body_read" (func (param i32 i32) (result i32)))
+        (import "wasmlet" "resp_status" (func (param i32) (result i32)))
+        (import "wasmlet" "resp_header" (func (param i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "resp_write" (func (param i32 i32) (result i32)))
+        (import "wasmlet" "log" (func (param i32 i32 i32)))
+        (import "wasmlet" "sleep_ms" (func (param i64)))
+        (memory (export "memory") 1))"#;
+
+    #[test]
+    fn every_listed_import_is_defined_with_the_abi_signature() {
+        let engine = wasmtime::Engine::default();
+        let mut linker = Linker::new(&engine);
+        add_to_linker(&mut linker).unwrap();
+        let module = wasmtime::Module::new(&engine, wat::parse_str(ALL_IMPORTS).unwrap()).unwrap();
+        linker.instantiate_pre(&module).unwrap();
+        let imported: Vec<&str> = module.imports().map(|i| i.name()).collect();
+        assert_eq!(imported, IMPORTS, "IMPORTS lists exactly the defined imports");
+    }
+}

@@ -1,0 +1,211 @@
+//! Response imports: `resp_status`, `resp_header` and the async
+//! `resp_write`, which sends the head on its first call and then streams.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, StatusCode};
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::{Caller, Linker};
+
+use super::memory::read;
+use super::{Ctx, memory_and_ctx};
+use crate::abi::{MODULE, code};
+use crate::error::Outcome;
+
+/// Body chunks in flight between a guest and its client. Small, so a guest
+/// that writes faster than the client reads is suspended in `resp_write`
+/// (backpressure) instead of the host buffering its output.
+const BODY_CHANNEL_CHUNKS: usize = 4;
+
+/// The guest's body as the connection receives it. The channel closing ends
+/// the body cleanly only if the guest returned normally (`complete`); any other
+/// end (a trap, a timeout, the task dropped) cuts it, so the client can tell
+/// the response is incomplete.
+pub(crate) struct BodyStream {
+    pub(crate) chunks: mpsc::Receiver<Bytes>,
+    pub(crate) complete: Arc<AtomicBool>,
+}
+
+/// How a response starts: the first and only message from the guest task to
+/// the connection.
+pub(crate) enum Start {
+    /// The guest wrote: stream the body from the channel.
+    Stream {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: BodyStream,
+    },
+    /// The guest returned without writing: an empty body.
+    Complete {
+        status: StatusCode,
+        headers: HeaderMap,
+    },
+    /// The guest failed before writing anything.
+    Failed(Outcome),
+}
+
+/// The response as the guest builds it.
+pub(crate) struct ResponseState {
+    status: StatusCode,
+    headers: HeaderMap,
+    /// `Some` until the head is sent.
+    start: Option<oneshot::Sender<Start>>,
+    /// `Some` once the head is sent and until the client goes away.
+    body: Option<mpsc::Sender<Bytes>>,
+    /// Set when the guest returns normally; see [`BodyStream`].
+    complete: Arc<AtomicBool>,
+}
+
+impl ResponseState {
+    pub(crate) fn new(start: oneshot::Sender<Start>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            start: Some(start),
+            body: None,
+            complete: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The status the guest chose (200 unless it set one).
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Sends the head now, with a streaming body. False if the client is gone.
+    fn send_head(&mut self) -> bool {
+        let Some(start) = self.start.take() else {
+            return self.body.is_some();
+        };
+        let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
+        let head = Start::Stream {
+            status: self.status,
+            headers: std::mem::take(&mut self.headers),
+            body: BodyStream {
+                chunks: rx,
+                complete: self.complete.clone(),
+            },
+        };
+        if start.send(head).is_ok() {
+            self.body = Some(tx);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Ends the response once the guest is done: an empty body if it never
+    /// wrote, the status for a failure before the head, or a cut body for a
+    /// failure after it.
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
+        match self.start.take() {
+            Some(start) => {
+                let message = match outcome {
+                    Outcome::Completed => Start::Complete {
+                        status: self.status,
+                        headers: std::mem::take(&mut self.headers),
+                    },
+                    failure => Start::Failed(failure),
+                };
+                let _ = start.send(message);
+            }
+            None => {
+                if matches!(outcome, Outcome::Completed) {
+                    self.complete.store(true, Ordering::Release);
+                }
+                self.body = None;
+            }
+        }
+    }
+
+    /// Whether the head has been sent.
+    pub(crate) fn head_sent(&self) -> bool {
+        self.start.is_none()
+    }
+}
+
+pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    linker.func_wrap(MODULE, "resp_status", resp_status)?;
+    linker.func_wrap(MODULE, "resp_header", resp_header)?;
+    linker.func_wrap_async(
+        MODULE,
+        "resp_write",
+        |caller: Caller<'_, Ctx>, (buf, len): (i32, i32)| Box::new(resp_write(caller, buf, len)),
+    )?;
+    Ok(())
+}
+
+fn resp_status(mut caller: Caller<'_, Ctx>, status: i32) -> i32 {
+    let response = &mut caller.data_mut().response;
+    if response.head_sent() {
+        return code::HEAD_SENT;
+    }
+    let Some(status) = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+    else {
+        return code::INVALID;
+    };
+    response.status = status;
+    code::OK
+}
+
+/// Headers that describe the connection rather than the response; the host
+/// owns them, and a guest setting them could corrupt the framing.
+const HOST_OWNED: [HeaderName; 6] = [
+    header::CONNECTION,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TE,
+    header::TRAILER,
+    HeaderName::from_static("keep-alive"),
+];
+
+fn resp_header(
+    mut caller: Caller<'_, Ctx>,
+    name: i32,
+    name_len: i32,
+    value: i32,
+    value_len: i32,
+) -> wasmtime::Result<i32> {
+    let (memory, ctx) = memory_and_ctx(&mut caller)?;
+    let name = read(memory, name, name_len)?;
+    let value = read(memory, value, value_len)?;
+    if ctx.response.head_sent() {
+        return Ok(code::HEAD_SENT);
+    }
+    let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+    else {
+        return Ok(code::INVALID);
+    };
+    if HOST_OWNED.contains(&name) {
+        return Ok(code::INVALID);
+    }
+    ctx.response.headers.append(name, value);
+    Ok(code::OK)
+}
+
+async fn resp_write(mut caller: Caller<'_, Ctx>, buf: i32, len: i32) -> wasmtime::Result<i32> {
+    let chunk = {
+        let (memory, _) = memory_and_ctx(&mut caller)?;
+        Bytes::copy_from_slice(read(memory, buf, len)?)
+    };
+    let response = &mut caller.data_mut().response;
+    if !response.send_head() {
+        return Ok(code::CLOSED);
+    }
+    if chunk.is_empty() {
+        return Ok(code::OK);
+    }
+    let Some(body) = response.body.as_ref() else {
+        return Ok(code::CLOSED);
+    };
+    if body.send(chunk).await.is_err() {
+        response.body = None;
+        return Ok(code::CLOSED);
+    }
+    Ok(code::OK)
+}

@@ -1,0 +1,49 @@
+//! `log` and the async `sleep_ms`.
+
+use std::time::Duration;
+
+use wasmtime::{Caller, Linker};
+
+use super::memory::read;
+use super::{Ctx, memory_and_ctx};
+use crate::abi::{MODULE, level};
+
+/// Longest log message kept from a guest; a guest must not be able to fill
+/// the operator's disk with one call.
+const MAX_LOG_MESSAGE: usize = 4096;
+
+/// Longest single host-timer wait. The request timeout ends any request long
+/// before this; the cap only keeps the timer arithmetic far from overflow.
+const MAX_SLEEP: Duration = Duration::from_secs(24 * 60 * 60);
+
+pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
+    linker.func_wrap(MODULE, "log", log)?;
+    linker.func_wrap_async(
+        MODULE,
+        "sleep_ms",
+        |_caller: Caller<'_, Ctx>, (ms,): (i64,)| {
+            let wait = Duration::from_millis(ms.max(0) as u64).min(MAX_SLEEP);
+            Box::new(async move {
+                tokio::time::sleep(wait).await;
+                Ok(())
+            })
+        },
+    )?;
+    Ok(())
+}
+
+fn log(mut caller: Caller<'_, Ctx>, level: i32, msg: i32, len: i32) -> wasmtime::Result<()> {
+    let (memory, ctx) = memory_and_ctx(&mut caller)?;
+    let bytes = read(memory, msg, len)?;
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LOG_MESSAGE)]);
+    let truncated = if bytes.len() > MAX_LOG_MESSAGE { " …" } else { "" };
+    let handler = &*ctx.handler;
+    // `tracing` levels are static per call site, hence one macro per level.
+    match level {
+        level::ERROR => tracing::error!(target: "wasmlet::guest", handler, "{text}{truncated}"),
+        level::WARN => tracing::warn!(target: "wasmlet::guest", handler, "{text}{truncated}"),
+        level::INFO => tracing::info!(target: "wasmlet::guest", handler, "{text}{truncated}"),
+        _ => tracing::debug!(target: "wasmlet::guest", handler, "{text}{truncated}"),
+    }
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! Wasmlet: a WebAssembly handler runtime. Copy a `.wasm` or `.wat` file into
+//! a web root and it serves the next request at its path — no manifest, no
+//! restart. Handlers call host imports that look blocking (read the body,
+//! write the response, sleep) while the host suspends them and serves other
+//! requests on the same threads.
+//!
+//! # Layout
+//! - [`config`]: every setting, its default and why; duration and size parsing.
+//! - [`error`]: error enums at the seams, and the one mapping from a request's
+//!   [`Outcome`](error::Outcome) to an HTTP status.
+//! - [`abi`]: the import module name, status codes and log levels the guest
+//!   ABI shares with the SDK.
+//! - [`router`]: URL path → handler, static file or nothing; all path safety.
+//! - [`loader`]: the handler cache — single-flight compile off the workers.
+//! - [`engine`]: the wasmtime engine, epoch ticker, and one request's run.
+//! - [`host`]: the imports, one file per capability, named as the ABI names them.
+//! - [`server`]: accept loop, hyper service, streaming bodies, static files.
+//! - [`stats`]: live counters.
+//!
+//! # A request's way through
+//! 1. The accept loop takes a connection (`TCP_NODELAY`) and hands it to
+//!    hyper (HTTP/1.1 keep-alive or HTTP/2).
+//! 2. The [`router`] turns the path into a route, rejecting hostile paths
+//!    before touching the disk.
+//! 3. A static route is served by `hyper-staticfile`.
+//! 4. A handler route asks the [`loader`]; the first request for a file
+//!    version compiles it on a blocking thread, concurrent requests share
+//!    that compile, later ones find the `InstancePre` in memory.
+//! 5. The verb picks `handle_<verb>` or `handle`; neither is `405` with
+//!    `Allow`, and no guest code runs.
+//! 6. A task gets a fresh `Store` with memory limits and an epoch deadline that
+//!    yields every tick, instantiates, and calls the entry point under the
+//!    request timeout.
+//! 7. Async imports (`req_body_read`, `resp_write`, `sleep_ms`) suspend the
+//!    guest's fiber; the worker serves other requests meanwhile.
+//! 8. The first `resp_write` sends the head and the body streams; a guest that
+//!    never writes gets its status and headers with an empty body.
+//! 9. The outcome becomes a status once ([`error::Outcome::status`]) and one
+//!    access line is logged.
+
+pub mod abi;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod loader;
+pub mod router;
+pub mod server;
+pub mod stats;
+
+pub use config::Config;
+pub use error::{ConfigError, LoadError, ServeError};
+pub use server::Server;
+pub use stats::Stats;

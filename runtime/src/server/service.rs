@@ -1,0 +1,262 @@
+//! The per-request path: route, then a static file or a handler. For a
+//! handler: cached compile, verb check (405 without running guest code), a
+//! guest task, and the response head as soon as the guest sends it.
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+
+use super::App;
+use super::body::{GuestBody, ResponseBody};
+use super::static_files;
+use crate::engine::{Limits, RequestParts, run_request};
+use crate::error::Outcome;
+use crate::host::Start;
+use crate::router::Route;
+
+/// Answers one request. Never fails: every failure is a response.
+pub(crate) async fn handle(
+    app: Arc<App>,
+    request: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let started = Instant::now();
+    app.stats.request_received();
+    let response = match app.router.resolve(request.uri().path()) {
+        Route::Handler { file, params } => return Ok(handler(app, request, &file, params, started).await),
+        Route::Static(file) => {
+            static_files::serve(request.method(), request.headers(), &file).await
+        }
+        Route::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
+        Route::BadRequest(why) => plain(StatusCode::BAD_REQUEST, format!("bad request: {why}\n")),
+    };
+    access_log(&request, response.status(), started, None, None);
+    Ok(response)
+}
+
+async fn handler(
+    app: Arc<App>,
+    request: Request<Incoming>,
+    file: &Path,
+    params: Vec<(String, String)>,
+    started: Instant,
+) -> Response<ResponseBody> {
+    let name = handler_name(app.router.root(), file);
+    let loaded = match app.loader.get(file).await {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let outcome = Outcome::Load(e);
+            let response = failure(&app, &outcome);
+            access_log(&request, response.status(), started, Some(&name), Some(&outcome));
+            return response;
+        }
+    };
+    let Some(entry) = loaded.entry_point(request.method()) else {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        if let Ok(allow) = HeaderValue::from_str(&loaded.allow()) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+        access_log(&request, response.status(), started, Some(&name), None);
+        return response;
+    };
+
+    let (parts, body) = request.into_parts();
+    let log = AccessLine {
+        method: parts.method.clone(),
+        path: parts.uri.path().to_owned(),
+        handler: name.clone(),
+        started,
+        done: false,
+    };
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let guest_request = RequestParts {
+        method: parts.method,
+        target,
+        headers: parts.headers,
+        params,
+        body,
+        handler: name,
+    };
+    let (start_tx, start_rx) = oneshot::channel();
+    let limits = Limits {
+        timeout: app.config.request_timeout,
+        max_memory: app.config.max_memory,
+    };
+    let task_app = app.clone();
+    let task = tokio::spawn(async move {
+        let mut log = log;
+        let (outcome, status) = run_request(
+            &task_app.engine,
+            &loaded,
+            entry,
+            guest_request,
+            limits,
+            start_tx,
+            &task_app.stats,
+        )
+        .await;
+        log.finish(status, &outcome);
+    });
+    // Until the head is sent, this future owns the guest: if hyper drops it
+    // (the client went away), the guard aborts the guest task.
+    let guard = AbortOnDrop(Some(task.abort_handle()));
+    match start_rx.await {
+        Ok(Start::Stream {
+            status,
+            headers,
+            body,
+        }) => with_head(
+            status,
+            headers,
+            ResponseBody::Guest(GuestBody::new(body, guard.disarm())),
+        ),
+        Ok(Start::Complete { status, headers }) => with_head(status, headers, ResponseBody::empty()),
+        Ok(Start::Failed(outcome)) => failure(&app, &outcome),
+        // The task ended without a word: it panicked (a host bug, logged by
+        // the runtime). The client still gets a status.
+        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n"),
+    }
+}
+
+fn with_head(status: StatusCode, headers: http::HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// The response for a failure before the head was sent. Details only in
+/// development mode: a trap message can reveal the guest's internals.
+fn failure(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
+    let status = outcome.status();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let body = match outcome.detail() {
+        Some(detail) if app.config.dev => format!("{} {reason}\n\n{detail}\n", status.as_u16()),
+        _ => format!("{} {reason}\n", status.as_u16()),
+    };
+    let mut response = plain(status, body);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// A `text/plain` response.
+pub(crate) fn plain(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The handler's path relative to the web root, as logs show it.
+fn handler_name(root: &Path, file: &Path) -> Arc<str> {
+    let rel = file.strip_prefix(root).unwrap_or(file);
+    format!("/{}", rel.display()).into()
+}
+
+/// Aborts the guest task when dropped, unless disarmed.
+struct AbortOnDrop(Option<AbortHandle>);
+
+impl AbortOnDrop {
+    fn disarm(mut self) -> AbortHandle {
+        self.0.take().expect("disarmed once")
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.abort();
+        }
+    }
+}
+
+/// The access line for a handler request, written when the guest is done. If
+/// the guest task is aborted (the client went away) it is written on drop.
+struct AccessLine {
+    method: Method,
+    path: String,
+    handler: Arc<str>,
+    started: Instant,
+    done: bool,
+}
+
+impl AccessLine {
+    fn finish(&mut self, status: StatusCode, outcome: &Outcome) {
+        self.done = true;
+        write_access(
+            &self.method,
+            &self.path,
+            status,
+            self.started,
+            Some(&self.handler),
+            Some(outcome),
+        );
+    }
+}
+
+impl Drop for AccessLine {
+    fn drop(&mut self) {
+        if !self.done {
+            tracing::info!(
+                target: "wasmlet::access",
+                method = %self.method,
+                path = %self.path,
+                handler = &*self.handler,
+                ms = %format_args!("{:.1}", self.started.elapsed().as_secs_f64() * 1e3),
+                "client went away; handler cancelled"
+            );
+        }
+    }
+}
+
+fn access_log(
+    request: &Request<Incoming>,
+    status: StatusCode,
+    started: Instant,
+    handler: Option<&str>,
+    outcome: Option<&Outcome>,
+) {
+    write_access(request.method(), request.uri().path(), status, started, handler, outcome);
+}
+
+/// One line per request: method, path, status, time, handler, and for a
+/// failure its outcome and detail.
+fn write_access(
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    started: Instant,
+    handler: Option<&str>,
+    outcome: Option<&Outcome>,
+) {
+    let ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3);
+    let status = status.as_u16();
+    let handler = handler.unwrap_or("-");
+    match outcome.filter(|o| !matches!(o, Outcome::Completed)) {
+        Some(failed) => tracing::warn!(
+            target: "wasmlet::access",
+            %method, path, status, %ms, handler,
+            outcome = failed.label(),
+            error = failed.detail().unwrap_or_default(),
+            "request failed"
+        ),
+        None => tracing::info!(target: "wasmlet::access", %method, path, status, %ms, handler, "request"),
+    }
+}

@@ -1,0 +1,99 @@
+//! The `wasmlet` binary as a user runs it: flags, start-up errors, exit codes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn wasmlet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wasmlet"))
+}
+
+#[test]
+fn help_explains_every_serve_flag_and_its_default() {
+    let out = wasmlet().args(["serve", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--workers",
+        "--request-timeout",
+        "--max-memory",
+        "--max-instances",
+        "--shutdown-timeout",
+        "--dev",
+        "127.0.0.1:8080",
+        "30s",
+        "64MiB",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn a_missing_web_root_is_a_clear_error_and_a_failure_exit() {
+    let out = wasmlet()
+        .args(["serve", "/no/such/webroot", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/no/such/webroot") && err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error_and_a_failure_exit() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let root = tempfile::tempdir().unwrap();
+    let out = wasmlet()
+        .args(["serve", root.path().to_str().unwrap(), "--listen", &addr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&addr) && err.contains("--listen"), "{err}");
+}
+
+#[test]
+fn bad_durations_and_sizes_say_how_to_write_them() {
+    let out = wasmlet()
+        .args(["serve", ".", "--request-timeout", "soon"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("500ms"));
+    let out = wasmlet().args(["serve", ".", "--max-memory", "lots"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("64MiB"));
+}
+
+#[test]
+fn sigterm_stops_the_server_with_exit_zero() {
+    let root = tempfile::tempdir().unwrap();
+    let mut child = wasmlet()
+        .args(["serve", root.path().to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "wasmlet=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the "listening on" line, which proves start-up finished.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut listening = false;
+    while Instant::now() < deadline {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("listening on http://127.0.0.1:") => {
+                listening = true;
+                break;
+            }
+            Some(_) => continue,
+            None => break,
+        }
+    }
+    assert!(listening, "the server never said where it listens");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}

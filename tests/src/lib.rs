@@ -1,0 +1,359 @@
+//! Shared harness for the end-to-end tests in `tests/tests/`.
+//!
+//! Every test starts a real [`wasmlet::Server`] on `127.0.0.1:0` over a
+//! temporary web root made of real files, and talks to it with a real HTTP
+//! client over the socket. Nothing is mocked.
+//!
+//! # Layout
+//! - [`WebRoot`]: a temporary directory filled with fixtures from
+//!   `tests/fixtures/` or inline text.
+//! - [`TestServer`]: the running server, its address and its [`wasmlet::Stats`].
+//! - [`Reply`] and the request helpers on [`TestServer`].
+//! - [`logs`]: everything the server logged, for tests that check a message.
+//! - [`says`] and [`raw_status`]: tiny helpers for routing and raw-socket
+//!   tests.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The directory that holds the `.wat` fixtures, one per rule.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The repository's `handlers/` directory (the examples the README serves).
+pub fn handlers_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .join("handlers")
+}
+
+/// A temporary web root that is deleted when dropped.
+pub struct WebRoot {
+    dir: tempfile::TempDir,
+}
+
+impl WebRoot {
+    /// An empty web root.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("create a temporary web root"),
+        }
+    }
+
+    /// The web root's path on disk.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copies `tests/fixtures/<fixture>` to `<root>/<rel>`, creating parent
+    /// directories.
+    pub fn fixture(self, rel: &str, fixture: &str) -> Self {
+        let bytes = std::fs::read(fixtures_dir().join(fixture))
+            .unwrap_or_else(|e| panic!("read fixture {fixture}: {e}"));
+        self.bytes(rel, bytes)
+    }
+
+    /// Writes `contents` to `<root>/<rel>`, creating parent directories.
+    pub fn file(self, rel: &str, contents: &str) -> Self {
+        self.bytes(rel, contents.as_bytes().to_vec())
+    }
+
+    /// Writes raw bytes to `<root>/<rel>`, creating parent directories.
+    pub fn bytes(self, rel: &str, contents: impl AsRef<[u8]>) -> Self {
+        let path = self.dir.path().join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create fixture directory");
+        }
+        std::fs::write(&path, contents).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+        self
+    }
+}
+
+impl Default for WebRoot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A response as the tests look at it: status, headers and the whole body.
+#[derive(Debug)]
+pub struct Reply {
+    /// The status line's code.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body, read to its end.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as UTF-8 text (lossy, so a test failure still prints).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header's value as text, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A running server over a web root. Shuts down when dropped.
+pub struct TestServer {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// The server's live counters (compiles, requests, …).
+    pub stats: Arc<wasmlet::Stats>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), wasmlet::ServeError>>>,
+    _root: Option<WebRoot>,
+}
+
+impl TestServer {
+    /// Starts a server over `root` with the test defaults (see [`test_config`]).
+    pub async fn start(root: WebRoot) -> Self {
+        Self::start_with(root, |_| {}).await
+    }
+
+    /// Starts a server over `root`, letting the test adjust the configuration.
+    pub async fn start_with(root: WebRoot, adjust: impl FnOnce(&mut wasmlet::Config)) -> Self {
+        let mut config = test_config(root.path());
+        adjust(&mut config);
+        let mut server = Self::start_config(config).await;
+        server._root = Some(root);
+        server
+    }
+
+    /// Starts a server with exactly this configuration; the caller keeps the
+    /// web root alive.
+    pub async fn start_config(config: wasmlet::Config) -> Self {
+        install_log_capture();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let server = wasmlet::Server::new(config).expect("server starts");
+        let stats = server.stats();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(listener, async move {
+            let _ = rx.await;
+        }));
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Self {
+            addr,
+            stats,
+            client,
+            shutdown: Some(tx),
+            task: Some(task),
+            _root: None,
+        }
+    }
+
+    /// Sends `GET target HTTP/1.1` exactly as written (no normalisation, no
+    /// percent-encoding) with `Connection: close`, and returns the raw answer.
+    pub async fn raw_get(&self, target: &str) -> String {
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        self.raw(request.as_bytes(), Duration::from_secs(5)).await
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn send(&self, method: Method, path: &str, body: impl Into<Bytes>) -> Reply {
+        self.send_with(method, path, &[], body).await
+    }
+
+    /// Sends a request with extra headers and reads the whole response.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(self.url(path));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(Full::new(body.into()))
+            .expect("a valid request");
+        let response = self
+            .client
+            .request(request)
+            .await
+            .unwrap_or_else(|e| panic!("request {path}: {e:?}"));
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("read body of {path}: {e:?}"))
+            .to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, Bytes::new()).await
+    }
+
+    /// Sends a request and returns the response without reading its body,
+    /// for tests that watch a body arrive.
+    pub async fn open(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> hyper::Response<hyper::body::Incoming> {
+        let request = Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request");
+        self.client
+            .request(request)
+            .await
+            .unwrap_or_else(|e| panic!("request {path}: {e:?}"))
+    }
+
+    /// Sends raw bytes on a fresh TCP connection and returns everything the
+    /// server answers until it closes the connection or `within` passes. For
+    /// requests a well-behaved client cannot send (hostile paths).
+    pub async fn raw(&self, request: &[u8], within: Duration) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        stream.write_all(request).await.expect("write request");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(within, stream.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The configuration the tests start from: the web root, a short request
+/// timeout so timeout tests finish quickly, and a 16 MiB memory limit.
+pub fn test_config(root: &Path) -> wasmlet::Config {
+    wasmlet::Config {
+        request_timeout: Duration::from_secs(5),
+        max_memory: 16 << 20,
+        ..wasmlet::Config::new(root)
+    }
+}
+
+/// A handler module, as WAT text, that answers `200` with `text` for every
+/// verb. Routing tests use one per route so the body names the route that won.
+pub fn says(text: &str) -> String {
+    let escaped: String = text.bytes().map(|b| format!("\\{b:02x}")).collect();
+    format!(
+        "(module\n\
+         \x20 (import \"wasmlet\" \"resp_write\" (func $w (param i32 i32) (result i32)))\n\
+         \x20 (memory (export \"memory\") 1)\n\
+         \x20 (data (i32.const 0) \"{escaped}\")\n\
+         \x20 (func (export \"handle\") (drop (call $w (i32.const 0) (i32.const {len})))))\n",
+        len = text.len()
+    )
+}
+
+/// The status code of a raw HTTP/1.1 answer (`HTTP/1.1 404 Not Found…`), or
+/// `None` when the server answered nothing parseable (it closed the
+/// connection, for instance).
+pub fn raw_status(answer: &str) -> Option<u16> {
+    let line = answer.lines().next()?;
+    let mut parts = line.split(' ');
+    if !parts.next()?.starts_with("HTTP/1.") {
+        return None;
+    }
+    parts.next()?.parse().ok()
+}
+
+/// Polls `check` every 10 ms until it returns true or `deadline` passes.
+/// Tests use this instead of sleeping to synchronise.
+pub async fn eventually(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return true;
+        }
+        if start.elapsed() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+/// Everything the servers in this test binary have logged so far.
+pub fn logs() -> String {
+    let buffer = LOGS.get().map(|b| b.lock().unwrap().clone()).unwrap_or_default();
+    String::from_utf8_lossy(&buffer).into_owned()
+}
+
+/// Waits until the log contains `needle`, up to `deadline`.
+pub async fn log_contains(needle: &str, deadline: Duration) -> bool {
+    eventually(deadline, || logs().contains(needle)).await
+}
+
+fn install_log_capture() {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = CaptureWriter(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "wasmlet=debug".into()),
+            )
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    });
+}
+
+#[derive(Clone)]
+struct CaptureWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
