@@ -126,9 +126,8 @@ impl Config {
 
 /// Parses a duration written like `500ms`, `2s`, `1m` or `1h 30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| {
-        format!("`{text}` is not a duration ({e}); write it like 500ms, 2s or 1m")
-    })
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write it like 500ms, 2s or 1m"))
 }
 
 /// Parses a size written like `64MiB`, `1GiB`, `512KiB` or a plain number of
@@ -184,7 +183,13 @@ mod tests {
             max_memory: 1024,
             ..Config::new(dir.path())
         };
-        assert!(small.validate().unwrap_err().to_string().contains("max-memory"));
+        assert!(
+            small
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max-memory")
+        );
         let zero = Config {
             request_timeout: Duration::ZERO,
             ..Config::new(dir.path())

@@ -327,8 +327,11 @@ mod tests {
 
     #[test]
     fn wat_syntax_errors_carry_file_line_and_column() {
-        let err = wat_to_wasm(Path::new("bad.wat"), b"(module\n  (func $f (result i32)\n    i32.const nope))")
-            .unwrap_err();
+        let err = wat_to_wasm(
+            Path::new("bad.wat"),
+            b"(module\n  (func $f (result i32)\n    i32.const nope))",
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("bad.wat:3:15: "), "{text}");
     }

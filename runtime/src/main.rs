@@ -126,7 +126,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| bind_error(args.listen, e))?;
-        let addr = listener.local_addr().context("cannot read the listening address")?;
+        let addr = listener
+            .local_addr()
+            .context("cannot read the listening address")?;
         tracing::info!(
             webroot = %server.config().webroot.display(),
             workers,

@@ -164,7 +164,13 @@ impl Router {
 
         // 4. Dynamic handlers.
         let mut candidates = Vec::new();
-        self.collect_dynamic(&self.root, &segments, &mut Vec::new(), &mut Vec::new(), &mut candidates);
+        self.collect_dynamic(
+            &self.root,
+            &segments,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            &mut candidates,
+        );
         candidates.sort_by(|a, b| a.rank().cmp(&b.rank()));
         for candidate in candidates {
             if let Route::Handler { file, params } =
@@ -380,7 +386,9 @@ fn parse_dynamic_name(name: &str, is_dir: bool) -> Option<(String, DynKind)> {
 }
 
 fn is_file(path: &Path) -> bool {
-    std::fs::metadata(path).as_ref().is_ok_and(Metadata::is_file)
+    std::fs::metadata(path)
+        .as_ref()
+        .is_ok_and(Metadata::is_file)
 }
 
 /// Whether a file that resolved to a static route may be sent: never a
@@ -424,7 +432,9 @@ fn split_path(raw: &str) -> Result<Vec<String>, Rejection> {
             return Err(Rejection::Bad("encoded slashes are not allowed in paths"));
         }
         if segment.contains('\0') || segment.chars().any(char::is_control) {
-            return Err(Rejection::Bad("control characters are not allowed in paths"));
+            return Err(Rejection::Bad(
+                "control characters are not allowed in paths",
+            ));
         }
         if segment == "." || segment == ".." {
             return Err(Rejection::Bad("`.` and `..` are not allowed in paths"));
@@ -512,7 +522,13 @@ mod tests {
 
     #[test]
     fn hostile_paths_are_rejected_before_touching_the_disk() {
-        let r = root(&["secret.txt", ".env", ".git/config", "a/wasmlet.toml", "ok.txt"]);
+        let r = root(&[
+            "secret.txt",
+            ".env",
+            ".git/config",
+            "a/wasmlet.toml",
+            "ok.txt",
+        ]);
         let bad = [
             "/../etc/passwd",
             "/a/../../etc/passwd",
@@ -567,7 +583,13 @@ mod tests {
         link("evil.wat", &outside.path().join("evil.wat"));
         link("outdir", outside.path());
         link("ok.txt", &r.dir.path().join("inside.txt"));
-        for path in ["/leak.txt", "/evil", "/evil.wat", "/outdir/secret.txt", "/outdir/evil"] {
+        for path in [
+            "/leak.txt",
+            "/evil",
+            "/evil.wat",
+            "/outdir/secret.txt",
+            "/outdir/evil",
+        ] {
             assert_eq!(r.router.resolve(path), Route::NotFound, "{path}");
         }
         assert_eq!(r.static_file("/ok.txt"), "inside.txt");
@@ -576,8 +598,7 @@ mod tests {
     #[test]
     fn a_symlink_cannot_expose_a_handler_or_config_as_static() {
         let r = root(&["h.wat", "wasmlet.toml"]);
-        std::os::unix::fs::symlink(r.dir.path().join("h.wat"), r.dir.path().join("h.txt"))
-            .unwrap();
+        std::os::unix::fs::symlink(r.dir.path().join("h.wat"), r.dir.path().join("h.txt")).unwrap();
         std::os::unix::fs::symlink(
             r.dir.path().join("wasmlet.toml"),
             r.dir.path().join("conf.txt"),
@@ -614,7 +635,10 @@ mod tests {
         let r = root(&["page.wat", "page", "[id].wat", "about.txt", "about/"]);
         assert_eq!(r.handler("/page").0, "page.wat");
         assert_eq!(r.static_file("/about.txt"), "about.txt");
-        assert_eq!(r.handler("/else"), ("[id].wat".into(), p(&[("id", "else")])));
+        assert_eq!(
+            r.handler("/else"),
+            ("[id].wat".into(), p(&[("id", "else")]))
+        );
     }
 
     #[test]
@@ -629,7 +653,10 @@ mod tests {
             "[...all].wasm",
         ]);
         assert_eq!(r.handler("/users/me").0, "users/me.wat");
-        assert_eq!(r.handler("/users/42"), ("users/[id].wat".into(), p(&[("id", "42")])));
+        assert_eq!(
+            r.handler("/users/42"),
+            ("users/[id].wat".into(), p(&[("id", "42")]))
+        );
         assert_eq!(
             r.handler("/users/42/posts"),
             ("users/[id]/posts.wat".into(), p(&[("id", "42")]))
@@ -641,7 +668,10 @@ mod tests {
         );
         assert_eq!(
             r.handler("/acme/widgets"),
-            ("[org]/[repo].wat".into(), p(&[("org", "acme"), ("repo", "widgets")]))
+            (
+                "[org]/[repo].wat".into(),
+                p(&[("org", "acme"), ("repo", "widgets")])
+            )
         );
         // A catch-all loses to any non-catch-all, and takes the rest.
         assert_eq!(
@@ -679,12 +709,18 @@ mod tests {
 
     #[test]
     fn bracketed_names_must_be_identifiers() {
-        assert_eq!(parse_dynamic_name("[id].wat", false), Some(("id".into(), DynKind::File)));
+        assert_eq!(
+            parse_dynamic_name("[id].wat", false),
+            Some(("id".into(), DynKind::File))
+        );
         assert_eq!(
             parse_dynamic_name("[...rest].wasm", false),
             Some(("rest".into(), DynKind::CatchAll))
         );
-        assert_eq!(parse_dynamic_name("[id]", true), Some(("id".into(), DynKind::Dir)));
+        assert_eq!(
+            parse_dynamic_name("[id]", true),
+            Some(("id".into(), DynKind::Dir))
+        );
         for bad in ["[].wat", "[a b].wat", "[id].txt", "id.wat", "[...].wat"] {
             assert_eq!(parse_dynamic_name(bad, false), None, "{bad}");
         }

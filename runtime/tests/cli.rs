@@ -37,7 +37,10 @@ fn a_missing_web_root_is_a_clear_error_and_a_failure_exit() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/no/such/webroot") && err.contains("does not exist"), "{err}");
+    assert!(
+        err.contains("/no/such/webroot") && err.contains("does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -62,7 +65,10 @@ fn bad_durations_and_sizes_say_how_to_write_them() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("500ms"));
-    let out = wasmlet().args(["serve", ".", "--max-memory", "lots"]).output().unwrap();
+    let out = wasmlet()
+        .args(["serve", ".", "--max-memory", "lots"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("64MiB"));
 }
@@ -71,7 +77,12 @@ fn bad_durations_and_sizes_say_how_to_write_them() {
 fn sigterm_stops_the_server_with_exit_zero() {
     let root = tempfile::tempdir().unwrap();
     let mut child = wasmlet()
-        .args(["serve", root.path().to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            root.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "wasmlet=info")
         .stderr(Stdio::piped())
         .spawn()
@@ -93,7 +104,13 @@ fn sigterm_stops_the_server_with_exit_zero() {
     }
     assert!(listening, "the server never said where it listens");
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
 }

@@ -68,7 +68,7 @@ impl WebRoot {
 
     /// Writes `contents` to `<root>/<rel>`, creating parent directories.
     pub fn file(self, rel: &str, contents: &str) -> Self {
-        self.bytes(rel, contents.as_bytes().to_vec())
+        self.bytes(rel, contents)
     }
 
     /// Writes raw bytes to `<root>/<rel>`, creating parent directories.
@@ -221,11 +221,7 @@ impl TestServer {
 
     /// Sends a request and returns the response without reading its body,
     /// for tests that watch a body arrive.
-    pub async fn open(
-        &self,
-        method: Method,
-        path: &str,
-    ) -> hyper::Response<hyper::body::Incoming> {
+    pub async fn open(&self, method: Method, path: &str) -> hyper::Response<hyper::body::Incoming> {
         let request = Request::builder()
             .method(method)
             .uri(self.url(path))
@@ -299,6 +295,16 @@ pub fn raw_status(answer: &str) -> Option<u16> {
     parts.next()?.parse().ok()
 }
 
+/// Reads the first data frame of a streaming response body.
+pub async fn first_chunk(body: &mut hyper::body::Incoming) -> Bytes {
+    body.frame()
+        .await
+        .expect("a first frame")
+        .expect("the first frame reads")
+        .into_data()
+        .expect("a data frame")
+}
+
 /// Polls `check` every 10 ms until it returns true or `deadline` passes.
 /// Tests use this instead of sleeping to synchronise.
 pub async fn eventually(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
@@ -318,7 +324,10 @@ static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
 
 /// Everything the servers in this test binary have logged so far.
 pub fn logs() -> String {
-    let buffer = LOGS.get().map(|b| b.lock().unwrap().clone()).unwrap_or_default();
+    let buffer = LOGS
+        .get()
+        .map(|b| b.lock().unwrap().clone())
+        .unwrap_or_default();
     String::from_utf8_lossy(&buffer).into_owned()
 }
 

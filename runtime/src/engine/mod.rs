@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use wasmtime::{
-    Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
-};
+use wasmtime::{Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig};
 
 use crate::config::Config;
 use crate::error::ConfigError;

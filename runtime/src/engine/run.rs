@@ -69,9 +69,17 @@ pub(crate) async fn run_request(
     store.limiter(|ctx| &mut ctx.limits);
     // Yield to the scheduler at every epoch tick: a spinning guest shares its
     // worker thread with every other request, and the timeout below gets a
-    // chance to fire.
+    // chance to fire. `tokio::task::yield_now` rather than a plain yield: a
+    // plain yield re-wakes the task at once, and with several spinning guests
+    // the run queue never empties, so tokio would poll the network only every
+    // ~60 ticks; `yield_now` defers the task until the driver has run.
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    store.epoch_deadline_callback(|_| {
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
 
     let _live = stats.instance();
     let ran = tokio::time::timeout(limits.timeout, call(&mut store, handler, entry)).await;
@@ -80,9 +88,7 @@ pub(crate) async fn run_request(
         Ok(result) => result,
     };
     let response = &mut store.data_mut().response;
-    let status = if response.head_sent() {
-        response.status()
-    } else if matches!(outcome, Outcome::Completed) {
+    let status = if response.head_sent() || matches!(outcome, Outcome::Completed) {
         response.status()
     } else {
         outcome.status()

@@ -9,7 +9,9 @@ use std::ops::Range;
 
 /// A guest range that does not fit in its memory.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("out-of-bounds pointer: {len} bytes at {ptr:#x} do not fit in the guest's {size}-byte memory")]
+#[error(
+    "out-of-bounds pointer: {len} bytes at {ptr:#x} do not fit in the guest's {size}-byte memory"
+)]
 pub struct OutOfBounds {
     /// The guest's pointer, as unsigned.
     pub ptr: u32,
@@ -85,14 +87,25 @@ mod tests {
             (0, 0, 0, Some(0..0)),
         ];
         for (size, ptr, len, want) in cases {
-            assert_eq!(range(size, ptr, len).ok(), want, "size {size} ptr {ptr} len {len}");
+            assert_eq!(
+                range(size, ptr, len).ok(),
+                want,
+                "size {size} ptr {ptr} len {len}"
+            );
         }
     }
 
     #[test]
     fn out_of_bounds_names_the_range_and_size() {
         let err = read(&[0; 8], 6, 4).unwrap_err();
-        assert_eq!(err, OutOfBounds { ptr: 6, len: 4, size: 8 });
+        assert_eq!(
+            err,
+            OutOfBounds {
+                ptr: 6,
+                len: 4,
+                size: 8
+            }
+        );
         assert!(err.to_string().contains("8-byte memory"), "{err}");
     }
 

@@ -38,7 +38,7 @@ pub struct Ctx {
 /// The name of every import [`add_to_linker`] defines; the loader names any
 /// other import in its error. A test instantiates a module that imports all
 /// of them, so the list cannot claim one the linker lacks.
-pub(crate) const IMPORTS: &[&str] = &[
+pub const IMPORTS: &[&str] = &[
     "req_method",
     "req_uri",
     "req_header",
@@ -61,7 +61,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
 
 /// The guest's memory and the request state, borrowed together so an import
 /// can copy between them.
-fn memory_and_ctx<'a>(caller: &'a mut Caller<'_, Ctx>) -> wasmtime::Result<(&'a mut [u8], &'a mut Ctx)> {
+fn memory_and_ctx<'a>(
+    caller: &'a mut Caller<'_, Ctx>,
+) -> wasmtime::Result<(&'a mut [u8], &'a mut Ctx)> {
     let Some(memory) = caller.data().memory else {
         wasmtime::bail!(
             "the handler passed a pointer to a host import but exports no `memory`; \
@@ -98,6 +100,9 @@ mod tests {
         let module = wasmtime::Module::new(&engine, wat::parse_str(ALL_IMPORTS).unwrap()).unwrap();
         linker.instantiate_pre(&module).unwrap();
         let imported: Vec<&str> = module.imports().map(|i| i.name()).collect();
-        assert_eq!(imported, IMPORTS, "IMPORTS lists exactly the defined imports");
+        assert_eq!(
+            imported, IMPORTS,
+            "IMPORTS lists exactly the defined imports"
+        );
     }
 }

@@ -76,12 +76,22 @@ pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
 
 fn req_method(mut caller: Caller<'_, Ctx>, buf: i32, cap: i32) -> wasmtime::Result<i32> {
     let (memory, ctx) = memory_and_ctx(&mut caller)?;
-    Ok(write_full_length(memory, buf, cap, ctx.request.method.as_str().as_bytes())?)
+    Ok(write_full_length(
+        memory,
+        buf,
+        cap,
+        ctx.request.method.as_str().as_bytes(),
+    )?)
 }
 
 fn req_uri(mut caller: Caller<'_, Ctx>, buf: i32, cap: i32) -> wasmtime::Result<i32> {
     let (memory, ctx) = memory_and_ctx(&mut caller)?;
-    Ok(write_full_length(memory, buf, cap, ctx.request.target.as_bytes())?)
+    Ok(write_full_length(
+        memory,
+        buf,
+        cap,
+        ctx.request.target.as_bytes(),
+    )?)
 }
 
 fn req_header(
@@ -120,7 +130,12 @@ fn req_param(
 ) -> wasmtime::Result<i32> {
     let (memory, ctx) = memory_and_ctx(&mut caller)?;
     let name = read(memory, name, name_len)?;
-    match ctx.request.params.iter().find(|(k, _)| k.as_bytes() == name) {
+    match ctx
+        .request
+        .params
+        .iter()
+        .find(|(k, _)| k.as_bytes() == name)
+    {
         Some((_, value)) => Ok(write_full_length(memory, buf, cap, value.as_bytes())?),
         None => Ok(code::ABSENT),
     }

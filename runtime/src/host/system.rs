@@ -36,7 +36,11 @@ fn log(mut caller: Caller<'_, Ctx>, level: i32, msg: i32, len: i32) -> wasmtime:
     let (memory, ctx) = memory_and_ctx(&mut caller)?;
     let bytes = read(memory, msg, len)?;
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LOG_MESSAGE)]);
-    let truncated = if bytes.len() > MAX_LOG_MESSAGE { " …" } else { "" };
+    let truncated = if bytes.len() > MAX_LOG_MESSAGE {
+        " …"
+    } else {
+        ""
+    };
     let handler = &*ctx.handler;
     // `tracing` levels are static per call site, hence one macro per level.
     match level {

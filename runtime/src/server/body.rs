@@ -4,6 +4,7 @@
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -38,23 +39,49 @@ impl ResponseBody {
     }
 }
 
-/// A guest's streamed body. Dropping it (the client went away) aborts the
-/// guest task, so a disconnected client frees its instance at once.
+/// A guest's streamed body. Dropped before its end means the client went
+/// away: see [`cancel_after_grace`].
 pub struct GuestBody {
     stream: BodyStream,
     guest: AbortHandle,
+    /// The stream reached its end (clean or cut); nothing left to cancel.
+    ended: bool,
 }
 
 impl GuestBody {
     pub(crate) fn new(stream: BodyStream, guest: AbortHandle) -> Self {
-        Self { stream, guest }
+        Self {
+            stream,
+            guest,
+            ended: false,
+        }
     }
 }
 
 impl Drop for GuestBody {
     fn drop(&mut self) {
-        self.guest.abort();
+        if !self.ended {
+            cancel_after_grace(&self.guest);
+        }
     }
+}
+
+/// How long a guest may keep running after its client went away. Its next
+/// `resp_write` returns CLOSED at once (the ABI promises that), so a guest
+/// that checks can stop cleanly; one that does not is cancelled after this,
+/// freeing its instance.
+pub const CLIENT_GONE_GRACE: Duration = Duration::from_secs(1);
+
+/// Cancels the guest task [`CLIENT_GONE_GRACE`] from now, unless it is done.
+pub(crate) fn cancel_after_grace(guest: &AbortHandle) {
+    if guest.is_finished() {
+        return;
+    }
+    let guest = guest.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(CLIENT_GONE_GRACE).await;
+        guest.abort();
+    });
 }
 
 /// The guest stopped before finishing its body.
@@ -77,8 +104,14 @@ impl Body for ResponseBody {
                 .map(|frame| frame.map(|r| r.map_err(Into::into))),
             ResponseBody::Guest(guest) => match ready!(guest.stream.chunks.poll_recv(cx)) {
                 Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
-                None if guest.stream.complete.load(Ordering::Acquire) => Poll::Ready(None),
-                None => Poll::Ready(Some(Err(Incomplete.into()))),
+                None => {
+                    guest.ended = true;
+                    if guest.stream.complete.load(Ordering::Acquire) {
+                        Poll::Ready(None)
+                    } else {
+                        Poll::Ready(Some(Err(Incomplete.into())))
+                    }
+                }
             },
         }
     }

@@ -18,7 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-pub use body::{BodyError, GuestBody, ResponseBody};
+pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
 
 use crate::config::Config;
 use crate::engine::WasmEngine;

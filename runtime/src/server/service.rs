@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use super::App;
-use super::body::{GuestBody, ResponseBody};
+use super::body::{GuestBody, ResponseBody, cancel_after_grace};
 use super::static_files;
 use crate::engine::{Limits, RequestParts, run_request};
 use crate::error::Outcome;
@@ -30,7 +30,9 @@ pub(crate) async fn handle(
     let started = Instant::now();
     app.stats.request_received();
     let response = match app.router.resolve(request.uri().path()) {
-        Route::Handler { file, params } => return Ok(handler(app, request, &file, params, started).await),
+        Route::Handler { file, params } => {
+            return Ok(handler(app, request, &file, params, started).await);
+        }
         Route::Static(file) => {
             static_files::serve(request.method(), request.headers(), &file).await
         }
@@ -54,7 +56,13 @@ async fn handler(
         Err(e) => {
             let outcome = Outcome::Load(e);
             let response = failure(&app, &outcome);
-            access_log(&request, response.status(), started, Some(&name), Some(&outcome));
+            access_log(
+                &request,
+                response.status(),
+                started,
+                Some(&name),
+                Some(&outcome),
+            );
             return response;
         }
     };
@@ -108,7 +116,7 @@ async fn handler(
         log.finish(status, &outcome);
     });
     // Until the head is sent, this future owns the guest: if hyper drops it
-    // (the client went away), the guard aborts the guest task.
+    // (the client went away), the guard cancels the guest task.
     let guard = AbortOnDrop(Some(task.abort_handle()));
     match start_rx.await {
         Ok(Start::Stream {
@@ -120,7 +128,9 @@ async fn handler(
             headers,
             ResponseBody::Guest(GuestBody::new(body, guard.disarm())),
         ),
-        Ok(Start::Complete { status, headers }) => with_head(status, headers, ResponseBody::empty()),
+        Ok(Start::Complete { status, headers }) => {
+            with_head(status, headers, ResponseBody::empty())
+        }
         Ok(Start::Failed(outcome)) => failure(&app, &outcome),
         // The task ended without a word: it panicked (a host bug, logged by
         // the runtime). The client still gets a status.
@@ -128,7 +138,11 @@ async fn handler(
     }
 }
 
-fn with_head(status: StatusCode, headers: http::HeaderMap, body: ResponseBody) -> Response<ResponseBody> {
+fn with_head(
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: ResponseBody,
+) -> Response<ResponseBody> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
     *response.headers_mut() = headers;
@@ -170,7 +184,8 @@ fn handler_name(root: &Path, file: &Path) -> Arc<str> {
     format!("/{}", rel.display()).into()
 }
 
-/// Aborts the guest task when dropped, unless disarmed.
+/// Cancels the guest task (after the grace period) when dropped, unless
+/// disarmed: hyper drops the request future when the client goes away.
 struct AbortOnDrop(Option<AbortHandle>);
 
 impl AbortOnDrop {
@@ -182,7 +197,7 @@ impl AbortOnDrop {
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         if let Some(handle) = self.0.take() {
-            handle.abort();
+            cancel_after_grace(&handle);
         }
     }
 }
@@ -233,7 +248,14 @@ fn access_log(
     handler: Option<&str>,
     outcome: Option<&Outcome>,
 ) {
-    write_access(request.method(), request.uri().path(), status, started, handler, outcome);
+    write_access(
+        request.method(),
+        request.uri().path(),
+        status,
+        started,
+        handler,
+        outcome,
+    );
 }
 
 /// One line per request: method, path, status, time, handler, and for a
@@ -257,6 +279,8 @@ fn write_access(
             error = failed.detail().unwrap_or_default(),
             "request failed"
         ),
-        None => tracing::info!(target: "wasmlet::access", %method, path, status, %ms, handler, "request"),
+        None => {
+            tracing::info!(target: "wasmlet::access", %method, path, status, %ms, handler, "request")
+        }
     }
 }

@@ -13,9 +13,16 @@ use super::body::ResponseBody;
 use super::service::plain;
 
 /// Serves `file` (already resolved, contained and allowed by the router).
-pub(crate) async fn serve(method: &Method, headers: &HeaderMap, file: &Path) -> Response<ResponseBody> {
+pub(crate) async fn serve(
+    method: &Method,
+    headers: &HeaderMap,
+    file: &Path,
+) -> Response<ResponseBody> {
     if method != Method::GET && method != Method::HEAD {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "static files answer GET and HEAD\n");
+        let mut response = plain(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "static files answer GET and HEAD\n",
+        );
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -79,7 +86,9 @@ fn content_type(file: &Path) -> String {
 /// RFC 9110 prescribes for `GET`/`HEAD`.
 fn not_modified(request: &HeaderMap, response: &HeaderMap) -> bool {
     let (Some(condition), Some(etag)) = (
-        request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()),
+        request
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok()),
         response.get(header::ETAG).and_then(|v| v.to_str().ok()),
     ) else {
         return false;
@@ -94,9 +103,15 @@ mod tests {
 
     #[test]
     fn content_types_follow_the_extension() {
-        assert_eq!(content_type(Path::new("a.html")), "text/html; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("a.html")),
+            "text/html; charset=utf-8"
+        );
         assert_eq!(content_type(Path::new("a.png")), "image/png");
-        assert_eq!(content_type(Path::new("a.json")), "application/json; charset=utf-8");
+        assert_eq!(
+            content_type(Path::new("a.json")),
+            "application/json; charset=utf-8"
+        );
         assert_eq!(content_type(Path::new("noext")), "application/octet-stream");
     }
 
@@ -113,7 +128,10 @@ mod tests {
         ];
         for (condition, want) in cases {
             let mut request = HeaderMap::new();
-            request.insert(header::IF_NONE_MATCH, HeaderValue::from_str(condition).unwrap());
+            request.insert(
+                header::IF_NONE_MATCH,
+                HeaderValue::from_str(condition).unwrap(),
+            );
             assert_eq!(not_modified(&request, &response), want, "{condition}");
         }
         assert!(!not_modified(&HeaderMap::new(), &response));
