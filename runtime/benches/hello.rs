@@ -42,12 +42,13 @@ const SLEEP_WAT: &str = r#"(module
     (call $sleep (i64.const 100))
     (drop (call $write (i32.const 0) (i32.const 6)))))"#;
 
-/// A ~1 MB module: many small functions, so compile time is realistic.
+/// A large module (about 1 MB of wasm): many small functions, so compile
+/// time is that of a real application-sized handler.
 fn big_wat() -> String {
     let mut wat = String::from(
         "(module\n (import \"wasmlet\" \"resp_write\" (func $write (param i32 i32) (result i32)))\n (memory (export \"memory\") 1)\n",
     );
-    for i in 0..2500 {
+    for i in 0..40_000 {
         let _ = writeln!(
             wat,
             " (func $f{i} (param i32) (result i32) local.get 0 i32.const {i} i32.add i32.const 3 i32.mul i32.const 7 i32.xor i32.const 1 i32.shl i32.const 5 i32.rem_u)"
@@ -187,9 +188,11 @@ fn start_native(runtime: &tokio::runtime::Runtime) -> SocketAddr {
 fn start_wasmlet(
     runtime: &tokio::runtime::Runtime,
     root: &Path,
+    cache_dir: Option<&Path>,
 ) -> (SocketAddr, Arc<wasmlet::Stats>) {
     let config = wasmlet::Config {
         max_instances: 6_000,
+        cache_dir: cache_dir.map(Path::to_path_buf),
         ..wasmlet::Config::new(root)
     };
     let server = wasmlet::Server::new(config).unwrap();
@@ -200,6 +203,32 @@ fn start_wasmlet(
     let addr = listener.local_addr().unwrap();
     runtime.spawn(server.run(listener, std::future::pending()));
     (addr, stats)
+}
+
+/// The SDK's hello example built for wasm32, as the tests build it; `None`
+/// (and the row is skipped) if the wasm target is missing.
+fn build_sdk_hello() -> Option<Vec<u8>> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let target_dir = workspace.join("target").join("wasm-handlers");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace)
+        .args([
+            "build",
+            "--profile",
+            "wasm-release",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .args(["-p", "wasmlet-handler-hello"])
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    std::fs::read(target_dir.join("wasm32-unknown-unknown/wasm-release/hello.wasm")).ok()
 }
 
 fn server_runtime() -> tokio::runtime::Runtime {
@@ -215,6 +244,20 @@ async fn timed_get(addr: SocketAddr, path: &str) -> Duration {
     let load = load_one(addr, path).await;
     assert!(load, "GET {path} failed");
     started.elapsed()
+}
+
+async fn get_body(addr: SocketAddr, path: &str) -> Option<Bytes> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    let request = hyper::Request::get(path)
+        .header("host", "127.0.0.1")
+        .body(Empty::<Bytes>::new())
+        .ok()?;
+    let response = sender.send_request(request).await.ok()?;
+    Some(response.into_body().collect().await.ok()?.to_bytes())
 }
 
 async fn load_one(addr: SocketAddr, path: &str) -> bool {
@@ -247,7 +290,11 @@ fn main() {
 
     let wasm_rt = server_runtime();
     let native_rt = server_runtime();
-    let (wasm_addr, _stats) = start_wasmlet(&wasm_rt, root.path());
+    let sdk_hello = build_sdk_hello();
+    if let Some(bytes) = &sdk_hello {
+        std::fs::write(root.path().join("sdk-hello.wasm"), bytes).unwrap();
+    }
+    let (wasm_addr, _stats) = start_wasmlet(&wasm_rt, root.path(), None);
     let native_addr = start_native(&native_rt);
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -276,10 +323,22 @@ fn main() {
     let _ = writeln!(report, "| --- | ---: | ---: | ---: | ---: | ---: |");
     client.block_on(timed_get(wasm_addr, "/hello")); // compile outside the timing
     let mut ratios = Vec::new();
+    if sdk_hello.is_some() {
+        client.block_on(timed_get(wasm_addr, "/sdk-hello"));
+    }
     for connections in [1, 16, 64] {
         let native = client.block_on(load(native_addr, "/", connections, duration));
         let wasm = client.block_on(load(wasm_addr, "/hello", connections, duration));
-        for (name, l) in [("native hyper", &native), ("wasmlet WAT hello", &wasm)] {
+        let sdk = sdk_hello
+            .as_ref()
+            .map(|_| client.block_on(load(wasm_addr, "/sdk-hello", connections, duration)));
+        let rows = [
+            ("native hyper", Some(&native)),
+            ("wasmlet WAT hello", Some(&wasm)),
+            ("wasmlet SDK hello (Rust)", sdk.as_ref()),
+        ];
+        for (name, l) in rows {
+            let Some(l) = l else { continue };
             let _ = writeln!(
                 report,
                 "| {name} | {connections} | {:.0} | {:.2} | {:.2} | {} |",
@@ -324,31 +383,72 @@ fn main() {
         );
     }
 
-    // 3. First request: compile, then cached.
+    // 3. First request: compile with an empty disk cache, from a warm disk
+    // cache after a restart, and from memory.
     let _ = writeln!(report, "\n## First request of a never-seen handler\n");
     let _ = writeln!(
         report,
-        "| handler | first request (compile) ms | next request (cached) ms |"
+        "| handler | empty cache: compile ms | restart, warm disk cache ms | in memory ms |"
     );
-    let _ = writeln!(report, "| --- | ---: | ---: |");
+    let _ = writeln!(report, "| --- | ---: | ---: | ---: |");
     let big = big_wat();
     for (name, source) in [
         ("small WAT hello", HELLO_WAT.to_owned()),
-        ("~1 MB WAT module", big.clone()),
+        ("large WAT module", big),
     ] {
-        let file = format!("fresh-{}.wat", name.len());
-        std::fs::write(root.path().join(&file), &source).unwrap();
-        let path = format!("/{}", file.trim_end_matches(".wat"));
-        let first = client.block_on(timed_get(wasm_addr, &path));
-        let second = client.block_on(timed_get(wasm_addr, &path));
+        let binary = wat::parse_str(&source).unwrap().len();
+        let site = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        std::fs::write(site.path().join("h.wat"), &source).unwrap();
+        let rt = server_runtime();
+        let (addr, _) = start_wasmlet(&rt, site.path(), Some(cache.path()));
+        let compile = client.block_on(timed_get(addr, "/h"));
+        let memory = client.block_on(timed_get(addr, "/h"));
+        drop(rt);
+        let rt = server_runtime();
+        let (addr, stats) = start_wasmlet(&rt, site.path(), Some(cache.path()));
+        let disk = client.block_on(timed_get(addr, "/h"));
+        assert_eq!(stats.compiles(), 0, "the restart compiled");
+        drop(rt);
         let _ = writeln!(
             report,
-            "| {name} ({} KB of text) | {:.2} | {:.2} |",
+            "| {name} ({} KB text, {} KB wasm) | {:.2} | {:.2} | {:.2} |",
             source.len() / 1000,
-            first.as_secs_f64() * 1e3,
-            second.as_secs_f64() * 1e3
+            binary / 1000,
+            compile.as_secs_f64() * 1e3,
+            disk.as_secs_f64() * 1e3,
+            memory.as_secs_f64() * 1e3
         );
     }
+
+    // 4. Hot reload: file renamed into place → first response from it.
+    let mut reloads: Vec<f64> = Vec::new();
+    for i in 0..20 {
+        let body = format!("version {i:03}\n");
+        let wat = HELLO_WAT
+            .replace("hello\\n", &body.replace('\n', "\\n"))
+            .replace("(i32.const 6)", &format!("(i32.const {})", body.len()));
+        let tmp = root.path().join(".reload.tmp");
+        std::fs::write(&tmp, wat).unwrap();
+        let started = Instant::now();
+        std::fs::rename(&tmp, root.path().join("reload.wat")).unwrap();
+        client.block_on(async {
+            loop {
+                if get_body(wasm_addr, "/reload").await.as_deref() == Some(body.as_bytes()) {
+                    break;
+                }
+            }
+        });
+        reloads.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    reloads.sort_by(f64::total_cmp);
+    let _ = writeln!(report, "\n## Hot reload\n");
+    let _ = writeln!(
+        report,
+        "File renamed over a handler → first response from the new version, 20 times: median {:.2} ms, max {:.2} ms.",
+        reloads[reloads.len() / 2],
+        reloads[reloads.len() - 1]
+    );
 
     println!("{report}");
     if !quick {

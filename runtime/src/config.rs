@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::watcher::WatchMode;
 
 /// Default wall-clock budget for one request, from accept to the guest's
 /// return. Generous enough for a handler that waits on slow upstreams, short
@@ -53,6 +54,23 @@ pub struct Config {
     /// Development mode: error responses carry the guest's trap message and
     /// compile errors, which production must never show a client.
     pub dev: bool,
+    /// Where compiled handler code is kept between restarts, so a restart does
+    /// not compile again; `None` turns the disk cache off. Must be outside the
+    /// web root: nothing precompiled is ever loaded from the web root.
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every handler in the web root before accepting requests.
+    pub precompile: bool,
+    /// URL path of the status page (JSON list of handlers), or `None` for no
+    /// status page. Off by default: it reveals file names.
+    pub status_path: Option<String>,
+    /// Serve the status page to any client, not only loopback ones.
+    pub status_public: bool,
+    /// How the web root is watched for new, changed and deleted handlers, or
+    /// `None` for no watcher. Without one, changes are still found: every
+    /// request checks its file's version. The watcher adds eager compiles
+    /// (the next request finds the new version ready) and forgets deleted
+    /// handlers.
+    pub watch: Option<WatchMode>,
 }
 
 impl Config {
@@ -66,6 +84,11 @@ impl Config {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             dev: false,
+            cache_dir: crate::loader::disk_cache::default_dir(),
+            precompile: false,
+            status_path: None,
+            status_public: false,
+            watch: Some(WatchMode::Events),
         }
     }
 
@@ -107,6 +130,34 @@ impl Config {
             return Err(ConfigError::Invalid {
                 setting: "max-memory",
                 reason: "must be at most 4GiB, the most a 32-bit memory can address".to_owned(),
+            });
+        }
+        if let Some(dir) = &self.cache_dir {
+            // Resolve what exists of the path: the cache dir may not exist yet.
+            let real = dir
+                .ancestors()
+                .find_map(|a| {
+                    std::fs::canonicalize(a)
+                        .ok()
+                        .map(|r| r.join(dir.strip_prefix(a).unwrap_or(Path::new(""))))
+                })
+                .unwrap_or_else(|| dir.clone());
+            if real.starts_with(&self.webroot) {
+                return Err(ConfigError::Invalid {
+                    setting: "cache-dir",
+                    reason: format!(
+                        "{} is inside the web root; nothing precompiled may be loaded from the web root, so put the cache elsewhere",
+                        dir.display()
+                    ),
+                });
+            }
+        }
+        if let Some(path) = &self.status_path
+            && (!path.starts_with('/') || path.len() < 2)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "status-path",
+                reason: format!("`{path}` must be a URL path like /_wasmlet/status"),
             });
         }
         if self.max_instances == 0 {
@@ -174,6 +225,26 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         let err = Config::new(file.path()).validate().unwrap_err();
         assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn a_cache_dir_inside_the_web_root_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = Config {
+            cache_dir: Some(dir.path().join("cache")),
+            ..Config::new(dir.path())
+        };
+        let err = inside.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("--cache-dir") && err.contains("web root"),
+            "{err}"
+        );
+        let outside = tempfile::tempdir().unwrap();
+        let fine = Config {
+            cache_dir: Some(outside.path().join("cache")),
+            ..Config::new(dir.path())
+        };
+        assert!(fine.validate().is_ok());
     }
 
     #[test]

@@ -11,11 +11,14 @@
 //! - [`abi`]: the import module name, status codes and log levels the guest
 //!   ABI shares with the SDK.
 //! - [`router`]: URL path → handler, static file or nothing; all path safety.
-//! - [`loader`]: the handler cache — single-flight compile off the workers.
+//! - [`loader`]: the handler cache — single-flight compile off the workers,
+//!   generations (the last good version keeps serving), the disk cache.
+//! - [`watcher`]: file events (or polling) → eager reloads, debounced.
 //! - [`engine`]: the wasmtime engine, epoch ticker, and one request's run.
 //! - [`host`]: the imports, one file per capability, named as the ABI names them.
 //! - [`server`]: accept loop, hyper service, streaming bodies, static files.
 //! - [`stats`]: live counters.
+//! - [`scaffold`]: `wasmlet new`, a hello handler to start from.
 //!
 //! # A request's way through
 //! 1. The accept loop takes a connection (`TCP_NODELAY`) and hands it to
@@ -45,8 +48,10 @@ pub mod error;
 pub mod host;
 pub mod loader;
 pub mod router;
+pub mod scaffold;
 pub mod server;
 pub mod stats;
+pub mod watcher;
 
 pub use config::Config;
 pub use error::{ConfigError, LoadError, ServeError};

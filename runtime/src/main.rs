@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use wasmlet::config::{self, Config, parse_duration, parse_size};
+use wasmlet::watcher::WatchMode;
 
 /// A WebAssembly handler runtime: drop a .wasm or .wat file into a web root
 /// and it serves the next request at its path.
@@ -22,6 +23,64 @@ struct Cli {
 enum Command {
     /// Serve a web root: .wasm/.wat files are handlers, other files are static.
     Serve(ServeArgs),
+    /// Compile every handler in a web root ahead of time into the disk cache,
+    /// so the server's first requests do not compile.
+    Compile(CompileArgs),
+    /// Create a hello handler to start from: NAME.wat, or a Rust crate NAME/
+    /// that uses the SDK.
+    New(NewArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct NewArgs {
+    /// The handler's name: its file name and URL path segment.
+    name: String,
+
+    /// Write a WebAssembly text handler, NAME.wat (the default).
+    #[arg(long, conflicts_with = "rust")]
+    wat: bool,
+
+    /// Write a Rust crate, NAME/, using the wasmlet SDK.
+    #[arg(long)]
+    rust: bool,
+
+    /// Where to create it.
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    dir: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+struct CacheArgs {
+    /// Where compiled handler code is kept between restarts (default:
+    /// $XDG_CACHE_HOME/wasmlet or ~/.cache/wasmlet). Must be outside the web root.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Keep compiled code in memory only: every restart compiles again.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_disk_cache: bool,
+}
+
+impl CacheArgs {
+    fn resolve(&self) -> Option<PathBuf> {
+        if self.no_disk_cache {
+            None
+        } else {
+            self.cache_dir
+                .clone()
+                .or_else(wasmlet::loader::disk_cache::default_dir)
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct CompileArgs {
+    /// The web root whose handlers to compile.
+    #[arg(default_value = ".")]
+    webroot: PathBuf,
+
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -64,6 +123,43 @@ struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+
+    #[command(flatten)]
+    cache: CacheArgs,
+
+    /// Compile every handler before accepting requests.
+    #[arg(long)]
+    precompile: bool,
+
+    /// Serve a JSON status page (handlers, versions, cache state, last
+    /// errors) at this path, e.g. /_wasmlet/status. Loopback clients only,
+    /// unless --status-public.
+    #[arg(long, value_name = "PATH")]
+    status_path: Option<String>,
+
+    /// Let any client see the status page, not only loopback ones.
+    #[arg(long, requires = "status_path")]
+    status_public: bool,
+
+    /// How to notice new, changed and deleted handlers: file system events,
+    /// polling (for network mounts and file systems without events), or off
+    /// (each request still checks its file's version).
+    #[arg(long, value_enum, default_value = "events")]
+    watch: WatchArg,
+
+    /// How often --watch poll scans the web root.
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    poll_interval: Duration,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum WatchArg {
+    /// File system events (inotify), falling back to polling if unavailable.
+    Events,
+    /// Scan the web root every --poll-interval.
+    Poll,
+    /// No watcher.
+    Off,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -76,23 +172,34 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Serve(args) => {
             init_tracing(args.log_format);
-            match serve(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            serve(args)
+        }
+        Command::New(args) => new_handler(&args),
+        Command::Compile(args) => {
+            // Progress and the summary go to the terminal; only problems are logged.
+            init_tracing_filter(LogFormat::Text, "wasmlet=warn");
+            compile(args)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "wasmlet=info".into());
+    init_tracing_filter(format, "wasmlet=info");
+}
+
+fn init_tracing_filter(format: LogFormat, default: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -102,8 +209,17 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config {
+        cache_dir: args.cache.resolve(),
+        precompile: args.precompile,
+        status_path: args.status_path.clone(),
+        status_public: args.status_public,
+        watch: match args.watch {
+            WatchArg::Events => Some(WatchMode::Events),
+            WatchArg::Poll => Some(WatchMode::Poll(args.poll_interval)),
+            WatchArg::Off => None,
+        },
         request_timeout: args.request_timeout,
         max_memory: args.max_memory,
         max_instances: args.max_instances,
@@ -135,7 +251,88 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "listening on http://{addr}"
         );
         server.run(listener, shutdown_signal()).await?;
-        Ok(())
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {
+    use wasmlet::scaffold::{ScaffoldKind, scaffold};
+    let kind = if args.rust {
+        ScaffoldKind::Rust
+    } else {
+        ScaffoldKind::Wat
+    };
+    let created = scaffold(&args.dir, &args.name, kind)?;
+    for path in &created {
+        println!("created {}", path.display());
+    }
+    match kind {
+        ScaffoldKind::Wat => println!(
+            "\nPut {}.wat in a web root and it answers GET /{}.",
+            args.name, args.name
+        ),
+        ScaffoldKind::Rust => println!(
+            "\nTest it with `cargo test`, then build and deploy it as {}/README.md says.",
+            args.name
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
+    let config = Config {
+        cache_dir: args.cache.resolve(),
+        ..Config::new(&args.webroot)
+    };
+    if config.cache_dir.is_none() {
+        anyhow::bail!("compiling ahead of time needs a disk cache; drop --no-disk-cache");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = wasmlet::Server::new(config)?;
+        let root = server.config().webroot.clone();
+        let total = wasmlet::router::handler_files(&root).len() as u64;
+        let bar = indicatif::ProgressBar::new(total).with_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+                .expect("a valid progress template"),
+        );
+        let report = server
+            .precompile(|file, _| {
+                bar.set_message(
+                    file.strip_prefix(&root)
+                        .unwrap_or(file)
+                        .display()
+                        .to_string(),
+                );
+                bar.inc(1);
+            })
+            .await;
+        bar.finish_and_clear();
+        let cache = server
+            .config()
+            .cache_dir
+            .as_deref()
+            .unwrap_or(std::path::Path::new("-"));
+        println!(
+            "{} handlers in {}: {} compiled, {} already in the cache ({}), {} failed",
+            total,
+            root.display(),
+            report.compiled,
+            report.cached,
+            cache.display(),
+            report.failed.len()
+        );
+        for (_, error) in &report.failed {
+            println!("  failed: {error}");
+        }
+        Ok(if report.failed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 

@@ -340,6 +340,50 @@ impl Router {
     }
 }
 
+/// Every handler file under `root` that a request could reach, sorted: what
+/// `wasmlet compile` and `--precompile` load. Skips what the router never
+/// serves (dot-entries) and symlinks whose target leaves the root.
+pub fn handler_files(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            if name.to_str().is_none_or(|n| n.starts_with('.')) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(real) = std::fs::canonicalize(&path) else {
+                continue;
+            };
+            if !real.starts_with(root) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&real) else {
+                continue;
+            };
+            if meta.is_dir() {
+                // A symlinked directory could loop back; only real ones.
+                if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                    dirs.push(path);
+                }
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| HANDLER_EXTENSIONS.contains(&e))
+            {
+                found.push(real);
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
 fn read_dynamic_entries(dir: &Path) -> Vec<DynEntry> {
     let Ok(read) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -705,6 +749,32 @@ mod tests {
         assert_eq!(r.router.resolve("/users/7"), Route::NotFound);
         std::fs::write(r.dir.path().join("users/[id].wat"), "(module)").unwrap();
         assert_eq!(r.handler("/users/7").1, p(&[("id", "7")]));
+    }
+
+    #[test]
+    fn handler_files_lists_reachable_handlers_only() {
+        let r = root(&[
+            "a.wat",
+            "b.wasm",
+            "x.txt",
+            "sub/[id].wat",
+            ".hidden/h.wat",
+            "sub/.h.wat",
+        ]);
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("o.wat"), "(module)").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("o.wat"), r.dir.path().join("o.wat"))
+            .unwrap();
+        let files: Vec<String> = handler_files(r.router.root())
+            .iter()
+            .map(|f| {
+                f.strip_prefix(r.router.root())
+                    .unwrap()
+                    .display()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(files, ["a.wat", "b.wasm", "sub/[id].wat"]);
     }
 
     #[test]

@@ -114,3 +114,69 @@ fn sigterm_stops_the_server_with_exit_zero() {
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
 }
+
+#[test]
+fn compile_fills_the_cache_reports_failures_and_exits_non_zero() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("cache");
+    let handler = r#"(module (memory (export "memory") 1) (func (export "handle")))"#;
+    std::fs::write(root.path().join("a.wat"), handler).unwrap();
+    std::fs::create_dir(root.path().join("sub")).unwrap();
+    std::fs::write(
+        root.path().join("sub/b.wat"),
+        handler.replace("handle", "handle_get"),
+    )
+    .unwrap();
+    std::fs::write(
+        root.path().join("broken.wat"),
+        "(module\n  (func $f (result i32)\n    i32.const x))",
+    )
+    .unwrap();
+    let run = || {
+        wasmlet()
+            .args(["compile", root.path().to_str().unwrap(), "--cache-dir"])
+            .arg(&cache_dir)
+            .output()
+            .unwrap()
+    };
+
+    let out = run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "a failed handler must fail the command:\n{text}"
+    );
+    assert!(text.contains("3 handlers"), "{text}");
+    assert!(
+        text.contains("2 compiled, 0 already in the cache"),
+        "{text}"
+    );
+    assert!(text.contains("1 failed"), "{text}");
+    assert!(
+        text.contains("broken.wat:3:15"),
+        "the reason names file:line:col:\n{text}"
+    );
+
+    std::fs::remove_file(root.path().join("broken.wat")).unwrap();
+    let out = run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("0 compiled, 2 already in the cache"),
+        "{text}"
+    );
+}
+
+#[test]
+fn compile_refuses_a_cache_inside_the_web_root() {
+    let root = tempfile::tempdir().unwrap();
+    let out = wasmlet()
+        .args(["compile", root.path().to_str().unwrap(), "--cache-dir"])
+        .arg(root.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("inside the web root"), "{err}");
+}

@@ -40,6 +40,55 @@ pub fn handlers_dir() -> PathBuf {
         .join("handlers")
 }
 
+/// The SDK handlers the end-to-end tests serve: the examples in
+/// `handlers/rust/` and the fixtures in `tests/sdk-fixtures/`, as cargo
+/// packages.
+pub const SDK_HANDLERS: [&str; 6] = [
+    "wasmlet-handler-hello",
+    "wasmlet-handler-echo",
+    "wasmlet-handler-json",
+    "wasmlet-handler-countdown",
+    "wasmlet-handler-user",
+    "wasmlet-fixture-faulty",
+];
+
+/// Builds [`SDK_HANDLERS`] for `wasm32-unknown-unknown` with the
+/// `wasm-release` profile, once per test binary, and returns the directory
+/// holding `hello.wasm`, `echo.wasm`, …
+///
+/// The build runs a nested cargo with its own target directory: the outer
+/// `cargo test` may still hold the lock on the workspace's.
+pub fn sdk_handlers() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let workspace = handlers_dir().parent().expect("a workspace").to_path_buf();
+            let target_dir = workspace.join("target").join("wasm-handlers");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut command = std::process::Command::new(cargo);
+            command
+                .current_dir(&workspace)
+                .args(["build", "--profile", "wasm-release"])
+                .args(["--target", "wasm32-unknown-unknown"])
+                .arg("--target-dir")
+                .arg(&target_dir);
+            for package in SDK_HANDLERS {
+                command.args(["-p", package]);
+            }
+            let status = command
+                .status()
+                .expect("run cargo to build the SDK handlers");
+            assert!(
+                status.success(),
+                "building the SDK handlers for wasm32 failed"
+            );
+            target_dir
+                .join("wasm32-unknown-unknown")
+                .join("wasm-release")
+        })
+        .clone()
+}
+
 /// A temporary web root that is deleted when dropped.
 pub struct WebRoot {
     dir: tempfile::TempDir,
@@ -63,6 +112,15 @@ impl WebRoot {
     pub fn fixture(self, rel: &str, fixture: &str) -> Self {
         let bytes = std::fs::read(fixtures_dir().join(fixture))
             .unwrap_or_else(|e| panic!("read fixture {fixture}: {e}"));
+        self.bytes(rel, bytes)
+    }
+
+    /// Copies the built SDK handler `<name>.wasm` (see [`sdk_handlers`]) to
+    /// `<root>/<rel>`.
+    pub fn sdk_handler(self, rel: &str, name: &str) -> Self {
+        let built = sdk_handlers().join(format!("{name}.wasm"));
+        let bytes =
+            std::fs::read(&built).unwrap_or_else(|e| panic!("read {}: {e}", built.display()));
         self.bytes(rel, bytes)
     }
 
@@ -260,11 +318,14 @@ impl Drop for TestServer {
 }
 
 /// The configuration the tests start from: the web root, a short request
-/// timeout so timeout tests finish quickly, and a 16 MiB memory limit.
+/// timeout so timeout tests finish quickly, a 16 MiB memory limit, and no
+/// disk cache (tests that need one give it a temporary directory, so no test
+/// touches the user's cache).
 pub fn test_config(root: &Path) -> wasmlet::Config {
     wasmlet::Config {
         request_timeout: Duration::from_secs(5),
         max_memory: 16 << 20,
+        cache_dir: None,
         ..wasmlet::Config::new(root)
     }
 }

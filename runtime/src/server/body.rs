@@ -46,6 +46,8 @@ pub struct GuestBody {
     guest: AbortHandle,
     /// The stream reached its end (clean or cut); nothing left to cancel.
     ended: bool,
+    /// The cut was announced to hyper once as `Pending`; see `poll_frame`.
+    flushed_before_cut: bool,
 }
 
 impl GuestBody {
@@ -54,6 +56,7 @@ impl GuestBody {
             stream,
             guest,
             ended: false,
+            flushed_before_cut: false,
         }
     }
 }
@@ -104,13 +107,23 @@ impl Body for ResponseBody {
                 .map(|frame| frame.map(|r| r.map_err(Into::into))),
             ResponseBody::Guest(guest) => match ready!(guest.stream.chunks.poll_recv(cx)) {
                 Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+                None if guest.stream.complete.load(Ordering::Acquire) => {
+                    guest.ended = true;
+                    Poll::Ready(None)
+                }
+                // hyper buffers the head with the first chunks and flushes
+                // when the body is pending; an error before that drops the
+                // buffer, and the client would see no status line at all. So
+                // be pending once (and wake at once): what the guest wrote
+                // reaches the client, then the body is cut.
+                None if !guest.flushed_before_cut => {
+                    guest.flushed_before_cut = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
                 None => {
                     guest.ended = true;
-                    if guest.stream.complete.load(Ordering::Acquire) {
-                        Poll::Ready(None)
-                    } else {
-                        Poll::Ready(Some(Err(Incomplete.into())))
-                    }
+                    Poll::Ready(Some(Err(Incomplete.into())))
                 }
             },
         }

@@ -5,9 +5,11 @@
 mod body;
 mod service;
 mod static_files;
+mod status;
 
 use std::future::Future;
 use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,16 +24,17 @@ pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
 
 use crate::config::Config;
 use crate::engine::WasmEngine;
-use crate::error::{ConfigError, ServeError};
-use crate::loader::Loader;
+use crate::error::{ConfigError, LoadError, ServeError};
+use crate::loader::{DiskCache, Handler, Loader};
 use crate::router::Router;
 use crate::stats::Stats;
+use crate::watcher::{Change, ChangeKind, DEFAULT_DEBOUNCE, Watcher};
 
 /// What every request needs, shared by all connections.
 pub(crate) struct App {
     pub(crate) config: Config,
     pub(crate) router: Router,
-    pub(crate) loader: Loader,
+    pub(crate) loader: Arc<Loader>,
     pub(crate) engine: Arc<WasmEngine>,
     pub(crate) stats: Arc<Stats>,
 }
@@ -49,9 +52,20 @@ impl Server {
         let engine = Arc::new(WasmEngine::new(&config)?);
         tracing::debug!(allocator = ?engine.allocator(), "engine ready");
         let stats = Arc::new(Stats::default());
+        let disk_cache = config
+            .cache_dir
+            .as_ref()
+            .and_then(|dir| match DiskCache::open(dir) {
+                Ok(cache) => Some(Arc::new(cache)),
+                Err(e) => {
+                    // The cache only saves compile time; serving goes on without it.
+                    tracing::warn!(error = %e, "the disk cache is off");
+                    None
+                }
+            });
         let app = App {
             router: Router::new(config.webroot.clone()),
-            loader: Loader::new(engine.clone(), stats.clone()),
+            loader: Arc::new(Loader::new(engine.clone(), disk_cache, stats.clone())),
             engine,
             stats,
             config,
@@ -67,6 +81,27 @@ impl Server {
     /// The validated configuration (the web root is canonical).
     pub fn config(&self) -> &Config {
         &self.app.config
+    }
+
+    /// Loads every handler in the web root (compiling what the disk cache does
+    /// not have), calling `progress` as each finishes. For `wasmlet compile`
+    /// and `--precompile`.
+    pub async fn precompile(
+        &self,
+        progress: impl FnMut(&Path, &Result<Arc<Handler>, LoadError>),
+    ) -> PrecompileReport {
+        let files = crate::router::handler_files(self.app.router.root());
+        let results = self.app.loader.load_all(files, progress).await;
+        let mut report = PrecompileReport::default();
+        for (file, result) in results {
+            match result {
+                Ok(handler) if handler.provenance().from_disk_cache => report.cached += 1,
+                Ok(_) => report.compiled += 1,
+                Err(e) => report.failed.push((file, e)),
+            }
+        }
+        report.failed.sort_by(|a, b| a.0.cmp(&b.0));
+        report
     }
 
     /// Serves connections from `listener` until `shutdown` completes, then
@@ -85,11 +120,24 @@ impl Server {
             .keep_alive(true);
         builder.http2().timer(TokioTimer::new());
 
+        if self.app.config.precompile {
+            let report = self.precompile(|_, _| {}).await;
+            tracing::info!(
+                compiled = report.compiled,
+                cached = report.cached,
+                failed = report.failed.len(),
+                "precompiled the web root"
+            );
+        }
+
+        // Held until `run` returns: dropping it stops watching.
+        let _watcher = self.watch();
+
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
-            let (stream, _peer) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
@@ -102,7 +150,7 @@ impl Server {
             // Responses are often one small write; don't let Nagle hold them.
             let _ = stream.set_nodelay(true);
             let app = self.app.clone();
-            let service = service_fn(move |request| service::handle(app.clone(), request));
+            let service = service_fn(move |request| service::handle(app.clone(), peer, request));
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .into_owned();
@@ -132,6 +180,65 @@ impl Server {
         connections.abort_all();
         Ok(())
     }
+}
+
+impl Server {
+    /// Starts the file watcher, if configured, feeding its changes to the
+    /// loader: changed handlers start compiling at once, removed ones are
+    /// forgotten. A watcher that cannot start is logged, not fatal: requests
+    /// still check their file's version.
+    fn watch(&self) -> Option<Watcher> {
+        let mode = self.app.config.watch?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Change>>();
+        let ignore = self.app.config.cache_dir.iter().cloned().collect();
+        let watcher = Watcher::start(
+            self.app.router.root(),
+            mode,
+            DEFAULT_DEBOUNCE,
+            ignore,
+            move |batch| {
+                // The watcher's thread must not block; the loader work happens
+                // on the runtime.
+                let _ = tx.send(batch);
+            },
+        );
+        let watcher = match watcher {
+            Ok(watcher) => watcher,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the web root; changes are picked up on each request");
+                return None;
+            }
+        };
+        tracing::debug!(mode = ?watcher.mode(), "watching the web root");
+        let loader = self.app.loader.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                for change in batch {
+                    match change.kind {
+                        ChangeKind::Removed => loader.forget(&change.path),
+                        ChangeKind::Changed => {
+                            tracing::debug!(file = %change.path.display(), "handler changed on disk");
+                            loader.refresh(&change.path);
+                        }
+                        // No setting is read from wasmlet.toml yet.
+                        ChangeKind::Config => {}
+                    }
+                }
+            }
+        });
+        Some(watcher)
+    }
+}
+
+/// What [`Server::precompile`] did.
+#[derive(Debug, Default)]
+pub struct PrecompileReport {
+    /// Handlers compiled now.
+    pub compiled: usize,
+    /// Handlers whose code came from the disk cache.
+    pub cached: usize,
+    /// Handlers that failed, with why.
+    pub failed: Vec<(PathBuf, LoadError)>,
 }
 
 /// Decides whether an accept error ends the server. Most are about one

@@ -3,6 +3,7 @@
 //! guest task, and the response head as soon as the guest sends it.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,7 +17,7 @@ use tokio::task::AbortHandle;
 
 use super::App;
 use super::body::{GuestBody, ResponseBody, cancel_after_grace};
-use super::static_files;
+use super::{static_files, status};
 use crate::engine::{Limits, RequestParts, run_request};
 use crate::error::Outcome;
 use crate::host::Start;
@@ -25,10 +26,18 @@ use crate::router::Route;
 /// Answers one request. Never fails: every failure is a response.
 pub(crate) async fn handle(
     app: Arc<App>,
+    peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let started = Instant::now();
     app.stats.request_received();
+    if app.config.status_path.as_deref() == Some(request.uri().path())
+        && status::allowed(&app, peer)
+    {
+        let response = status::page(&app);
+        access_log(&request, response.status(), started, None, None);
+        return Ok(response);
+    }
     let response = match app.router.resolve(request.uri().path()) {
         Route::Handler { file, params } => {
             return Ok(handler(app, request, &file, params, started).await);

@@ -1,27 +1,15 @@
-//! The handler cache: a file becomes a ready-to-instantiate [`Handler`] on its
-//! first request, once, off the async worker threads.
-//!
-//! Each file has a slot keyed by the file's version (size, mtime, inode). The
-//! first request for a version starts one compile task and every request for
-//! that version, concurrent or later, awaits the same shared result: the same
-//! bytes never compile twice, and a failed compile is remembered until the
-//! file changes instead of being retried on every request. A request whose
-//! file has a new version replaces the slot, so a slow compile of an old
-//! version can never overwrite a newer one.
+//! One handler file → a ready [`Handler`]: read, text to binary for `.wat`,
+//! the disk cache or a compile, import and export checks, `InstancePre`.
+//! Runs on a blocking thread.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
 use http::Method;
-use tokio::sync::Semaphore;
 use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport};
 
+use super::disk_cache::DiskCache;
 use crate::abi::MODULE;
-use crate::engine::WasmEngine;
 use crate::error::LoadError;
 use crate::host::{self, Ctx};
 use crate::stats::Stats;
@@ -37,6 +25,22 @@ pub struct Handler {
     verbs: Vec<(String, ModuleExport)>,
     /// The `memory` export, if any.
     pub(crate) memory: Option<ModuleExport>,
+    /// Where the code came from and how long it took, for the status page.
+    pub(crate) provenance: Provenance,
+}
+
+/// How a handler version became ready.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// SHA-256 of the module's binary form, hex: the version the status page
+    /// shows and the disk cache's content key.
+    pub content_hash: String,
+    /// Compiled now, or loaded from the disk cache.
+    pub from_disk_cache: bool,
+    /// Time from reading the file to a ready handler.
+    pub load_ms: f64,
+    /// When it became ready.
+    pub loaded_at: SystemTime,
 }
 
 impl Handler {
@@ -54,127 +58,32 @@ impl Handler {
         let verbs: Vec<&str> = self.verbs.iter().map(|(v, _)| v.as_str()).collect();
         verbs.join(", ")
     }
-}
 
-type LoadResult = Result<Arc<Handler>, LoadError>;
-
-/// The identity of one version of a file on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Version {
-    len: u64,
-    modified: Option<SystemTime>,
-    inode: u64,
-}
-
-impl Version {
-    fn of(meta: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        Self {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            inode: meta.ino(),
-        }
+    /// How this version became ready.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
     }
 }
 
-struct Slot {
-    version: Version,
-    result: Shared<BoxFuture<'static, LoadResult>>,
+/// What a compile needs besides the file.
+pub(crate) struct Toolchain<'a> {
+    pub(crate) engine: &'a wasmtime::Engine,
+    pub(crate) linker: &'a Linker<Ctx>,
+    pub(crate) disk_cache: Option<&'a DiskCache>,
+    pub(crate) stats: &'a Stats,
 }
 
-/// Compiles handlers on demand and caches them in memory.
-pub struct Loader {
-    engine: Arc<WasmEngine>,
-    slots: Mutex<HashMap<PathBuf, Arc<Slot>>>,
-    /// Compiles are CPU-bound: more at once than cores only adds latency to
-    /// all of them and memory to the process.
-    compile_permits: Arc<Semaphore>,
-    stats: Arc<Stats>,
-}
-
-impl Loader {
-    /// A loader that compiles with `engine` and counts compiles in `stats`.
-    pub fn new(engine: Arc<WasmEngine>, stats: Arc<Stats>) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self {
-            engine,
-            slots: Mutex::new(HashMap::new()),
-            compile_permits: Arc::new(Semaphore::new(cores)),
-            stats,
-        }
-    }
-
-    /// The ready handler for `file`, compiling it if this version has not been
-    /// compiled yet.
-    pub async fn get(&self, file: &Path) -> LoadResult {
-        let meta = std::fs::metadata(file).map_err(|e| LoadError::Read {
-            path: file.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let version = Version::of(&meta);
-        let slot = {
-            let mut slots = self.slots.lock().unwrap();
-            match slots.get(file) {
-                Some(slot) if slot.version == version => slot.clone(),
-                _ => {
-                    let slot = Arc::new(Slot {
-                        version,
-                        result: self.spawn_compile(file.to_path_buf()),
-                    });
-                    slots.insert(file.to_path_buf(), slot.clone());
-                    slot
-                }
-            }
-        };
-        match slot.result.peek() {
-            Some(ready) => ready.clone(),
-            None => slot.result.clone().await,
-        }
-    }
-
-    /// Starts the compile as its own task, so it finishes (and is cached) even
-    /// if every request waiting on it is cancelled.
-    fn spawn_compile(&self, file: PathBuf) -> Shared<BoxFuture<'static, LoadResult>> {
-        let engine = self.engine.clone();
-        let permits = self.compile_permits.clone();
-        let stats = self.stats.clone();
-        let task_file = file.clone();
-        let task = tokio::spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            stats.compile_started();
-            tokio::task::spawn_blocking(move || {
-                compile(engine.engine(), engine.linker(), &task_file).map(Arc::new)
-            })
-            .await
-        });
-        async move {
-            match task.await {
-                Ok(Ok(result)) => result,
-                Ok(Err(join)) | Err(join) => Err(LoadError::Compile {
-                    path: file,
-                    message: format!("the compiler failed: {join}"),
-                }),
-            }
-        }
-        .boxed()
-        .shared()
-    }
-}
-
-/// Reads, parses (for `.wat`), validates and compiles one handler file. Runs
-/// on a blocking thread.
-fn compile(
-    engine: &wasmtime::Engine,
-    linker: &Linker<Ctx>,
-    file: &Path,
-) -> Result<Handler, LoadError> {
-    let started = Instant::now();
-    let result = compile_inner(engine, linker, file);
+/// Reads, parses (for `.wat`), validates and compiles one handler file, or
+/// loads its code from the disk cache. Logs the result once.
+pub(crate) fn load(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> {
+    let result = load_inner(tools, file);
     match &result {
-        Ok(_) => tracing::info!(
+        Ok(handler) => tracing::info!(
             file = %file.display(),
-            ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
-            "compiled handler"
+            ms = %format_args!("{:.1}", handler.provenance.load_ms),
+            version = &handler.provenance.content_hash[..12],
+            from = if handler.provenance.from_disk_cache { "disk cache" } else { "compiler" },
+            "handler ready"
         ),
         // Logged once here, when it happens; requests only report the status.
         Err(e) => tracing::error!("handler failed to load: {e}"),
@@ -182,11 +91,8 @@ fn compile(
     result
 }
 
-fn compile_inner(
-    engine: &wasmtime::Engine,
-    linker: &Linker<Ctx>,
-    file: &Path,
-) -> Result<Handler, LoadError> {
+fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> {
+    let started = Instant::now();
     let bytes = std::fs::read(file).map_err(|e| LoadError::Read {
         path: file.to_path_buf(),
         reason: e.to_string(),
@@ -197,13 +103,32 @@ fn compile_inner(
     } else {
         bytes
     };
-    let module = Module::new(engine, &wasm).map_err(|e| LoadError::Compile {
-        path: file.to_path_buf(),
-        message: error_text(&e),
-    })?;
+    let key = DiskCache::key(tools.engine, &wasm);
+    let cached = tools
+        .disk_cache
+        .and_then(|cache| cache.get(tools.engine, &key));
+    let from_disk_cache = cached.is_some();
+    let module = match cached {
+        Some(module) => module,
+        None => {
+            tools.stats.compile_started();
+            let module = Module::new(tools.engine, &wasm).map_err(|e| LoadError::Compile {
+                path: file.to_path_buf(),
+                message: error_text(&e),
+            })?;
+            if let Some(cache) = tools.disk_cache
+                && let Err(e) = cache.put(&key, &module)
+            {
+                // The handler still serves; only the next restart compiles.
+                tracing::warn!(error = %e, "cannot write the compiled handler to the disk cache");
+            }
+            module
+        }
+    };
     check_imports(&module, file)?;
     let (handle, verbs) = entry_points(&module, file)?;
-    let pre = linker
+    let pre = tools
+        .linker
         .instantiate_pre(&module)
         .map_err(|e| LoadError::Abi {
             path: file.to_path_buf(),
@@ -214,6 +139,12 @@ fn compile_inner(
         handle,
         verbs,
         memory: module.get_export_index("memory"),
+        provenance: Provenance {
+            content_hash: key.to_string(),
+            from_disk_cache,
+            load_ms: started.elapsed().as_secs_f64() * 1e3,
+            loaded_at: SystemTime::now(),
+        },
     })
 }
 

@@ -1,0 +1,31 @@
+//! The ABI's negative status codes, shared by every import that returns
+//! `i32`, mirrored from the runtime's `abi::code` (same names, same values);
+//! `tests/abi_agreement.rs` checks the two tables agree.
+//!
+//! Handlers rarely need these: the SDK turns them into `Option`s and errors.
+//! `docs/abi.md` says which import returns which.
+
+/// Success for calls that return a status rather than a length.
+pub const OK: i32 = 0;
+/// The value asked for does not exist (a header, a route parameter).
+pub const ABSENT: i32 = -1;
+/// An argument was rejected: a status outside `100..=999`, a header name or
+/// value that is not valid HTTP, a string that is not UTF-8.
+pub const INVALID: i32 = -2;
+/// The response head has already been sent, so the status and headers can no
+/// longer change.
+pub const HEAD_SENT: i32 = -3;
+/// The client has gone: nothing more can be written.
+pub const CLOSED: i32 = -4;
+/// Reading the request body failed (the client aborted it or sent a malformed
+/// body).
+pub const BODY: i32 = -5;
+/// Every code with its name, for documentation and the agreement test.
+pub const ALL: &[(&str, i32)] = &[
+    ("OK", OK),
+    ("ABSENT", ABSENT),
+    ("INVALID", INVALID),
+    ("HEAD_SENT", HEAD_SENT),
+    ("CLOSED", CLOSED),
+    ("BODY", BODY),
+];

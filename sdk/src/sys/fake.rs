@@ -1,0 +1,306 @@
+//! A fake host for native builds, so handlers run under plain `cargo test`.
+//!
+//! Each thread holds at most one [`Exchange`]: the request a test built and
+//! everything the handler did with it. Every import follows its rule on the
+//! ABI page (full lengths, `ABSENT`, `HEAD_SENT` after the first write,
+//! `CLOSED` once the client has gone), so the SDK above it runs the code it
+//! runs in the runtime. Time is virtual: `sleep_ms` advances a clock and
+//! returns at once, so a test of a slow handler is fast and exact.
+
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::code;
+
+/// One request on the fake host, and everything the handler did with it.
+pub(crate) struct Exchange {
+    /// What `req_method` answers.
+    pub(crate) method: String,
+    /// What `req_uri` answers: path and query, as received.
+    pub(crate) uri: String,
+    /// Request headers in arrival order; a name may repeat.
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    /// Route parameters, already percent-decoded as the runtime hands them.
+    pub(crate) params: Vec<(String, Vec<u8>)>,
+    /// The whole request body.
+    pub(crate) body: Vec<u8>,
+    /// How much of `body` the handler has read.
+    pub(crate) body_read: usize,
+    /// The most one `req_body_read` hands out, as a network delivers a body
+    /// in pieces; `None` fills the buffer.
+    pub(crate) read_chunk: Option<usize>,
+    /// The client aborts the upload after this many bytes: reads past it
+    /// return `BODY`.
+    pub(crate) body_fails_after: Option<usize>,
+    /// The client hangs up once this many body bytes were written: later
+    /// writes return `CLOSED`.
+    pub(crate) disconnect_after: Option<usize>,
+    /// The response status; 200 until the handler sets one.
+    pub(crate) status: u16,
+    /// Response headers in the order the handler appended them.
+    pub(crate) response_headers: Vec<(String, Vec<u8>)>,
+    /// Whether the first write has happened; status and headers are frozen.
+    pub(crate) head_sent: bool,
+    /// Body bytes accepted so far; a refused write adds nothing.
+    pub(crate) written: usize,
+    /// Every accepted `resp_write`, in order.
+    pub(crate) writes: Vec<Written>,
+    /// Every `log` line: level and message.
+    pub(crate) logs: Vec<(i32, String)>,
+    /// Virtual time spent in `sleep_ms`.
+    pub(crate) clock: Duration,
+}
+
+/// One accepted `resp_write`.
+pub(crate) struct Written {
+    /// The virtual time of the write.
+    pub(crate) at: Duration,
+    /// How much of the request body the handler had read by then, which
+    /// shows whether it streams or buffers.
+    pub(crate) body_read: usize,
+    /// The bytes written.
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Exchange {
+    /// A request with no headers and no body.
+    pub(crate) fn new(method: &str, uri: &str) -> Self {
+        Self {
+            method: method.to_owned(),
+            uri: uri.to_owned(),
+            headers: Vec::new(),
+            params: Vec::new(),
+            body: Vec::new(),
+            body_read: 0,
+            read_chunk: None,
+            body_fails_after: None,
+            disconnect_after: None,
+            status: 200,
+            response_headers: Vec::new(),
+            head_sent: false,
+            written: 0,
+            writes: Vec::new(),
+            logs: Vec::new(),
+            clock: Duration::ZERO,
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Exchange>> = const { RefCell::new(None) };
+}
+
+/// The signal `trap` unwinds with; [`run`] catches it.
+struct Trap;
+
+/// Runs `entry` (a handler's export) against `exchange` on this thread.
+/// Returns the exchange as the handler left it, and whether the module
+/// trapped (a panic, or an explicit trap).
+pub(crate) fn run(exchange: Exchange, entry: impl FnOnce()) -> (Exchange, bool) {
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        assert!(
+            current.is_none(),
+            "a request is already running on this thread: TestRequest::call cannot nest"
+        );
+        *current = Some(exchange);
+    });
+    let trapped = panic::catch_unwind(AssertUnwindSafe(entry)).is_err();
+    let exchange = CURRENT
+        .with(|current| current.borrow_mut().take())
+        .expect("the exchange is in place until the handler returns");
+    (exchange, trapped)
+}
+
+fn with<R>(f: impl FnOnce(&mut Exchange) -> R) -> R {
+    CURRENT.with(|current| {
+        let mut current = current.borrow_mut();
+        let exchange = current.as_mut().expect(
+            "no request on this thread: run the handler's export through \
+             wasmlet_sdk::testing::TestRequest::call",
+        );
+        f(exchange)
+    })
+}
+
+/// A length as the ABI returns it.
+fn full_len(len: usize) -> i32 {
+    i32::try_from(len).unwrap_or(i32::MAX)
+}
+
+/// Copies what fits of `value` into `buf`; returns the full length.
+fn copy_out(value: &[u8], buf: &mut [u8]) -> i32 {
+    let n = value.len().min(buf.len());
+    buf[..n].copy_from_slice(&value[..n]);
+    full_len(value.len())
+}
+
+/// `req_method`.
+pub(crate) fn req_method(buf: &mut [u8]) -> i32 {
+    with(|ex| copy_out(ex.method.as_bytes(), buf))
+}
+
+/// `req_uri`.
+pub(crate) fn req_uri(buf: &mut [u8]) -> i32 {
+    with(|ex| copy_out(ex.uri.as_bytes(), buf))
+}
+
+/// `req_header`: case-insensitive; repeated headers joined by `, `;
+/// `INVALID` for a name that is not a valid header name.
+pub(crate) fn req_header(name: &[u8], buf: &mut [u8]) -> i32 {
+    let Ok(name) = http::HeaderName::from_bytes(name) else {
+        return code::INVALID;
+    };
+    with(|ex| {
+        let values: Vec<&[u8]> = ex
+            .headers
+            .iter()
+            .filter(|(candidate, _)| candidate.eq_ignore_ascii_case(name.as_str()))
+            .map(|(_, value)| value.as_slice())
+            .collect();
+        if values.is_empty() {
+            code::ABSENT
+        } else {
+            copy_out(&values.join(&b", "[..]), buf)
+        }
+    })
+}
+
+/// `req_param`: names match exactly, as file names in the web root do.
+pub(crate) fn req_param(name: &[u8], buf: &mut [u8]) -> i32 {
+    with(|ex| {
+        match ex
+            .params
+            .iter()
+            .find(|(candidate, _)| candidate.as_bytes() == name)
+        {
+            Some((_, value)) => copy_out(value, buf),
+            None => code::ABSENT,
+        }
+    })
+}
+
+/// `req_body_read`; `INVALID` for an empty buffer, whose `0` would read as
+/// the end of the body.
+pub(crate) fn req_body_read(buf: &mut [u8]) -> i32 {
+    if buf.is_empty() {
+        return code::INVALID;
+    }
+    with(|ex| {
+        let start = ex.body_read;
+        let mut end = ex.body.len();
+        if let Some(limit) = ex.body_fails_after
+            && limit < end
+        {
+            if start >= limit {
+                return code::BODY;
+            }
+            end = limit;
+        }
+        let mut n = buf.len().min(end - start);
+        if let Some(chunk) = ex.read_chunk {
+            n = n.min(chunk);
+        }
+        buf[..n].copy_from_slice(&ex.body[start..start + n]);
+        ex.body_read += n;
+        full_len(n)
+    })
+}
+
+/// `resp_status`.
+pub(crate) fn resp_status(status: i32) -> i32 {
+    with(|ex| {
+        if ex.head_sent {
+            return code::HEAD_SENT;
+        }
+        match u16::try_from(status) {
+            Ok(status) if (100..=999).contains(&status) => {
+                ex.status = status;
+                code::OK
+            }
+            _ => code::INVALID,
+        }
+    })
+}
+
+/// Headers about the connection rather than the response: the runtime
+/// frames the response itself and refuses these with `INVALID`.
+const HOST_OWNED: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// `resp_header`: validated as the runtime validates, by the `http` crate,
+/// and refusing the headers the runtime owns.
+pub(crate) fn resp_header(name: &[u8], value: &[u8]) -> i32 {
+    with(|ex| {
+        if ex.head_sent {
+            return code::HEAD_SENT;
+        }
+        let (Ok(name), Ok(_)) = (
+            http::HeaderName::from_bytes(name),
+            http::HeaderValue::from_bytes(value),
+        ) else {
+            return code::INVALID;
+        };
+        if HOST_OWNED.contains(&name.as_str()) {
+            return code::INVALID;
+        }
+        ex.response_headers
+            .push((name.as_str().to_owned(), value.to_vec()));
+        code::OK
+    })
+}
+
+/// `resp_write`: the first call sends the head.
+pub(crate) fn resp_write(buf: &[u8]) -> i32 {
+    with(|ex| {
+        ex.head_sent = true;
+        if ex.disconnect_after.is_some_and(|limit| ex.written >= limit) {
+            return code::CLOSED;
+        }
+        ex.written += buf.len();
+        ex.writes.push(Written {
+            at: ex.clock,
+            body_read: ex.body_read,
+            bytes: buf.to_vec(),
+        });
+        code::OK
+    })
+}
+
+/// `log`.
+pub(crate) fn log(level: i32, message: &[u8]) {
+    let message = String::from_utf8_lossy(message).into_owned();
+    with(|ex| ex.logs.push((level, message)));
+}
+
+/// Logs a panic's message into the running exchange, if this thread has one;
+/// a panic elsewhere (a failing assertion in a test) is none of its business.
+pub(crate) fn log_panic(message: &str) {
+    // `try_borrow_mut`: the panic may have started inside a borrow.
+    let _ = CURRENT.try_with(|current| {
+        if let Ok(mut current) = current.try_borrow_mut()
+            && let Some(ex) = current.as_mut()
+        {
+            ex.logs
+                .push((crate::log::Level::Error as i32, message.to_owned()));
+        }
+    });
+}
+
+/// `sleep_ms`: advances the virtual clock.
+pub(crate) fn sleep_ms(ms: i64) {
+    let ms = u64::try_from(ms).unwrap_or(0);
+    with(|ex| ex.clock += Duration::from_millis(ms));
+}
+
+/// A trap: unwinds to [`run`] without running the panic hook.
+pub(crate) fn trap() -> ! {
+    panic::resume_unwind(Box::new(Trap))
+}

@@ -1,0 +1,93 @@
+//! The host boundary: one safe function per `wasmlet` import, taking slices
+//! where the ABI takes a pointer and a length, returning the ABI's `i32`
+//! codes unchanged.
+//!
+//! On wasm32 they call the imports (`wasm.rs`, the only `unsafe` in the SDK).
+//! Everywhere else a fake host (`fake.rs`) answers them from thread-local
+//! state, by the same rules, so everything above this module runs the same
+//! code in a unit test as in the runtime.
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use wasm::{
+    log, log_panic, req_body_read, req_header, req_method, req_param, req_uri, resp_header,
+    resp_status, resp_write, sleep_ms, trap,
+};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod fake;
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use fake::{
+    log, log_panic, req_body_read, req_header, req_method, req_param, req_uri, resp_header,
+    resp_status, resp_write, sleep_ms, trap,
+};
+
+/// The largest length an `i32` argument can carry; longer buffers are
+/// offered in part.
+pub(crate) const MAX_LEN: usize = i32::MAX as usize;
+
+/// Reads a value by the ABI's rule for `(…, buf, cap) -> full_len` imports:
+/// when the value is longer than the buffer, ask again with a buffer of its
+/// full length. `None` for any negative code (absent, or a name the host
+/// rejects and so cannot hold).
+pub(crate) fn read_value(mut read: impl FnMut(&mut [u8]) -> i32) -> Option<Vec<u8>> {
+    // Most methods, paths and header values fit; a longer one costs one
+    // more call.
+    let mut buf = vec![0; 128];
+    loop {
+        let len = usize::try_from(read(&mut buf)).ok()?;
+        if len <= buf.len() {
+            buf.truncate(len);
+            return Some(buf);
+        }
+        buf.resize(len, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_value;
+    use crate::code;
+
+    /// A host value as the ABI serves it: copy what fits, return the length.
+    fn serve(value: &[u8], buf: &mut [u8]) -> i32 {
+        let n = value.len().min(buf.len());
+        buf[..n].copy_from_slice(&value[..n]);
+        i32::try_from(value.len()).unwrap()
+    }
+
+    #[test]
+    fn a_short_value_is_read_in_one_call() {
+        let mut calls = 0;
+        let value = read_value(|buf| {
+            calls += 1;
+            serve(b"GET", buf)
+        });
+        assert_eq!(value.as_deref(), Some(&b"GET"[..]));
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_value_longer_than_the_buffer_is_read_again_whole() {
+        let long = vec![b'x'; 1000];
+        let mut calls = 0;
+        let value = read_value(|buf| {
+            calls += 1;
+            serve(&long, buf)
+        });
+        assert_eq!(value, Some(long));
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn an_empty_value_is_present() {
+        assert_eq!(read_value(|buf| serve(b"", buf)), Some(Vec::new()));
+    }
+
+    #[test]
+    fn negative_codes_read_as_absent() {
+        assert_eq!(read_value(|_| code::ABSENT), None);
+        assert_eq!(read_value(|_| code::INVALID), None);
+    }
+}

@@ -1,0 +1,12 @@
+use wasmlet_sdk::handler;
+
+struct Site;
+
+impl Site {
+    #[handler(get)]
+    fn hello(&self) -> &'static str {
+        "hello"
+    }
+}
+
+fn main() {}

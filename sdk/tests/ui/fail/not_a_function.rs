@@ -1,0 +1,6 @@
+use wasmlet_sdk::handler;
+
+#[handler]
+struct Hello;
+
+fn main() {}

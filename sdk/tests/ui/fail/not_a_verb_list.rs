@@ -1,0 +1,8 @@
+use wasmlet_sdk::handler;
+
+#[handler("get")]
+fn hello() -> &'static str {
+    "hello"
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use wasmlet_sdk::handler;
+
+#[handler(fetch)]
+fn hello() -> &'static str {
+    "hello"
+}
+
+fn main() {}

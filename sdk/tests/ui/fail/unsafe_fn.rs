@@ -1,0 +1,8 @@
+use wasmlet_sdk::handler;
+
+#[handler]
+unsafe fn hello() -> &'static str {
+    "hello"
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use wasmlet_sdk::handler;
+
+#[handler(GET)]
+fn hello() -> &'static str {
+    "hello"
+}
+
+fn main() {}

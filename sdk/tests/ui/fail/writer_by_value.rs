@@ -1,0 +1,6 @@
+use wasmlet_sdk::{Request, ResponseWriter, handler};
+
+#[handler(get)]
+fn hello(_req: Request, _out: ResponseWriter) {}
+
+fn main() {}

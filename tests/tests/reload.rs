@@ -1,0 +1,373 @@
+//! The file on disk is the deployment: replace, rename over, delete or break
+//! a handler and the running server follows, without a restart and without a
+//! failed request. A restart with a warm disk cache compiles nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::StatusCode;
+use wasmlet_tests::{TestServer, WebRoot, eventually, log_contains, says, test_config};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Writes `contents` to `path` the way deploy tools and editors do: a temp
+/// file beside it, then a rename over the target, so no reader ever sees half.
+fn replace_atomically(path: &Path, contents: &str) {
+    let tmp = path.with_extension("tmp-upload");
+    std::fs::write(&tmp, contents).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Polls `GET path` until the body is `want` or the deadline passes.
+async fn serves(server: &TestServer, path: &str, want: &str) -> bool {
+    for _ in 0..500 {
+        let reply = server.get(path).await;
+        if reply.status == StatusCode::OK && reply.text() == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwriting_a_handler_in_place_serves_the_new_version() {
+    let root = WebRoot::new().file("h.wat", &says("one"));
+    let file = root.path().join("h.wat");
+    let server = TestServer::start(root).await;
+    assert_eq!(server.get("/h").await.text(), "one");
+    std::fs::write(&file, says("two, longer")).unwrap();
+    assert!(serves(&server, "/h", "two, longer").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temp_file_renamed_over_the_handler_serves_the_new_version() {
+    let root = WebRoot::new().file("h.wat", &says("one"));
+    let file = root.path().join("h.wat");
+    let server = TestServer::start(root).await;
+    assert_eq!(server.get("/h").await.text(), "one");
+    replace_atomically(&file, &says("two"));
+    assert!(serves(&server, "/h", "two").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_handler_is_not_found_and_a_renamed_one_moves() {
+    let root = WebRoot::new()
+        .file("gone.wat", &says("gone"))
+        .file("old.wat", &says("moved"));
+    let dir = root.path().to_path_buf();
+    let server = TestServer::start(root).await;
+    assert_eq!(server.get("/gone").await.text(), "gone");
+    assert_eq!(server.get("/old").await.text(), "moved");
+    std::fs::remove_file(dir.join("gone.wat")).unwrap();
+    std::fs::rename(dir.join("old.wat"), dir.join("new.wat")).unwrap();
+    assert_eq!(server.get("/gone").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.get("/old").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.get("/new").await.text(), "moved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_of_handlers_added_and_removed_as_a_whole() {
+    let root = WebRoot::new().file("index.html", "home");
+    let dir = root.path().to_path_buf();
+    let server = TestServer::start(root).await;
+    assert_eq!(server.get("/api/a").await.status, StatusCode::NOT_FOUND);
+    // Built elsewhere, then moved in with one rename, as a deploy would.
+    let staging = tempfile::tempdir_in(&dir).unwrap();
+    let api = staging.path().join("api");
+    std::fs::create_dir(&api).unwrap();
+    std::fs::write(api.join("a.wat"), says("a")).unwrap();
+    std::fs::write(api.join("[id].wat"), says("some id")).unwrap();
+    std::fs::rename(&api, dir.join("api")).unwrap();
+    assert!(serves(&server, "/api/a", "a").await);
+    assert!(serves(&server, "/api/42", "some id").await);
+    std::fs::remove_dir_all(dir.join("api")).unwrap();
+    assert_eq!(server.get("/api/a").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.get("/api/42").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_written_file_never_replaces_the_working_version() {
+    let root = WebRoot::new().file("h.wat", &says("old"));
+    let file = root.path().join("h.wat");
+    let server = TestServer::start(root).await;
+    assert_eq!(server.get("/h").await.text(), "old");
+    let new = says("new");
+    let (first, second) = new.split_at(new.len() / 2);
+    std::fs::write(&file, first).unwrap();
+    // The truncated text does not parse: the old version keeps answering.
+    for _ in 0..5 {
+        let reply = server.get("/h").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.text(), "old");
+    }
+    use std::io::Write;
+    let mut handle = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    handle.write_all(second.as_bytes()).unwrap();
+    drop(handle);
+    assert!(serves(&server, "/h", "new").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_new_version_keeps_the_old_one_serving_and_shows_on_the_status_page() {
+    let root = WebRoot::new().file("h.wat", &says("working"));
+    let file = root.path().join("h.wat");
+    let server = TestServer::start_with(root, |c| {
+        c.status_path = Some("/_wasmlet/status".into());
+    })
+    .await;
+    assert_eq!(server.get("/h").await.text(), "working");
+    std::fs::write(
+        &file,
+        "(module\n  (func (export \"handle\")\n    i32.const oops))\n",
+    )
+    .unwrap();
+    for _ in 0..5 {
+        let reply = server.get("/h").await;
+        assert_eq!(
+            (reply.status, reply.text().as_str()),
+            (StatusCode::OK, "working")
+        );
+    }
+    assert!(
+        log_contains("h.wat:3:15", DEADLINE).await,
+        "the log names file:line:col"
+    );
+    let status = server.get("/_wasmlet/status").await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert_eq!(status.header("content-type"), Some("application/json"));
+    let page = status.text();
+    assert!(page.contains("\"state\": \"stale\""), "{page}");
+    assert!(page.contains("h.wat:3:15"), "{page}");
+    // Fixing the file brings the new version in.
+    std::fs::write(&file, says("fixed")).unwrap();
+    assert!(serves(&server, "/h", "fixed").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_lists_handlers_and_is_off_by_default() {
+    let root = WebRoot::new()
+        .file("a.wat", &says("a"))
+        .file("bad.wat", "(module");
+    let server = TestServer::start(root).await;
+    server.get("/a").await;
+    assert_eq!(
+        server.get("/_wasmlet/status").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let root = WebRoot::new()
+        .file("a.wat", &says("a"))
+        .file("bad.wat", "(module");
+    let server = TestServer::start_with(root, |c| c.status_path = Some("/_status".into())).await;
+    server.get("/a").await;
+    server.get("/bad").await;
+    let page = server.get("/_status").await.text();
+    assert!(page.contains("\"file\": \"a.wat\""), "{page}");
+    assert!(page.contains("\"state\": \"ready\""), "{page}");
+    assert!(page.contains("\"source\": \"compiler\""), "{page}");
+    assert!(page.contains("\"state\": \"failed\""), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_replacements_under_load_fail_no_request() {
+    let root = WebRoot::new().file("h.wat", &says("version 0"));
+    let file = root.path().join("h.wat");
+    let server = Arc::new(TestServer::start(root).await);
+    assert_eq!(server.get("/h").await.text(), "version 0");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (server, stop, served) = (server.clone(), stop.clone(), served.clone());
+        clients.push(tokio::spawn(async move {
+            let mut bad = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let reply = server.get("/h").await;
+                let text = reply.text();
+                let ok = reply.status == StatusCode::OK
+                    && text
+                        .strip_prefix("version ")
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .is_some_and(|n| n <= 100);
+                if !ok {
+                    bad.push(format!("{} {text:?}", reply.status));
+                }
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+            bad
+        }));
+    }
+    for version in 1..=100 {
+        replace_atomically(&file, &says(&format!("version {version}")));
+        // Each version is live before the next: a request after the rename
+        // sees it.
+        assert!(serves(&server, "/h", &format!("version {version}")).await);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for client in clients {
+        failures.extend(client.await.unwrap());
+    }
+    assert!(
+        failures.is_empty(),
+        "failed or foreign responses: {failures:?}"
+    );
+    assert!(served.load(Ordering::Relaxed) > 100, "the load never ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_a_warm_disk_cache_serves_without_compiling() {
+    let cache = tempfile::tempdir().unwrap();
+    let root = WebRoot::new().file("h.wat", &says("cached"));
+    let mut config = test_config(root.path());
+    config.cache_dir = Some(cache.path().join("wasmlet"));
+
+    let first = TestServer::start_config(config.clone()).await;
+    assert_eq!(first.get("/h").await.text(), "cached");
+    assert_eq!(first.stats.compiles(), 1);
+    drop(first);
+
+    let second = TestServer::start_config(config).await;
+    assert_eq!(second.get("/h").await.text(), "cached");
+    assert_eq!(second.stats.compiles(), 0, "the restart compiled again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_cache_entry_is_rebuilt_and_the_handler_still_serves() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().join("wasmlet");
+    let root = WebRoot::new().file("h.wat", &says("fine"));
+    let mut config = test_config(root.path());
+    config.cache_dir = Some(cache_dir.clone());
+
+    let first = TestServer::start_config(config.clone()).await;
+    assert_eq!(first.get("/h").await.text(), "fine");
+    drop(first);
+
+    // Flip a byte in the middle of every entry, and truncate a copy.
+    let mut entries = 0;
+    for entry in std::fs::read_dir(&cache_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        entries += 1;
+    }
+    assert!(entries > 0, "the first server wrote no cache entry");
+
+    let second = TestServer::start_config(config.clone()).await;
+    assert_eq!(second.get("/h").await.text(), "fine");
+    assert_eq!(
+        second.stats.compiles(),
+        1,
+        "the corrupt entry was not rebuilt"
+    );
+    drop(second);
+
+    for entry in std::fs::read_dir(&cache_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    }
+    let third = TestServer::start_config(config).await;
+    assert_eq!(third.get("/h").await.text(), "fine");
+    assert_eq!(
+        third.stats.compiles(),
+        1,
+        "the truncated entry was not rebuilt"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompile_loads_every_handler_before_the_first_request() {
+    let root = WebRoot::new()
+        .file("a.wat", &says("a"))
+        .file("sub/b.wat", &says("b"))
+        .file("users/[id].wat", &says("user"))
+        .file(".hidden/x.wat", &says("x"));
+    let server = TestServer::start_with(root, |c| c.precompile = true).await;
+    // `run` precompiles before it accepts, so the first answer proves it.
+    assert_eq!(server.get("/a").await.text(), "a");
+    assert_eq!(server.stats.compiles(), 3);
+    assert_eq!(server.get("/users/7").await.text(), "user");
+    assert_eq!(server.get("/sub/b").await.text(), "b");
+    assert_eq!(server.stats.compiles(), 3, "a request compiled again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_compiles_a_changed_handler_before_its_next_request() {
+    let root = WebRoot::new().file("h.wat", &says("one"));
+    let file = root.path().join("h.wat");
+    let server = TestServer::start(root).await;
+    assert_eq!(server.get("/h").await.text(), "one");
+    assert_eq!(server.stats.compiles(), 1);
+    replace_atomically(&file, &says("two"));
+    assert!(
+        eventually(DEADLINE, || server.stats.compiles() == 2).await,
+        "no compile followed the change"
+    );
+    let before = server.stats.compiles();
+    assert_eq!(server.get("/h").await.text(), "two");
+    assert_eq!(
+        server.stats.compiles(),
+        before,
+        "the request compiled again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_mode_notices_changes_too() {
+    let root = WebRoot::new().file("h.wat", &says("one"));
+    let dir = root.path().to_path_buf();
+    let server = TestServer::start_with(root, |c| {
+        c.watch = Some(wasmlet::watcher::WatchMode::Poll(Duration::from_millis(50)));
+    })
+    .await;
+    assert_eq!(server.get("/h").await.text(), "one");
+    std::fs::write(dir.join("new.wat"), says("new")).unwrap();
+    // Compiled by the watcher, before any request asks for it.
+    assert!(
+        eventually(DEADLINE, || server.stats.compiles() == 2).await,
+        "the poller did not pick up the new handler"
+    );
+    assert_eq!(server.get("/new").await.text(), "new");
+    assert_eq!(server.stats.compiles(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_handler_leaves_the_status_page() {
+    let root = WebRoot::new()
+        .file("a.wat", &says("a"))
+        .file("b.wat", &says("b"));
+    let dir = root.path().to_path_buf();
+    let server = TestServer::start_with(root, |c| c.status_path = Some("/_status".into())).await;
+    server.get("/a").await;
+    server.get("/b").await;
+    assert!(
+        server
+            .get("/_status")
+            .await
+            .text()
+            .contains("\"file\": \"a.wat\"")
+    );
+    std::fs::remove_file(dir.join("a.wat")).unwrap();
+    let mut gone = false;
+    for _ in 0..500 {
+        let page = server.get("/_status").await.text();
+        if !page.contains("\"file\": \"a.wat\"") {
+            assert!(page.contains("\"file\": \"b.wat\""), "{page}");
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the deleted handler is still listed");
+}

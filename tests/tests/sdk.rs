@@ -1,0 +1,161 @@
+//! SDK handlers built for wasm32 and served by the real server: the examples
+//! in `handlers/rust/` and the failure fixture in `tests/sdk-fixtures/`.
+
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use wasmlet_tests::{TestServer, WebRoot, log_contains};
+
+async fn serve_sdk_handlers() -> TestServer {
+    let root = tokio::task::spawn_blocking(|| {
+        WebRoot::new()
+            .sdk_handler("hello.wasm", "hello")
+            .sdk_handler("echo.wasm", "echo")
+            .sdk_handler("json.wasm", "json")
+            .sdk_handler("countdown.wasm", "countdown")
+            .sdk_handler("users/[id].wasm", "user")
+            .sdk_handler("faulty.wasm", "faulty")
+    })
+    .await
+    .unwrap();
+    TestServer::start(root).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hello_handler_greets_by_query_parameter() {
+    let server = serve_sdk_handlers().await;
+    let reply = server.get("/hello").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "hello, world\n");
+    assert_eq!(
+        server.get("/hello?name=Ada%20L").await.text(),
+        "hello, Ada L\n"
+    );
+    let post = server.send(Method::POST, "/hello", "").await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.header("allow"), Some("GET"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_echo_handler_streams_a_five_megabyte_body_back() {
+    let server = serve_sdk_handlers().await;
+    let body: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+    let reply = server
+        .send_with(
+            Method::POST,
+            "/echo",
+            &[("content-type", "application/octet-stream")],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body.len(), body.len());
+    assert!(reply.body == body, "the echo differs from the upload");
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/octet-stream")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_handler_parses_and_answers_json() {
+    let server = serve_sdk_handlers().await;
+    let reply = server
+        .send_with(
+            Method::POST,
+            "/json",
+            &[("content-type", "application/json")],
+            r#"{"name":"Ada"}"#,
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("application/json")
+    );
+    assert!(reply.text().contains("Ada"), "{}", reply.text());
+    let bad = server.send(Method::POST, "/json", "not json").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_countdown_lines_arrive_before_the_handler_ends() {
+    let server = serve_sdk_handlers().await;
+    let started = Instant::now();
+    let response = server.open(Method::GET, "/countdown?from=3").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = wasmlet_tests::first_chunk(&mut body).await;
+    let first_at = started.elapsed();
+    assert_eq!(&first[..], b"3\n");
+    let rest = body.collect().await.unwrap().to_bytes();
+    let total = started.elapsed();
+    assert_eq!(&rest[..], b"2\n1\n");
+    // Two one-second sleeps: the first line came long before the end.
+    assert!(total >= Duration::from_secs(2), "ended after {total:?}");
+    assert!(
+        first_at < Duration::from_millis(1500),
+        "first line after {first_at:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_parameter_reaches_the_handler() {
+    let server = serve_sdk_handlers().await;
+    let reply = server.get("/users/42").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.text().contains("42"), "{}", reply.text());
+    assert_eq!(
+        server.get("/users/abc").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_error_is_a_500_and_its_message_is_logged() {
+    let server = serve_sdk_handlers().await;
+    let reply = server.get("/faulty?how=err").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        !reply.text().contains("database"),
+        "internals leaked: {}",
+        reply.text()
+    );
+    assert!(log_contains("the database said no", Duration::from_secs(5)).await);
+    assert_eq!(server.get("/faulty").await.text(), "fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_is_a_500_and_its_message_is_logged() {
+    let server = serve_sdk_handlers().await;
+    let reply = server.get("/faulty?how=panic").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        !reply.text().contains("invariant"),
+        "internals leaked: {}",
+        reply.text()
+    );
+    assert!(log_contains("the invariant broke: 42", Duration::from_secs(5)).await);
+    assert_eq!(server.get("/faulty").await.text(), "fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_after_the_first_write_cuts_the_body() {
+    let server = serve_sdk_handlers().await;
+    let answer = server
+        .raw(
+            b"GET /faulty?how=err-late HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert_eq!(wasmlet_tests::raw_status(&answer), Some(200), "{answer:?}");
+    assert!(answer.contains("first line"), "{answer:?}");
+    assert!(
+        !answer.ends_with("0\r\n\r\n"),
+        "the body ended cleanly: {answer:?}"
+    );
+    assert!(log_contains("failed halfway", Duration::from_secs(5)).await);
+}
