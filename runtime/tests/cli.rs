@@ -180,3 +180,42 @@ fn compile_refuses_a_cache_inside_the_web_root() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("inside the web root"), "{err}");
 }
+
+#[test]
+fn new_creates_a_handler_and_refuses_to_overwrite_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        wasmlet()
+            .arg("new")
+            .args(args)
+            .arg("--dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["greet"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("greet.wat").is_file());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("GET /greet"));
+
+    let out = run(&["greet"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+
+    let out = run(&["shop", "--rust"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("shop/Cargo.toml").is_file());
+    assert!(dir.path().join("shop/src/lib.rs").is_file());
+
+    let out = run(&["bad name!"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot name a handler"));
+}

@@ -64,6 +64,15 @@ pub fn sdk_handlers() -> PathBuf {
         .get_or_init(|| {
             let workspace = handlers_dir().parent().expect("a workspace").to_path_buf();
             let target_dir = workspace.join("target").join("wasm-handlers");
+            // rust-toolchain.toml names the wasm target, but rustup adds
+            // targets only when it installs the toolchain; make sure it is
+            // there on a machine that had the toolchain already. Without
+            // rustup, the build below says what is missing.
+            let _ = std::process::Command::new("rustup")
+                .args(["toolchain", "install"])
+                .current_dir(&workspace)
+                .stdout(std::process::Stdio::null())
+                .status();
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut command = std::process::Command::new(cargo);
             command
