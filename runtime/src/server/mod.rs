@@ -165,6 +165,7 @@ impl Server {
         }
 
         drop(listener);
+        while connections.try_join_next().is_some() {}
         let drain = self.app.config.shutdown_timeout;
         tracing::info!(
             in_flight = connections.len(),
