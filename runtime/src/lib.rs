@@ -16,13 +16,19 @@
 //! - [`watcher`]: file events (or polling) → eager reloads, debounced.
 //! - [`engine`]: the wasmtime engine, epoch ticker, and one request's run.
 //! - [`host`]: the imports, one file per capability, named as the ABI names them.
-//! - [`server`]: accept loop, hyper service, streaming bodies, static files.
-//! - [`stats`]: live counters.
+//! - [`server`]: accept loop, hyper service, streaming bodies, static files,
+//!   the access line, the status page and the admin listener (`/metrics`,
+//!   `/status`, `/status.json`).
+//! - [`stats`]: live counters and the Prometheus metrics, one registry per
+//!   server.
+//! - `request_id`: each request's id, for its access line and its guest's
+//!   log lines.
 //! - [`scaffold`]: `wasmlet new`, a hello handler to start from.
 //!
 //! # A request's way through
 //! 1. The accept loop takes a connection (`TCP_NODELAY`) and hands it to
-//!    hyper (HTTP/1.1 keep-alive or HTTP/2).
+//!    hyper (HTTP/1.1 keep-alive or HTTP/2). Each request gets an id (its
+//!    `x-request-id` when that is short and plain) and counts as in flight.
 //! 2. The [`router`] turns the path into a route, rejecting hostile paths
 //!    before touching the disk.
 //! 3. A static route is served by `hyper-staticfile`.
@@ -38,8 +44,9 @@
 //!    guest's fiber; the worker serves other requests meanwhile.
 //! 8. The first `resp_write` sends the head and the body streams; a guest that
 //!    never writes gets its status and headers with an empty body.
-//! 9. The outcome becomes a status once ([`error::Outcome::status`]) and one
-//!    access line is logged.
+//! 9. The outcome becomes a status once ([`error::Outcome::status`]); one
+//!    access line is logged and the request is counted once in the metrics
+//!    (by handler and status, with its latency, and its trap or timeout).
 
 pub mod abi;
 pub mod config;
@@ -47,6 +54,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod loader;
+pub(crate) mod request_id;
 pub mod router;
 pub mod scaffold;
 pub mod server;

@@ -1,7 +1,8 @@
 //! The `wasmlet` binary as a user runs it: flags, start-up errors, exit codes.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn wasmlet() -> Command {
@@ -21,6 +22,8 @@ fn help_explains_every_serve_flag_and_its_default() {
         "--max-instances",
         "--shutdown-timeout",
         "--dev",
+        "--admin",
+        "/metrics",
         "127.0.0.1:8080",
         "30s",
         "64MiB",
@@ -55,6 +58,21 @@ fn a_port_in_use_is_a_clear_error_and_a_failure_exit() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&addr) && err.contains("--listen"), "{err}");
+}
+
+#[test]
+fn an_admin_port_in_use_is_a_clear_error_naming_the_admin_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let root = tempfile::tempdir().unwrap();
+    let out = wasmlet()
+        .args(["serve", root.path().to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--admin", &addr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&addr) && err.contains("--admin"), "{err}");
 }
 
 #[test]
@@ -218,4 +236,141 @@ fn new_creates_a_handler_and_refuses_to_overwrite_one() {
     let out = run(&["bad name!"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot name a handler"));
+}
+
+/// Sends `GET path` to `addr` and returns the whole raw answer.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// The JSON log lines of a child's stderr, read on a thread so a test can
+/// wait for one with a deadline.
+struct JsonLog {
+    lines: mpsc::Receiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+}
+
+impl JsonLog {
+    fn of(child: &mut std::process::Child) -> Self {
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first line, seen or still to come, that `matches`.
+    fn wait_for(&mut self, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        if let Some(line) = self.seen.iter().find(|l| matches(l)) {
+            return line.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no such log line ({e}); saw {:#?}", self.seen));
+            self.seen.push(line.clone());
+            if matches(&line) {
+                return line;
+            }
+        }
+    }
+}
+
+fn message(line: &serde_json::Value) -> &str {
+    line["fields"]["message"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn json_logs_carry_the_request_id_as_a_field_and_the_admin_address_serves_metrics() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("log.wat"),
+        r#"(module
+            (import "wasmlet" "log" (func $log (param i32 i32 i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "from the guest")
+            (func (export "handle") (call $log (i32.const 3) (i32.const 0) (i32.const 14))))"#,
+    )
+    .unwrap();
+    let mut child = wasmlet()
+        .args(["serve", root.path().to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .args(["--log-format", "json", "--no-disk-cache", "--watch", "off"])
+        .env("RUST_LOG", "wasmlet=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = JsonLog::of(&mut child);
+    let addr_in = |line: &serde_json::Value, before: &str, after: &str| -> String {
+        let text = message(line);
+        let start = text.find(before).unwrap() + before.len();
+        text[start..].split(after).next().unwrap().to_owned()
+    };
+    let metrics_line = log.wait_for(|l| message(l).starts_with("metrics at http://"));
+    let admin = addr_in(&metrics_line, "http://", "/metrics");
+    let listening = log.wait_for(|l| message(l).starts_with("listening on http://"));
+    let main = addr_in(&listening, "http://", " ");
+
+    let answer = http_get(&main, "/log");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let access =
+        log.wait_for(|l| l["target"] == "wasmlet::access" && l["fields"]["path"] == "/log");
+    let fields = &access["fields"];
+    assert_eq!(fields["message"], "request", "{access}");
+    assert_eq!(fields["handler"], "/log.wat", "{access}");
+    assert_eq!(fields["status"], 200, "{access}");
+    let id = fields["request_id"]
+        .as_str()
+        .expect("request_id is a field")
+        .to_owned();
+    assert_eq!(id.len(), 16, "{access}");
+    let guest = log
+        .wait_for(|l| l["target"] == "wasmlet::guest" && l["fields"]["request_id"] == id.as_str());
+    assert_eq!(guest["fields"]["message"], "from the guest", "{guest}");
+    assert_eq!(guest["fields"]["handler"], "/log.wat", "{guest}");
+
+    let metrics = http_get(&admin, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("wasmlet_requests_total{handler=\"/log.wat\",status=\"200\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(http_get(&admin, "/status").contains("log.wat"));
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
 }

@@ -7,8 +7,10 @@
 //! # Layout
 //! - [`WebRoot`]: a temporary directory filled with fixtures from
 //!   `tests/fixtures/` or inline text.
-//! - [`TestServer`]: the running server, its address and its [`wasmlet::Stats`].
+//! - [`TestServer`]: the running server, its address and its [`wasmlet::Stats`];
+//!   with [`TestServer::start_with_admin`], its admin listener too.
 //! - [`Reply`] and the request helpers on [`TestServer`].
+//! - [`Metrics`]: a parsed scrape of the admin listener's `/metrics`.
 //! - [`logs`]: everything the server logged, for tests that check a message.
 //! - [`says`] and [`raw_status`]: tiny helpers for routing and raw-socket
 //!   tests.
@@ -26,6 +28,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+mod scrape;
+
+pub use scrape::Metrics;
 
 /// The directory that holds the `.wat` fixtures, one per rule.
 pub fn fixtures_dir() -> PathBuf {
@@ -182,6 +188,9 @@ impl Reply {
 pub struct TestServer {
     /// Where the server listens.
     pub addr: SocketAddr,
+    /// Where the admin listener (`/metrics`, `/status`, `/status.json`)
+    /// listens, for a server started with one.
+    pub admin: Option<SocketAddr>,
     /// The server's live counters (compiles, requests, …).
     pub stats: Arc<wasmlet::Stats>,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -208,12 +217,46 @@ impl TestServer {
     /// Starts a server with exactly this configuration; the caller keeps the
     /// web root alive.
     pub async fn start_config(config: wasmlet::Config) -> Self {
+        Self::launch(config, false).await
+    }
+
+    /// Starts a server over `root` with an admin listener on `127.0.0.1:0`
+    /// too (see [`TestServer::admin_get`] and [`TestServer::metrics`]),
+    /// letting the test adjust the configuration.
+    pub async fn start_with_admin(
+        root: WebRoot,
+        adjust: impl FnOnce(&mut wasmlet::Config),
+    ) -> Self {
+        let mut config = test_config(root.path());
+        adjust(&mut config);
+        let mut server = Self::launch(config, true).await;
+        server._root = Some(root);
+        server
+    }
+
+    /// Starts a server with exactly this configuration and an admin
+    /// listener; the caller keeps the web root alive.
+    pub async fn start_config_with_admin(config: wasmlet::Config) -> Self {
+        Self::launch(config, true).await
+    }
+
+    async fn launch(config: wasmlet::Config, admin: bool) -> Self {
         install_log_capture();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
-        let server = wasmlet::Server::new(config).expect("server starts");
+        let mut server = wasmlet::Server::new(config).expect("server starts");
+        let admin = if admin {
+            let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind 127.0.0.1:0 for the admin listener");
+            let admin_addr = admin.local_addr().expect("admin address");
+            server = server.with_admin(admin);
+            Some(admin_addr)
+        } else {
+            None
+        };
         let stats = server.stats();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(listener, async move {
@@ -222,11 +265,55 @@ impl TestServer {
         let client = Client::builder(TokioExecutor::new()).build_http();
         Self {
             addr,
+            admin,
             stats,
             client,
             shutdown: Some(tx),
             task: Some(task),
             _root: None,
+        }
+    }
+
+    /// `http://ADMIN_ADDR` + `path`. Panics for a server started without an
+    /// admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        let admin = self
+            .admin
+            .expect("start the server with start_with_admin to use its admin listener");
+        format!("http://{admin}{path}")
+    }
+
+    /// `GET path` on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> Reply {
+        self.request(Method::GET, self.admin_url(path), &[], Bytes::new())
+            .await
+    }
+
+    /// Scrapes `/metrics` on the admin listener now.
+    pub async fn metrics(&self) -> Metrics {
+        let reply = self.admin_get("/metrics").await;
+        assert_eq!(reply.status, StatusCode::OK, "/metrics: {}", reply.text());
+        Metrics::parse(&reply.text())
+    }
+
+    /// Scrapes `/metrics` once the server is idle: no request in flight and
+    /// no instance alive. A client has its response before the server has
+    /// counted the request (the count comes when the guest's task ends), so
+    /// exact assertions wait for this.
+    pub async fn settled_metrics(&self) -> Metrics {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let metrics = self.metrics().await;
+            let idle = metrics.value("wasmlet_requests_in_flight", &[]) == Some(0.0)
+                && metrics.value("wasmlet_live_instances", &[]) == Some(0.0);
+            if idle {
+                return metrics;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server never went idle:\n{metrics}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -256,23 +343,32 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> Reply {
-        let mut builder = Request::builder().method(method).uri(self.url(path));
+        self.request(method, self.url(path), headers, body.into())
+            .await
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        url: String,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Reply {
+        let mut builder = Request::builder().method(method).uri(&url);
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let request = builder
-            .body(Full::new(body.into()))
-            .expect("a valid request");
+        let request = builder.body(Full::new(body)).expect("a valid request");
         let response = self
             .client
             .request(request)
             .await
-            .unwrap_or_else(|e| panic!("request {path}: {e:?}"));
+            .unwrap_or_else(|e| panic!("request {url}: {e:?}"));
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
             .await
-            .unwrap_or_else(|e| panic!("read body of {path}: {e:?}"))
+            .unwrap_or_else(|e| panic!("read body of {url}: {e:?}"))
             .to_bytes();
         Reply {
             status: parts.status,

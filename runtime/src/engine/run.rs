@@ -27,6 +27,8 @@ pub(crate) struct RequestParts {
     pub(crate) body: Incoming,
     /// The URL path of the handler, for logs.
     pub(crate) handler: Arc<str>,
+    /// The request's id, for the guest's log lines.
+    pub(crate) request_id: Arc<str>,
 }
 
 /// Limits one request runs under.
@@ -64,6 +66,7 @@ pub(crate) async fn run_request(
         body: RequestBody::new(request.body),
         response: ResponseState::new(start),
         handler: request.handler,
+        request_id: request.request_id,
     };
     let mut store = Store::new(engine.engine(), ctx);
     store.limiter(|ctx| &mut ctx.limits);

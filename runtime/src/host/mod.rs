@@ -33,9 +33,12 @@ pub struct Ctx {
     pub(crate) response: ResponseState,
     /// The handler's URL path, for log lines.
     pub(crate) handler: Arc<str>,
+    /// The request's id, for log lines: the guest's lines and the access
+    /// line share it.
+    pub(crate) request_id: Arc<str>,
 }
 
-/// The name of every import [`add_to_linker`] defines; the loader names any
+/// The name of every import `add_to_linker` defines; the loader names any
 /// other import in its error. A test instantiates a module that imports all
 /// of them, so the list cannot claim one the linker lacks.
 pub const IMPORTS: &[&str] = &[

@@ -42,12 +42,21 @@ fn log(mut caller: Caller<'_, Ctx>, level: i32, msg: i32, len: i32) -> wasmtime:
         ""
     };
     let handler = &*ctx.handler;
+    let request_id = &*ctx.request_id;
     // `tracing` levels are static per call site, hence one macro per level.
+    // The handler and request id are fields, not part of the message, so a
+    // JSON log keeps them apart from what the guest wrote.
     match level {
-        level::ERROR => tracing::error!(target: "wasmlet::guest", handler, "{text}{truncated}"),
-        level::WARN => tracing::warn!(target: "wasmlet::guest", handler, "{text}{truncated}"),
-        level::INFO => tracing::info!(target: "wasmlet::guest", handler, "{text}{truncated}"),
-        _ => tracing::debug!(target: "wasmlet::guest", handler, "{text}{truncated}"),
+        level::ERROR => {
+            tracing::error!(target: "wasmlet::guest", handler, %request_id, "{text}{truncated}");
+        }
+        level::WARN => {
+            tracing::warn!(target: "wasmlet::guest", handler, %request_id, "{text}{truncated}");
+        }
+        level::INFO => {
+            tracing::info!(target: "wasmlet::guest", handler, %request_id, "{text}{truncated}");
+        }
+        _ => tracing::debug!(target: "wasmlet::guest", handler, %request_id, "{text}{truncated}"),
     }
     Ok(())
 }

@@ -108,11 +108,17 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
         .disk_cache
         .and_then(|cache| cache.get(tools.engine, &key));
     let from_disk_cache = cached.is_some();
+    if tools.disk_cache.is_some() {
+        tools.stats.disk_cache_lookup(from_disk_cache);
+    }
     let module = match cached {
         Some(module) => module,
         None => {
             tools.stats.compile_started();
-            let module = Module::new(tools.engine, &wasm).map_err(|e| LoadError::Compile {
+            let compiling = Instant::now();
+            let compiled = Module::new(tools.engine, &wasm);
+            tools.stats.compile_finished(compiling.elapsed());
+            let module = compiled.map_err(|e| LoadError::Compile {
                 path: file.to_path_buf(),
                 message: error_text(&e),
             })?;

@@ -102,7 +102,8 @@ pub struct Loader {
 
 impl Loader {
     /// A loader that compiles with `engine`, keeps compiled code in
-    /// `disk_cache` if given, and counts compiles in `stats`.
+    /// `disk_cache` if given, and counts compiles, disk cache lookups and
+    /// reloads in `stats`.
     pub fn new(
         engine: Arc<WasmEngine>,
         disk_cache: Option<Arc<DiskCache>>,
@@ -137,7 +138,15 @@ impl Loader {
                 // Only the newest version may become the good one: a slow
                 // old compile finishing late must not replace a newer good.
                 if Arc::ptr_eq(&state.newest, &slot) {
-                    state.good = Some(handler.clone());
+                    let replaced = state.good.replace(handler.clone());
+                    // Every request for this version lands here; only the
+                    // first replaces a different module. A file touched or
+                    // copied over with the same bytes is not a new version.
+                    if replaced.is_some_and(|old| {
+                        old.provenance.content_hash != handler.provenance.content_hash
+                    }) {
+                        self.stats.reloaded();
+                    }
                 }
                 Ok(handler)
             }

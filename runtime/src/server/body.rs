@@ -40,7 +40,7 @@ impl ResponseBody {
 }
 
 /// A guest's streamed body. Dropped before its end means the client went
-/// away: see [`cancel_after_grace`].
+/// away: see `cancel_after_grace`.
 pub struct GuestBody {
     stream: BodyStream,
     guest: AbortHandle,

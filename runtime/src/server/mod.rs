@@ -1,7 +1,9 @@
 //! The HTTP server: accept loop, connections (HTTP/1.1 with keep-alive, and
-//! HTTP/2), graceful shutdown. [`Server::run`] is the one entry point for the
-//! binary and the tests alike.
+//! HTTP/2), graceful shutdown, and the optional admin listener. [`Server::run`]
+//! is the one entry point for the binary and the tests alike.
 
+mod access;
+mod admin;
 mod body;
 mod service;
 mod static_files;
@@ -26,9 +28,30 @@ use crate::config::Config;
 use crate::engine::WasmEngine;
 use crate::error::{ConfigError, LoadError, ServeError};
 use crate::loader::{DiskCache, Handler, Loader};
+use crate::request_id::RequestIds;
 use crate::router::Router;
 use crate::stats::Stats;
 use crate::watcher::{Change, ChangeKind, DEFAULT_DEBOUNCE, Watcher};
+
+/// Pending connections the kernel queues before `accept`. Tokio's default
+/// (128) overflows when a few hundred clients connect at once, and the kernel
+/// then drops SYNs that clients resend only a second later; the benchmark saw
+/// exactly that at 1,000 connections.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener the way the server wants it: `SO_REUSEADDR` (a restart
+/// need not wait for old connections in `TIME_WAIT`; a port another server
+/// listens on is still refused) and a [`LISTEN_BACKLOG`]-deep accept queue.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 /// What every request needs, shared by all connections.
 pub(crate) struct App {
@@ -37,11 +60,16 @@ pub(crate) struct App {
     pub(crate) loader: Arc<Loader>,
     pub(crate) engine: Arc<WasmEngine>,
     pub(crate) stats: Arc<Stats>,
+    /// Gives each request its id (or keeps the one a proxy gave it).
+    pub(crate) request_ids: RequestIds,
 }
 
 /// A configured server, ready to [`run`](Server::run) on a listener.
 pub struct Server {
     app: Arc<App>,
+    /// Where to serve metrics and the status page, if anywhere; see
+    /// [`Server::with_admin`].
+    admin: Option<TcpListener>,
 }
 
 impl Server {
@@ -68,9 +96,27 @@ impl Server {
             loader: Arc::new(Loader::new(engine.clone(), disk_cache, stats.clone())),
             engine,
             stats,
+            request_ids: RequestIds::new(),
             config,
         };
-        Ok(Self { app: Arc::new(app) })
+        Ok(Self {
+            app: Arc::new(app),
+            admin: None,
+        })
+    }
+
+    /// Also serves `/metrics` (Prometheus text), `/status` (HTML) and
+    /// `/status.json` on `listener` while [`run`](Server::run) runs, from its
+    /// start (so a long `--precompile` can be watched) until it returns.
+    ///
+    /// The caller binds the listener, as it binds the main one: the binary
+    /// binds `--admin ADDR`, a test binds port 0 and reads the address back.
+    /// Anyone who can connect sees handler names and errors; bind it to
+    /// loopback or a private network.
+    #[must_use]
+    pub fn with_admin(mut self, listener: TcpListener) -> Self {
+        self.admin = Some(listener);
+        self
     }
 
     /// The server's live counters.
@@ -108,17 +154,18 @@ impl Server {
     /// stops accepting, lets in-flight requests finish for up to the
     /// configured shutdown timeout, and cuts what is left.
     pub async fn run(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.app.config.header_timeout)
-            .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
+        let builder = connection_builder(&self.app.config);
+
+        // A `JoinSet` rather than a bare handle: dropping it aborts the admin
+        // task, so the admin listener closes however `run` returns.
+        let mut admin = JoinSet::new();
+        if let Some(listener) = self.admin.take() {
+            admin.spawn(admin::serve(self.app.clone(), listener));
+        }
 
         if self.app.config.precompile {
             let report = self.precompile(|_, _| {}).await;
@@ -179,8 +226,24 @@ impl Server {
             }
         }
         connections.abort_all();
+        // The admin listener stays up through the drain, so the operator can
+        // watch the in-flight requests go; it closes here.
+        drop(admin);
         Ok(())
     }
+}
+
+/// The connection settings of both listeners: HTTP/1.1 with keep-alive and a
+/// deadline for the request head, or HTTP/2.
+fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    builder
 }
 
 impl Server {

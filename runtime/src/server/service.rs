@@ -6,16 +6,16 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use super::App;
+use super::access::Access;
 use super::body::{GuestBody, ResponseBody, cancel_after_grace};
 use super::{static_files, status};
 use crate::engine::{Limits, RequestParts, run_request};
@@ -29,18 +29,18 @@ pub(crate) async fn handle(
     peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    let started = Instant::now();
-    app.stats.request_received();
+    let request_id = app.request_ids.for_request(request.headers());
+    let access = Access::begin(app.stats.clone(), &request, request_id);
     if app.config.status_path.as_deref() == Some(request.uri().path())
         && status::allowed(&app, peer)
     {
-        let response = status::page(&app);
-        access_log(&request, response.status(), started, None, None);
+        let response = status::json(&app);
+        access.finish(response.status(), None);
         return Ok(response);
     }
     let response = match app.router.resolve(request.uri().path()) {
         Route::Handler { file, params } => {
-            return Ok(handler(app, request, &file, params, started).await);
+            return Ok(handler(app, request, &file, params, access).await);
         }
         Route::Static(file) => {
             static_files::serve(request.method(), request.headers(), &file).await
@@ -48,7 +48,7 @@ pub(crate) async fn handle(
         Route::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
         Route::BadRequest(why) => plain(StatusCode::BAD_REQUEST, format!("bad request: {why}\n")),
     };
-    access_log(&request, response.status(), started, None, None);
+    access.finish(response.status(), None);
     Ok(response)
 }
 
@@ -57,21 +57,16 @@ async fn handler(
     request: Request<Incoming>,
     file: &Path,
     params: Vec<(String, String)>,
-    started: Instant,
+    mut access: Access,
 ) -> Response<ResponseBody> {
     let name = handler_name(app.router.root(), file);
+    access.set_handler(name.clone());
     let loaded = match app.loader.get(file).await {
         Ok(loaded) => loaded,
         Err(e) => {
             let outcome = Outcome::Load(e);
             let response = failure(&app, &outcome);
-            access_log(
-                &request,
-                response.status(),
-                started,
-                Some(&name),
-                Some(&outcome),
-            );
+            access.finish(response.status(), Some(&outcome));
             return response;
         }
     };
@@ -80,18 +75,11 @@ async fn handler(
         if let Ok(allow) = HeaderValue::from_str(&loaded.allow()) {
             response.headers_mut().insert(header::ALLOW, allow);
         }
-        access_log(&request, response.status(), started, Some(&name), None);
+        access.finish(response.status(), None);
         return response;
     };
 
     let (parts, body) = request.into_parts();
-    let log = AccessLine {
-        method: parts.method.clone(),
-        path: parts.uri.path().to_owned(),
-        handler: name.clone(),
-        started,
-        done: false,
-    };
     let target = parts
         .uri
         .path_and_query()
@@ -103,6 +91,7 @@ async fn handler(
         params,
         body,
         handler: name,
+        request_id: access.request_id().clone(),
     };
     let (start_tx, start_rx) = oneshot::channel();
     let limits = Limits {
@@ -110,8 +99,9 @@ async fn handler(
         max_memory: app.config.max_memory,
     };
     let task_app = app.clone();
+    // The access line moves into the task: the request ends when the guest
+    // does, which for a streamed body is long after this function returns.
     let task = tokio::spawn(async move {
-        let mut log = log;
         let (outcome, status) = run_request(
             &task_app.engine,
             &loaded,
@@ -122,7 +112,7 @@ async fn handler(
             &task_app.stats,
         )
         .await;
-        log.finish(status, &outcome);
+        access.finish(status, Some(&outcome));
     });
     // Until the head is sent, this future owns the guest: if hyper drops it
     // (the client went away), the guard cancels the guest task.
@@ -207,89 +197,6 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         if let Some(handle) = self.0.take() {
             cancel_after_grace(&handle);
-        }
-    }
-}
-
-/// The access line for a handler request, written when the guest is done. If
-/// the guest task is aborted (the client went away) it is written on drop.
-struct AccessLine {
-    method: Method,
-    path: String,
-    handler: Arc<str>,
-    started: Instant,
-    done: bool,
-}
-
-impl AccessLine {
-    fn finish(&mut self, status: StatusCode, outcome: &Outcome) {
-        self.done = true;
-        write_access(
-            &self.method,
-            &self.path,
-            status,
-            self.started,
-            Some(&self.handler),
-            Some(outcome),
-        );
-    }
-}
-
-impl Drop for AccessLine {
-    fn drop(&mut self) {
-        if !self.done {
-            tracing::info!(
-                target: "wasmlet::access",
-                method = %self.method,
-                path = %self.path,
-                handler = &*self.handler,
-                ms = %format_args!("{:.1}", self.started.elapsed().as_secs_f64() * 1e3),
-                "client went away; handler cancelled"
-            );
-        }
-    }
-}
-
-fn access_log(
-    request: &Request<Incoming>,
-    status: StatusCode,
-    started: Instant,
-    handler: Option<&str>,
-    outcome: Option<&Outcome>,
-) {
-    write_access(
-        request.method(),
-        request.uri().path(),
-        status,
-        started,
-        handler,
-        outcome,
-    );
-}
-
-/// One line per request: method, path, status, time, handler, and for a
-/// failure its outcome and detail.
-fn write_access(
-    method: &Method,
-    path: &str,
-    status: StatusCode,
-    started: Instant,
-    handler: Option<&str>,
-    outcome: Option<&Outcome>,
-) {
-    let ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3);
-    let status = status.as_u16();
-    let handler = handler.unwrap_or("-");
-    match outcome.filter(|o| !matches!(o, Outcome::Completed)) {
-        Some(failed) => tracing::warn!(
-            target: "wasmlet::access",
-            %method, path, status, %ms, handler,
-            outcome = failed.label(),
-            error = failed.detail().unwrap_or_default(),
-            "request failed"
-        ),
-        None => {
-            tracing::info!(target: "wasmlet::access", %method, path, status, %ms, handler, "request")
         }
     }
 }

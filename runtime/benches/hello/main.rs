@@ -1,0 +1,472 @@
+//! `env -u RUST_BACKTRACE cargo bench -p wasmlet --bench hello`: wasmlet's
+//! speed claims, measured side by side in one run on 127.0.0.1, written to
+//! `BENCHMARKS.md` and `BENCHMARKS.json` at the workspace root. Add
+//! `-- --quick` for a short run (about a minute) that writes nothing, and
+//! `-- --only 2,3` to run only those sections, `-- --rows wasmlet` to run
+//! only the load rows whose server name contains `wasmlet`, and
+//! `-- --perf DIR` to record each load row's window with `perf record` (a
+//! file per row in DIR, for `perf report -i`). A partial or profiled run
+//! writes nothing.
+//!
+//! 1. Hello world: the WAT and SDK hello handlers against a native hyper
+//!    server doing the same work (the ceiling), at 1, 16 and 64 connections.
+//! 2. The async claim: N connections, each request waiting 100 ms in
+//!    `sleep_ms`, on 2 workers; against the ideal N / 0.1 s, a native tokio
+//!    server, and a 20-thread thread-per-request server; with each server's
+//!    peak RSS and threads.
+//! 3. Per-request overhead: instantiate + call + drop, in-process.
+//! 4. First request of a never-seen handler; 5. hot reload.
+//! 6. Start-up with 1,000 handlers, with and without `--precompile`.
+//!
+//! Sections 1, 2 and 6 run the real `wasmlet` binary (the one cargo built
+//! for this bench, with release settings) as a child process, and the
+//! servers it is compared with as child processes too ([`native`]); the load
+//! generator ([`load`]) runs here, on its own 2-thread runtime, so on a
+//! 2-core machine it competes with the server for the cores, for every
+//! server alike. A server process is started fresh for every row, so its
+//! peak RSS is the row's. Section 3 runs first, before any load has run in
+//! this process; 4 and 5 run the library in-process.
+//!
+//! # Layout
+//! - `load.rs`: the closed-loop HTTP load generator.
+//! - `native.rs`: the native and thread-pool servers (child side).
+//! - `process.rs`: starting and stopping server processes.
+//! - `procfs.rs`: RSS, threads and CPU from `/proc`; the machine.
+//! - `micro.rs`: instantiate + call + drop.
+//! - `first_request.rs`: first request and hot reload, in-process.
+//! - `startup.rs`: start-up with 1,000 handlers.
+//! - `report.rs`: `BENCHMARKS.md`, `BENCHMARKS.json`, the targets.
+//! - `analysis.md`: where the time goes, written by hand from
+//!   profiles; copied into `BENCHMARKS.md`.
+
+mod first_request;
+mod load;
+mod micro;
+mod native;
+mod process;
+mod procfs;
+mod report;
+mod startup;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use load::LoadSpec;
+use process::{ServerProcess, Wasmlet};
+use report::{Report, Row};
+
+/// The WAT hello handler: one `resp_write`.
+const HELLO_WAT: &str = r#"(module
+  (import "wasmlet" "resp_write" (func $write (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "hello\n")
+  (func (export "handle") (drop (call $write (i32.const 0) (i32.const 6)))))"#;
+
+/// Waits 100 ms on the host timer, then answers.
+const SLEEP_WAT: &str = r#"(module
+  (import "wasmlet" "sleep_ms" (func $sleep (param i64)))
+  (import "wasmlet" "resp_write" (func $write (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "slept\n")
+  (func (export "handle")
+    (call $sleep (i64.const 100))
+    (drop (call $write (i32.const 0) (i32.const 6)))))"#;
+
+/// Connections for the hello rows.
+const HELLO_CONNECTIONS: [usize; 3] = [1, 16, 64];
+
+/// Connections (= concurrent requests) for the 100 ms wait rows.
+const WAIT_CONNECTIONS: [usize; 3] = [100, 1_000, 5_000];
+
+/// wasmlet's `--max-instances` for the wait rows: every waiting request
+/// holds an instance, and the default (1,000) would answer 503 past it.
+const WAIT_MAX_INSTANCES: &str = "6000";
+
+/// The whole run is stopped (servers killed) if it takes longer than this.
+const WATCHDOG: Duration = Duration::from_secs(20 * 60);
+
+/// How long each part runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    pub(crate) quick: bool,
+    pub(crate) hello_warmup: Duration,
+    pub(crate) wait_warmup: Duration,
+    pub(crate) window: Duration,
+    /// A client gives up on a connection or a response after this long.
+    pub(crate) client_timeout: Duration,
+    pub(crate) micro_iterations: usize,
+    pub(crate) first_request_repeat: usize,
+    pub(crate) hot_reloads: usize,
+    pub(crate) startup_repeat: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                quick,
+                hello_warmup: Duration::from_millis(300),
+                // Past the 1 s a dropped SYN waits before it is sent again.
+                wait_warmup: Duration::from_millis(1200),
+                window: Duration::from_secs(1),
+                // Within the warm-up and window, so a request a server never
+                // answers shows up even in a short run.
+                client_timeout: Duration::from_millis(1500),
+                micro_iterations: 20_000,
+                first_request_repeat: 2,
+                hot_reloads: 5,
+                startup_repeat: 2,
+            }
+        } else {
+            Self {
+                quick,
+                hello_warmup: Duration::from_millis(500),
+                // Past the 1 s a dropped SYN waits before it is sent again.
+                wait_warmup: Duration::from_millis(1500),
+                window: Duration::from_secs(5),
+                client_timeout: Duration::from_secs(2),
+                micro_iterations: 100_000,
+                first_request_repeat: 5,
+                hot_reloads: 20,
+                startup_repeat: 5,
+            }
+        }
+    }
+}
+
+/// A large module (about 1 MB of wasm): many small functions, so compile
+/// time is that of a real application-sized handler.
+fn big_wat() -> String {
+    let mut wat = String::from(
+        "(module\n (import \"wasmlet\" \"resp_write\" (func $write (param i32 i32) (result i32)))\n (memory (export \"memory\") 1)\n",
+    );
+    for i in 0..40_000 {
+        let _ = writeln!(
+            wat,
+            " (func $f{i} (param i32) (result i32) local.get 0 i32.const {i} i32.add i32.const 3 i32.mul i32.const 7 i32.xor i32.const 1 i32.shl i32.const 5 i32.rem_u)"
+        );
+    }
+    wat.push_str(" (func (export \"handle\") (drop (call $write (i32.const 0) (call $f7 (i32.const 1)))))\n)\n");
+    wat
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the runtime crate sits in the workspace")
+}
+
+/// The SDK's hello example built for wasm32, as the tests build it; `None`
+/// (and its rows are skipped) if the wasm target is missing.
+fn build_sdk_hello() -> Option<Vec<u8>> {
+    let target_dir = workspace().join("target").join("wasm-handlers");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace())
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            "wasm-release",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .args(["-p", "wasmlet-handler-hello"])
+        .status()
+        .ok()?;
+    if !status.success() {
+        eprintln!("warning: the SDK hello did not build; its rows are skipped");
+        return None;
+    }
+    std::fs::read(target_dir.join("wasm32-unknown-unknown/wasm-release/hello.wasm")).ok()
+}
+
+/// Everything the load rows share.
+struct Bench {
+    plan: Plan,
+    client: tokio::runtime::Runtime,
+    /// The web root of the hello and wait rows.
+    webroot: tempfile::TempDir,
+    /// Their disk cache, shared so each new server finds the code compiled.
+    cache: tempfile::TempDir,
+    /// Server logs.
+    scratch: tempfile::TempDir,
+    /// `--rows TEXT`: only the load rows whose server name contains it.
+    rows: Option<String>,
+    /// `--perf DIR`: record each load row's window with `perf` there.
+    perf: Option<PathBuf>,
+}
+
+impl Bench {
+    /// A fresh `wasmlet serve` on the shared web root.
+    fn wasmlet(&self, flags: &[&str], log_filter: &str) -> ServerProcess {
+        Wasmlet {
+            webroot: self.webroot.path(),
+            cache_dir: self.cache.path(),
+            flags,
+            log_filter,
+            log: &self.scratch.path().join("wasmlet.log"),
+        }
+        .start()
+    }
+
+    /// A fresh native or thread-pool server.
+    fn native(&self, kind: &str) -> ServerProcess {
+        process::start_native(kind, &self.scratch.path().join(format!("{kind}.log")))
+    }
+
+    /// Starts a server and loads it at `path` with `connections`
+    /// connections; `None` if `--rows` leaves the row out.
+    fn row(
+        &self,
+        name: &str,
+        server: impl FnOnce() -> ServerProcess,
+        path: &str,
+        connections: usize,
+        warmup: Duration,
+    ) -> Option<Row> {
+        if self
+            .rows
+            .as_ref()
+            .is_some_and(|rows| !name.contains(rows.as_str()))
+        {
+            return None;
+        }
+        let server = server();
+        let spec = LoadSpec {
+            addr: server.addr,
+            path,
+            connections,
+            warmup,
+            window: self.plan.window,
+            timeout: self.plan.client_timeout,
+        };
+        // One request first: a handler compiles (or loads) on first use.
+        let first = self.client.block_on(load::get_body(server.addr, path));
+        assert!(
+            first.is_some(),
+            "GET {path} failed on {name}:\n{}",
+            server.log_tail()
+        );
+        let drops_before = procfs::listen_drops();
+        let start = Instant::now();
+        let window = spec.window_from(start);
+        let monitor = procfs::Monitor::start(server.pid(), window);
+        let perf = self.perf.as_ref().map(|dir| {
+            let file = dir.join(format!("{}-{connections}.data", slug(name)));
+            process::perf_record(server.pid(), window, file)
+        });
+        let result = self.client.block_on(load::run(spec, start));
+        let usage = monitor.finish();
+        if let Some(perf) = perf {
+            let _ = perf.join();
+        }
+        let listen_drops = procfs::listen_drops()
+            .zip(drops_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        let row = Row::new(name, connections, &result, usage, listen_drops);
+        eprintln!("  {}", row.one_line());
+        Some(row)
+    }
+}
+
+/// `name` as a file name.
+fn slug(name: &str) -> String {
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    slug.split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+impl Bench {
+    /// Section 1, hello world: each server fresh for each row, the servers
+    /// taking turns at each connection count so drift hits them alike.
+    fn hello(&self, report: &mut Report, sdk_hello: bool) {
+        let warmup = self.plan.hello_warmup;
+        let native = || self.native("native");
+        let wasmlet = || self.wasmlet(&[], QUIET);
+        for connections in HELLO_CONNECTIONS {
+            let rows = [
+                self.row("native hyper", native, "/hello", connections, warmup),
+                self.row("wasmlet WAT hello", wasmlet, "/hello", connections, warmup),
+                sdk_hello
+                    .then(|| {
+                        let name = "wasmlet SDK hello (Rust)";
+                        self.row(name, wasmlet, "/sdk-hello", connections, warmup)
+                    })
+                    .flatten(),
+            ];
+            report.hello.extend(rows.into_iter().flatten());
+        }
+        let logging = || self.wasmlet(&[], "wasmlet=info");
+        let name = "wasmlet WAT hello, access log on";
+        report
+            .hello
+            .extend(self.row(name, logging, "/hello", 64, warmup));
+    }
+
+    /// Section 2, 100 ms waits: wasmlet, native tokio, the thread pool.
+    fn waits(&self, report: &mut Report) {
+        let warmup = self.plan.wait_warmup;
+        let wasmlet = || self.wasmlet(&["--max-instances", WAIT_MAX_INSTANCES], QUIET);
+        let native = || self.native("native");
+        let pool = || self.native("pool");
+        for connections in WAIT_CONNECTIONS {
+            let rows = [
+                self.row(
+                    "wasmlet, `sleep_ms`",
+                    wasmlet,
+                    "/sleep",
+                    connections,
+                    warmup,
+                ),
+                self.row(
+                    "native hyper, tokio timer",
+                    native,
+                    "/sleep",
+                    connections,
+                    warmup,
+                ),
+                self.row(
+                    "thread pool, 20 threads",
+                    pool,
+                    "/sleep",
+                    connections,
+                    warmup,
+                ),
+            ];
+            report.waits.extend(rows.into_iter().flatten());
+        }
+    }
+}
+
+/// `RUST_LOG` for a wasmlet child: warnings only, so no access log.
+const QUIET: &str = "wasmlet=warn";
+
+/// The value after `flag`, if given.
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1).map(String::as_str)
+}
+
+/// Which sections to run: all, or those `--only 1,3` lists.
+fn sections(args: &[String]) -> Vec<u8> {
+    match args.iter().position(|a| a == "--only") {
+        Some(i) => args
+            .get(i + 1)
+            .map(|list| {
+                list.split(',')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        None => (1..=6).collect(),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        native::serve(args.get(i + 1).map_or("", String::as_str));
+    }
+    if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+        eprintln!(
+            "warning: RUST_BACKTRACE is set; it slows wasmtime by about 10%, so this run unsets it. Run with `env -u RUST_BACKTRACE`."
+        );
+        // SAFETY: no other thread exists yet, so none can read the
+        // environment while it changes.
+        unsafe { std::env::remove_var("RUST_BACKTRACE") };
+    }
+    let plan = Plan::new(args.iter().any(|a| a == "--quick"));
+    let sections = sections(&args);
+    std::thread::spawn(|| {
+        std::thread::sleep(WATCHDOG);
+        eprintln!("error: the benchmark ran past {WATCHDOG:?}; stopping it");
+        process::kill_all();
+        std::process::exit(2);
+    });
+
+    let machine = procfs::Machine::describe(workspace());
+    let mut report = Report::new(plan, machine);
+    let bench = Bench {
+        plan,
+        client: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime"),
+        webroot: tempfile::tempdir().expect("a temporary directory"),
+        cache: tempfile::tempdir().expect("a temporary directory"),
+        scratch: tempfile::tempdir().expect("a temporary directory"),
+        rows: flag_value(&args, "--rows").map(str::to_owned),
+        perf: flag_value(&args, "--perf").map(PathBuf::from),
+    };
+    if let Some(dir) = &bench.perf {
+        std::fs::create_dir_all(dir).expect("create the --perf directory");
+    }
+    let root = bench.webroot.path();
+    std::fs::write(root.join("hello.wat"), HELLO_WAT).expect("write a handler");
+    std::fs::write(root.join("sleep.wat"), SLEEP_WAT).expect("write a handler");
+    let sdk_hello = build_sdk_hello();
+    if let Some(bytes) = &sdk_hello {
+        std::fs::write(root.join("sdk-hello.wasm"), bytes).expect("write a handler");
+    }
+    let started = Instant::now();
+
+    // The micro-benchmark first, in a process no load has run in yet: its
+    // figures are the steadiest then.
+    if sections.contains(&3) {
+        eprintln!("3. instantiate + call + drop");
+        report.micro = micro::run(plan.micro_iterations, sdk_hello.as_deref());
+    }
+    if sections.contains(&1) {
+        eprintln!("1. hello world");
+        bench.hello(&mut report, sdk_hello.is_some());
+    }
+    if sections.contains(&2) {
+        eprintln!("2. 100 ms waits");
+        bench.waits(&mut report);
+    }
+    if sections.contains(&4) {
+        eprintln!("4. first request of a never-seen handler");
+        let repeat = plan.first_request_repeat;
+        let client = &bench.client;
+        let small = first_request::first_request(client, "small WAT hello", HELLO_WAT, repeat);
+        let large = first_request::first_request(client, "large WAT module", &big_wat(), 1);
+        report.first_requests = vec![small, large];
+    }
+    if sections.contains(&5) {
+        eprintln!("5. hot reload");
+        report.hot_reload = Some(first_request::hot_reload(&bench.client, plan.hot_reloads));
+    }
+    if sections.contains(&6) {
+        eprintln!("6. start-up with {} handlers", startup::HANDLERS);
+        report.startups = startup::run(plan.startup_repeat, bench.scratch.path());
+    }
+
+    report.finish(started.elapsed());
+    let markdown = report.markdown();
+    println!("{markdown}");
+    if plan.quick || sections.len() < 6 || bench.rows.is_some() || bench.perf.is_some() {
+        eprintln!("a quick or partial run: BENCHMARKS.md and BENCHMARKS.json left as they were");
+    } else {
+        let md = workspace().join("BENCHMARKS.md");
+        let json = workspace().join("BENCHMARKS.json");
+        std::fs::write(&md, markdown).expect("write BENCHMARKS.md");
+        std::fs::write(&json, report.json()).expect("write BENCHMARKS.json");
+        eprintln!("wrote {} and {}", md.display(), json.display());
+    }
+}
