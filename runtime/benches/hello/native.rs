@@ -28,8 +28,8 @@ pub(crate) const WAIT: Duration = Duration::from_millis(100);
 
 /// Listen backlog for both servers: what a server expecting bursts of
 /// connections asks for (nginx asks for 511; the kernel caps it at
-/// `net.core.somaxconn`, 4,096). wasmlet gets 128 from
-/// `tokio::net::TcpListener::bind`; the report counts the drops.
+/// `net.core.somaxconn`, 4,096). wasmlet asks for 4,096; the report counts
+/// the drops.
 const BACKLOG: u32 = 1024;
 
 /// Apache's `KeepAliveTimeout`: an idle keep-alive connection is closed,

@@ -410,8 +410,8 @@ impl Report {
              write the response, next request. A thread keeps its keep-alive connection until the \
              client closes it, it idles 5 s, or it has served 100 requests (Apache's defaults); \
              connections beyond 20 wait in the listen queue.\n\
-             - **Listen queues**: native hyper and the thread pool listen with a backlog of 1,024; \
-             wasmlet binds with `tokio::net::TcpListener::bind`, whose backlog is 128. When more \
+             - **Listen queues**: native hyper and the thread pool listen with a backlog of 1,024, \
+             wasmlet with 4,096 (`wasmlet::server::LISTEN_BACKLOG`). When more \
              connections arrive at once than the queue holds, the kernel drops the SYNs and the \
              clients send them again 1 s later: the *listen drops* column counts them \
              (`TcpExt ListenDrops`, machine-wide, over the whole row). A connection not made within \
