@@ -121,16 +121,7 @@ fn sigterm_stops_the_server_with_exit_zero() {
         }
     }
     assert!(listening, "the server never said where it listens");
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = child.wait().unwrap();
-    assert!(status.success(), "exit status {status}");
+    stop_with_sigterm(child);
 }
 
 #[test]
@@ -363,14 +354,14 @@ fn json_logs_carry_the_request_id_as_a_field_and_the_admin_address_serves_metric
     );
     assert!(http_get(&admin, "/status").contains("log.wat"));
 
+    stop_with_sigterm(child);
+}
+
+/// Sends SIGTERM and checks the server exits with status 0.
+fn stop_with_sigterm(mut child: std::process::Child) {
     let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
 }
