@@ -2,11 +2,17 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
+/// The binary, with its default disk cache pointed at a directory of this
+/// test run's own, so no test writes to the user's `~/.cache`.
 fn wasmlet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wasmlet"))
+    static CACHE_HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let cache_home = CACHE_HOME.get_or_init(|| tempfile::tempdir().unwrap());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasmlet"));
+    command.env("XDG_CACHE_HOME", cache_home.path());
+    command
 }
 
 #[test]
