@@ -278,17 +278,7 @@ async fn the_admin_listener_serves_only_its_pages_and_the_main_one_none_of_them(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_is_in_flight_while_its_guest_runs_and_499_when_its_client_leaves() {
-    let root = WebRoot::new().file(
-        "stuck.wat",
-        r#"(module
-          (import "wasmlet" "resp_write" (func $write (param i32 i32) (result i32)))
-          (import "wasmlet" "sleep_ms" (func $sleep (param i64)))
-          (memory (export "memory") 1)
-          (data (i32.const 0) "started\n")
-          (func (export "handle")
-            (drop (call $write (i32.const 0) (i32.const 8)))
-            (call $sleep (i64.const 60000))))"#,
-    );
+    let root = WebRoot::new().fixture("stuck.wat", "writes_then_waits_a_minute.wat");
     let server = TestServer::start_with_admin(root, |config| {
         config.request_timeout = Duration::from_secs(120);
     })

@@ -132,17 +132,7 @@ async fn resp_write_returns_closed_once_the_client_has_gone() {
 async fn a_guest_that_ignores_a_gone_client_is_cancelled_and_its_instance_freed() {
     // Writes once, then waits a minute without ever writing again, so it
     // never sees CLOSED: only cancellation can free its instance.
-    let root = WebRoot::new().file(
-        "stuck.wat",
-        r#"(module
-          (import "wasmlet" "resp_write" (func $write (param i32 i32) (result i32)))
-          (import "wasmlet" "sleep_ms" (func $sleep (param i64)))
-          (memory (export "memory") 1)
-          (data (i32.const 0) "started\n")
-          (func (export "handle")
-            (drop (call $write (i32.const 0) (i32.const 8)))
-            (call $sleep (i64.const 60000))))"#,
-    );
+    let root = WebRoot::new().fixture("stuck.wat", "writes_then_waits_a_minute.wat");
     let server =
         TestServer::start_with(root, |c| c.request_timeout = Duration::from_secs(120)).await;
     let response = server.open(Method::GET, "/stuck").await;

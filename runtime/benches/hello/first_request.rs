@@ -3,7 +3,6 @@
 //! library in this process (`wasmlet::Server` on a 2-worker runtime): what
 //! they time is the loader and the watcher, not the process around them.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -120,17 +119,7 @@ pub(crate) fn hot_reload(client: &tokio::runtime::Runtime, times: usize) -> HotR
     let mut times_ms = Vec::new();
     for i in 0..times {
         let body = format!("version {i:03}\n");
-        let mut wat = String::new();
-        let _ = write!(
-            wat,
-            r#"(module
-  (import "wasmlet" "resp_write" (func $write (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "{}")
-  (func (export "handle") (drop (call $write (i32.const 0) (i32.const {})))))"#,
-            body.replace('\n', "\\n"),
-            body.len()
-        );
+        let wat = crate::says(&body);
         let tmp = site.path().join(".reload.tmp");
         std::fs::write(&tmp, wat).expect("write the new version");
         let started = Instant::now();

@@ -63,6 +63,20 @@ const HELLO_WAT: &str = r#"(module
   (data (i32.const 0) "hello\n")
   (func (export "handle") (drop (call $write (i32.const 0) (i32.const 6)))))"#;
 
+/// A handler module that answers `body` (plain text; `\n` allowed), for the
+/// sections that need many distinct small modules.
+fn says(body: &str) -> String {
+    format!(
+        r#"(module
+  (import "wasmlet" "resp_write" (func $write (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{}")
+  (func (export "handle") (drop (call $write (i32.const 0) (i32.const {})))))"#,
+        body.replace('\n', "\\n"),
+        body.len()
+    )
+}
+
 /// Waits 100 ms on the host timer, then answers.
 const SLEEP_WAT: &str = r#"(module
   (import "wasmlet" "sleep_ms" (func $sleep (param i64)))

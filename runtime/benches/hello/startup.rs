@@ -3,7 +3,6 @@
 //! connection, and until it answers a handler request, with and without
 //! `--precompile`, with an empty and a warm disk cache.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -40,16 +39,7 @@ fn write_handlers(root: &Path) {
             let dir = root.join(format!("d{d}/e{e}"));
             std::fs::create_dir_all(&dir).expect("create a handler directory");
             for h in 0..10 {
-                let body = format!("handler {n:04}\\n");
-                let mut wat = String::new();
-                let _ = write!(
-                    wat,
-                    r#"(module
-  (import "wasmlet" "resp_write" (func $write (param i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (data (i32.const 0) "{body}")
-  (func (export "handle") (drop (call $write (i32.const 0) (i32.const 13)))))"#
-                );
+                let wat = crate::says(&format!("handler {n:04}\n"));
                 std::fs::write(dir.join(format!("h{h}.wat")), wat).expect("write a handler");
                 n += 1;
             }
