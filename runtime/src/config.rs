@@ -24,8 +24,82 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 1_000;
 /// Default time a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Default time a client has to send a complete request head.
+/// Default time a client has to send a complete request head, counted from
+/// the accept for a connection's first request (so a connection that never
+/// sends a byte, or sends a bare HTTP/2 preface, is closed then) and from the
+/// end of the previous response for the next one on a kept-alive HTTP/1.1
+/// connection. hyper's own default; a real client sends its head in one
+/// packet, so only a slowloris client is cut.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default number of requests waiting for a guest execution slot when all
+/// `--max-concurrency` slots are busy. Short on purpose: it absorbs a burst
+/// one tenth the size of the default cap, and past it a client learns at once
+/// (`503` with `Retry-After`) instead of holding a socket in a long line.
+pub const DEFAULT_MAX_QUEUE: u32 = 100;
+
+/// Default longest wait in that queue before the request gets `503`. A guest
+/// usually finishes in milliseconds, so a slot that has not freed within a
+/// second means the server is overloaded, not briefly busy; it matches the
+/// `Retry-After: 1` the client gets.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Default number of open connections on the main listener. Past it the
+/// server stops accepting (new clients wait in the kernel's listen queue)
+/// until one closes, so the connections it has keep being served. Above the
+/// 5,000 connections the benchmark drives; keep it under the process's
+/// open-file limit (`ulimit -n`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10_000;
+
+/// Default largest request head (request line and headers), in bytes.
+/// Larger gets `431`. Room for big cookies and tokens (nginx allows about
+/// the same), small enough that a connection's read buffer stays small. For
+/// HTTP/1.1 it is hyper's read buffer limit (which is also why it cannot be
+/// below [`MIN_HEADER_SIZE`]); for HTTP/2 it is the advertised
+/// `SETTINGS_MAX_HEADER_LIST_SIZE`. hyper also refuses more than 100 header
+/// fields in one HTTP/1.1 request with `431`.
+pub const DEFAULT_MAX_HEADER_SIZE: u32 = 32 << 10;
+
+/// The smallest `--max-header-size`: hyper's HTTP/1.1 read buffer cannot be
+/// smaller.
+pub const MIN_HEADER_SIZE: u32 = 8 << 10;
+
+/// The largest `--max-header-size`: a head bigger than this is an attack, not
+/// a request.
+pub const MAX_HEADER_SIZE: u32 = 1 << 20;
+
+/// Default largest request body, in bytes. A request whose `Content-Length`
+/// says more gets `413` before any guest code runs; a chunked body's
+/// `req_body_read` returns `BODY` once it passes the limit. A quarter of the
+/// default `--max-memory`, so a handler that buffers the whole body fits.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 16 << 20;
+
+/// Default longest wait for the next piece of a request body. A client that
+/// stops sending mid-body makes the guest's `req_body_read` return `BODY`
+/// after this, instead of holding the guest until the request timeout. Any
+/// live client sends something within seconds.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP/2 streams (requests) one connection may have open at once,
+/// advertised as `SETTINGS_MAX_CONCURRENT_STREAMS`. The least RFC 9113
+/// recommends, and a tenth of the default `--max-concurrency`, so one
+/// connection cannot take the whole server.
+pub const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+
+/// HTTP/2 streams a client may open and reset before the server has accepted
+/// them (the "rapid reset" attack, CVE-2023-44487); past it the connection is
+/// closed with `GOAWAY ENHANCE_YOUR_CALM`. The `h2` crate's default.
+pub const HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+
+/// HTTP/2 streams the server may reset because the client broke the protocol
+/// on them before the connection is closed with `GOAWAY` (CVE-2024-27316 and
+/// kin: a client that provokes a reset per stream). hyper's default.
+pub const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+
+/// How often an idle HTTP/2 connection is pinged, and how long the ping's
+/// answer may take: a peer that vanished without closing (a dead NAT entry)
+/// is dropped within 40 s instead of holding a connection slot for ever.
+pub const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// How the server behaves. [`Config::new`] gives the documented defaults;
 /// [`Config::validate`] checks a configuration before the server uses it.
@@ -51,6 +125,29 @@ pub struct Config {
     /// How long a client may take to send a request head. Without it, a
     /// silent connection would hold its slot forever.
     pub header_timeout: Duration,
+    /// Most guest executions running at once, across all handlers; `None`
+    /// means [`Config::max_instances`], since each execution holds an
+    /// instance. Past it requests wait in a short queue, then get `503`.
+    /// Guests mostly wait on I/O without holding a thread, so the cap is
+    /// about memory, not cores.
+    pub max_concurrency: Option<u32>,
+    /// Requests that may wait for an execution slot when all are busy; past
+    /// it, `503` at once. `0`: no queue.
+    pub max_queue: u32,
+    /// Longest a request waits in that queue before it gets `503`.
+    pub queue_timeout: Duration,
+    /// Most open connections on the main listener; past it the server stops
+    /// accepting until one closes.
+    pub max_connections: u32,
+    /// Largest request head in bytes (HTTP/1.1 request line and headers, or
+    /// an HTTP/2 header list); larger gets `431`.
+    pub max_header_size: u32,
+    /// Largest request body in bytes: `413` when `Content-Length` says more,
+    /// a failed `req_body_read` when a chunked body grows past it.
+    pub max_body_size: u64,
+    /// Longest a guest's `req_body_read` waits for the next piece of the
+    /// body before it fails.
+    pub body_timeout: Duration,
     /// Development mode: error responses carry the guest's trap message and
     /// compile errors, which production must never show a client.
     pub dev: bool,
@@ -83,6 +180,13 @@ impl Config {
             max_instances: DEFAULT_MAX_INSTANCES,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_concurrency: None,
+            max_queue: DEFAULT_MAX_QUEUE,
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_header_size: DEFAULT_MAX_HEADER_SIZE,
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             dev: false,
             cache_dir: crate::loader::disk_cache::default_dir(),
             precompile: false,
@@ -166,7 +270,56 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        self.validate_connection_limits()?;
         Ok(self)
+    }
+
+    /// The limits on connections, requests and concurrency.
+    fn validate_connection_limits(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, reason: String| Err(ConfigError::Invalid { setting, reason });
+        for (setting, duration) in [
+            ("header-timeout", self.header_timeout),
+            ("queue-timeout", self.queue_timeout),
+            ("body-timeout", self.body_timeout),
+        ] {
+            if duration.is_zero() {
+                return invalid(setting, "must be longer than zero".to_owned());
+            }
+        }
+        match self.max_concurrency {
+            Some(0) => return invalid("max-concurrency", "must be at least 1".to_owned()),
+            Some(n) if n > self.max_instances => {
+                return invalid(
+                    "max-concurrency",
+                    format!(
+                        "{n} is more than --max-instances ({}): every running guest holds an \
+                         instance, so raise --max-instances too",
+                        self.max_instances
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if self.max_connections == 0 {
+            return invalid("max-connections", "must be at least 1".to_owned());
+        }
+        if !(MIN_HEADER_SIZE..=MAX_HEADER_SIZE).contains(&self.max_header_size) {
+            return invalid(
+                "max-header-size",
+                format!(
+                    "must be between {}KiB and {}MiB",
+                    MIN_HEADER_SIZE >> 10,
+                    MAX_HEADER_SIZE >> 20
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Most guest executions running at once: [`Config::max_concurrency`],
+    /// or [`Config::max_instances`] when that is not set.
+    pub fn concurrency_limit(&self) -> u32 {
+        self.max_concurrency.unwrap_or(self.max_instances)
     }
 
     /// The web root as given (canonical after [`Config::validate`]).
@@ -271,5 +424,38 @@ mod tests {
                 .to_string()
                 .contains("request-timeout")
         );
+    }
+
+    #[test]
+    fn connection_and_concurrency_limits_out_of_range_name_their_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        type Break = fn(&mut Config);
+        let cases: [(&str, Break); 6] = [
+            ("max-concurrency", |c| c.max_concurrency = Some(0)),
+            ("max-concurrency", |c| {
+                c.max_concurrency = Some(c.max_instances + 1)
+            }),
+            ("max-connections", |c| c.max_connections = 0),
+            ("max-header-size", |c| c.max_header_size = 1024),
+            ("header-timeout", |c| c.header_timeout = Duration::ZERO),
+            ("body-timeout", |c| c.body_timeout = Duration::ZERO),
+        ];
+        for (flag, break_it) in cases {
+            let mut config = Config::new(dir.path());
+            break_it(&mut config);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(flag), "{flag}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_concurrency_limit_follows_max_instances_unless_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::new(dir.path());
+        config.max_instances = 6000;
+        assert_eq!(config.concurrency_limit(), 6000);
+        config.max_concurrency = Some(4);
+        assert_eq!(config.concurrency_limit(), 4);
+        assert!(config.validate().is_ok());
     }
 }

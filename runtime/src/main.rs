@@ -23,7 +23,8 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve a web root: .wasm/.wat files are handlers, other files are static.
-    Serve(ServeArgs),
+    // Boxed: its many flags make it far larger than the other commands.
+    Serve(Box<ServeArgs>),
     /// Compile every handler in a web root ahead of time into the disk cache,
     /// so the server's first requests do not compile.
     Compile(CompileArgs),
@@ -116,6 +117,45 @@ struct ServeArgs {
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     shutdown_timeout: Duration,
 
+    /// Most handler runs at once (default: --max-instances). Past it,
+    /// requests wait in a short queue, then get 503 with Retry-After.
+    #[arg(long, value_name = "N")]
+    max_concurrency: Option<u32>,
+
+    /// Requests that may wait for a handler run when all are busy; past it,
+    /// 503 at once. 0 turns the queue off.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_QUEUE, value_name = "N")]
+    max_queue: u32,
+
+    /// Longest a request waits in that queue before it gets 503.
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    queue_timeout: Duration,
+
+    /// Most open connections; past it, the server stops accepting until one
+    /// closes. Keep it under the open-file limit (ulimit -n).
+    #[arg(long, default_value_t = config::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    max_connections: u32,
+
+    /// How long a client may take to send a request head; a connection that
+    /// sends nothing (or only the HTTP/2 preface) is closed then.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    header_timeout: Duration,
+
+    /// Largest request head (request line and headers); larger gets 431.
+    /// At least 8KiB.
+    #[arg(long, default_value = "32KiB", value_name = "SIZE", value_parser = parse_size)]
+    max_header_size: u64,
+
+    /// Largest request body: a larger Content-Length gets 413 before the
+    /// handler runs; a chunked body's read fails past it.
+    #[arg(long, default_value = "16MiB", value_name = "SIZE", value_parser = parse_size)]
+    max_body_size: u64,
+
+    /// Longest a handler's body read waits for the next piece of the body
+    /// before it fails.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    body_timeout: Duration,
+
     /// Development mode: error responses include trap messages and compile
     /// errors. Never use it in production.
     #[arg(long)]
@@ -183,7 +223,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
             let _log = init_tracing_filter(args.log_format, "wasmlet=info");
-            serve(args)
+            serve(*args)
         }
         Command::New(args) => new_handler(&args),
         Command::Compile(args) => {
@@ -237,6 +277,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_memory: args.max_memory,
         max_instances: args.max_instances,
         shutdown_timeout: args.shutdown_timeout,
+        max_concurrency: args.max_concurrency,
+        max_queue: args.max_queue,
+        queue_timeout: args.queue_timeout,
+        max_connections: args.max_connections,
+        header_timeout: args.header_timeout,
+        // Past u32 it is out of range anyway; validation names the flag.
+        max_header_size: u32::try_from(args.max_header_size).unwrap_or(u32::MAX),
+        max_body_size: args.max_body_size,
+        body_timeout: args.body_timeout,
         dev: args.dev,
         ..Config::new(&args.webroot)
     };

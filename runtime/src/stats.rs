@@ -85,6 +85,12 @@ pub struct Stats {
     /// `wasmlet_reloads_total`: a handler's served version replaced by a
     /// newer one.
     reloads: IntCounter,
+    /// `wasmlet_queue_depth`: requests waiting for an execution slot. Above
+    /// zero for long means the server runs at `--max-concurrency`.
+    queue_depth: IntGauge,
+    /// `wasmlet_open_connections`: connections open on the main listener,
+    /// against `--max-connections`.
+    open_connections: IntGauge,
 }
 
 impl Default for Stats {
@@ -191,6 +197,20 @@ impl Stats {
                 "Handlers whose served version was replaced by a newer one.",
             ),
         );
+        let queue_depth = register(
+            &registry,
+            IntGauge::new(
+                "wasmlet_queue_depth",
+                "Requests waiting for a guest execution slot (--max-concurrency).",
+            ),
+        );
+        let open_connections = register(
+            &registry,
+            IntGauge::new(
+                "wasmlet_open_connections",
+                "Connections open on the main listener (--max-connections).",
+            ),
+        );
         Self {
             registry,
             received: AtomicU64::new(0),
@@ -205,6 +225,8 @@ impl Stats {
             disk_cache_hits,
             disk_cache_misses,
             reloads,
+            queue_depth,
+            open_connections,
         }
     }
 
@@ -226,6 +248,16 @@ impl Stats {
     /// Requests received and not yet finished.
     pub fn in_flight(&self) -> u64 {
         u64::try_from(self.in_flight.get()).unwrap_or(0)
+    }
+
+    /// Requests waiting for a guest execution slot right now.
+    pub fn queue_depth(&self) -> u64 {
+        u64::try_from(self.queue_depth.get()).unwrap_or(0)
+    }
+
+    /// Connections open on the main listener right now.
+    pub fn open_connections(&self) -> u64 {
+        u64::try_from(self.open_connections.get()).unwrap_or(0)
     }
 
     /// Every metric in the Prometheus text exposition format, as `/metrics`
@@ -296,6 +328,17 @@ impl Stats {
         self.live_instances.inc();
         InstanceGuard(self)
     }
+
+    /// Counts a request as queued for an execution slot until the guard
+    /// drops.
+    pub(crate) fn queued(&self) -> GaugeGuard {
+        GaugeGuard::inc(&self.queue_depth)
+    }
+
+    /// Counts a connection as open until the guard drops.
+    pub(crate) fn connection(&self) -> GaugeGuard {
+        GaugeGuard::inc(&self.open_connections)
+    }
 }
 
 /// Registers `metric` and hands it back. The names are fixed and distinct,
@@ -317,6 +360,23 @@ pub(crate) struct InstanceGuard<'a>(&'a Stats);
 impl Drop for InstanceGuard<'_> {
     fn drop(&mut self) {
         self.0.live_instances.dec();
+    }
+}
+
+/// Holds a gauge one higher until dropped. Owns its gauge handle (a shared
+/// one), so it can move into a connection's task.
+pub(crate) struct GaugeGuard(IntGauge);
+
+impl GaugeGuard {
+    fn inc(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -417,6 +477,22 @@ mod tests {
     }
 
     #[test]
+    fn queue_and_connection_gauges_follow_their_guards() {
+        let stats = Stats::new();
+        let queued = stats.queued();
+        let first = stats.connection();
+        let second = stats.connection();
+        let text = stats.prometheus_text();
+        assert_eq!(sample(&text, "wasmlet_queue_depth"), Some(1.0));
+        assert_eq!(sample(&text, "wasmlet_open_connections"), Some(2.0));
+        drop((queued, first));
+        assert_eq!(stats.queue_depth(), 0);
+        assert_eq!(stats.open_connections(), 1);
+        drop(second);
+        assert_eq!(stats.open_connections(), 0);
+    }
+
+    #[test]
     fn unlabelled_metrics_are_exposed_at_zero_from_the_start() {
         // Unlabelled metrics show at zero before anything happens, so a
         // dashboard sees a flat line rather than no data. Labelled ones
@@ -430,6 +506,8 @@ mod tests {
             "wasmlet_disk_cache_hits_total",
             "wasmlet_disk_cache_misses_total",
             "wasmlet_reloads_total",
+            "wasmlet_queue_depth",
+            "wasmlet_open_connections",
         ] {
             assert_eq!(sample(&text, name), Some(0.0), "{name} in:\n{text}");
         }

@@ -27,12 +27,23 @@ fn help_explains_every_serve_flag_and_its_default() {
         "--max-memory",
         "--max-instances",
         "--shutdown-timeout",
+        "--max-concurrency",
+        "--max-queue",
+        "--queue-timeout",
+        "--max-connections",
+        "--header-timeout",
+        "--max-header-size",
+        "--max-body-size",
+        "--body-timeout",
         "--dev",
         "--admin",
         "/metrics",
         "127.0.0.1:8080",
         "30s",
         "64MiB",
+        "32KiB",
+        "16MiB",
+        "10000",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
@@ -365,9 +376,143 @@ fn json_logs_carry_the_request_id_as_a_field_and_the_admin_address_serves_metric
 
 /// Sends SIGTERM and checks the server exits with status 0.
 fn stop_with_sigterm(mut child: std::process::Child) {
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+/// Sends SIGTERM to `child`.
+fn sigterm(child: &std::process::Child) {
     let pid = child.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(sent.success());
+}
+
+/// A handler that sleeps `ms` milliseconds, then answers `slept`.
+fn sleeper(ms: u64) -> String {
+    format!(
+        r#"(module
+            (import "wasmlet" "sleep_ms" (func $sleep (param i64)))
+            (import "wasmlet" "resp_write" (func $write (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 0) "slept\n")
+            (func (export "handle")
+              (call $sleep (i64.const {ms}))
+              (drop (call $write (i32.const 0) (i32.const 6)))))"#
+    )
+}
+
+/// A server over `root` with an admin listener and JSON logs, and its main
+/// and admin addresses once it listens.
+fn serve_with_admin(
+    root: &std::path::Path,
+    flags: &[&str],
+) -> (std::process::Child, JsonLog, String, String) {
+    let mut child = wasmlet()
+        .args(["serve", root.to_str().unwrap()])
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .args(["--log-format", "json", "--no-disk-cache", "--watch", "off"])
+        .args(flags)
+        .env("RUST_LOG", "wasmlet=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = JsonLog::of(&mut child);
+    let addr_in = |line: &serde_json::Value, after: &str| -> String {
+        let text = message(line);
+        let start = text.find("http://").unwrap() + "http://".len();
+        text[start..].split(after).next().unwrap().to_owned()
+    };
+    let metrics_line = log.wait_for(|l| message(l).starts_with("metrics at http://"));
+    let admin = addr_in(&metrics_line, "/metrics");
+    let listening = log.wait_for(|l| message(l).starts_with("listening on http://"));
+    let main = addr_in(&listening, " ");
+    (child, log, main, admin)
+}
+
+/// Waits until the server has `n` requests in flight, by its metrics.
+fn wait_in_flight(admin: &str, n: usize) {
+    let want = format!("\nwasmlet_requests_in_flight {n}\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http_get(admin, "/metrics").contains(&want) {
+        assert!(Instant::now() < deadline, "never {n} requests in flight");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigterm_under_load_finishes_the_in_flight_sleepers_with_200_and_exits_zero() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("sleep.wat"), sleeper(2000)).unwrap();
+    let (mut child, mut log, main, admin) =
+        serve_with_admin(root.path(), &["--shutdown-timeout", "10s"]);
+    const CLIENTS: usize = 20;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let main = main.clone();
+            std::thread::spawn(move || http_get(&main, "/sleep"))
+        })
+        .collect();
+    wait_in_flight(&admin, CLIENTS);
+
+    let signalled = Instant::now();
+    sigterm(&child);
+    // Once it says so, the server accepts nothing new...
+    log.wait_for(|l| message(l).starts_with("shutting down"));
+    assert!(
+        std::net::TcpStream::connect(&main).is_err(),
+        "a new connection was accepted after SIGTERM"
+    );
+    // ...and every request already running finishes.
+    for client in clients {
+        let answer = client.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // The whole chunked body, to its last chunk.
+        assert!(answer.contains("slept\n"), "{answer}");
+        assert!(answer.ends_with("\r\n0\r\n\r\n"), "{answer}");
+    }
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
+    println!(
+        "SIGTERM with {CLIENTS} sleepers (2 s) in flight: all answered 200, exit 0 after {:.0} ms",
+        signalled.elapsed().as_secs_f64() * 1e3
+    );
+}
+
+#[test]
+fn sigterm_cuts_what_outlasts_the_shutdown_timeout_and_still_exits_zero() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("sleep.wat"), sleeper(60_000)).unwrap();
+    let (mut child, _log, main, admin) =
+        serve_with_admin(root.path(), &["--shutdown-timeout", "500ms"]);
+    let client = std::thread::spawn(move || {
+        // The server cuts this one: a reset is as good an answer as a close.
+        let mut stream = std::net::TcpStream::connect(&main).unwrap();
+        stream
+            .write_all(b"GET /sleep HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    });
+    wait_in_flight(&admin, 1);
+
+    let signalled = Instant::now();
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_secs(10),
+        "exited {took:?} after SIGTERM"
+    );
+    let answer = client.join().unwrap();
+    assert!(
+        !answer.contains("slept"),
+        "the cut request finished: {answer}"
+    );
+    println!(
+        "SIGTERM with a 60 s sleeper and --shutdown-timeout 500ms: cut, exit 0 after {:.0} ms",
+        took.as_secs_f64() * 1e3
+    );
 }

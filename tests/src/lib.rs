@@ -14,6 +14,9 @@
 //! - [`logs`]: everything the server logged, for tests that check a message.
 //! - [`says`] and [`raw_status`]: tiny helpers for routing and raw-socket
 //!   tests.
+//! - [`TestServer::connect`], [`closed_within`] and [`rss_bytes`]: raw
+//!   connections that misbehave, and the process's memory, for the
+//!   hardening tests.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -396,6 +399,14 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("request {path}: {e:?}"))
     }
 
+    /// A fresh TCP connection to the server, for a test that misbehaves on
+    /// purpose (sends nothing, dribbles, hangs up early).
+    pub async fn connect(&self) -> tokio::net::TcpStream {
+        tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect to the test server")
+    }
+
     /// Sends raw bytes on a fresh TCP connection and returns everything the
     /// server answers until it closes the connection or `within` passes. For
     /// requests a well-behaved client cannot send (hostile paths).
@@ -469,6 +480,41 @@ pub async fn first_chunk(body: &mut hyper::body::Incoming) -> Bytes {
         .expect("the first frame reads")
         .into_data()
         .expect("a data frame")
+}
+
+/// Reads (and drops) whatever the server sends on `stream` until it closes
+/// the connection, and says how long that took; `None` if it is still open
+/// after `within`. A reset counts as closed.
+pub async fn closed_within(
+    stream: &mut tokio::net::TcpStream,
+    within: Duration,
+) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let start = Instant::now();
+    let mut buf = [0u8; 4096];
+    let drain = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return start.elapsed(),
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, drain).await.ok()
+}
+
+/// This process's resident memory, in bytes (`VmRSS` in
+/// `/proc/self/status`). The test servers run in the test's own process, so
+/// this includes theirs.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+        .expect("a VmRSS line in /proc/self/status");
+    kib * 1024
 }
 
 /// Polls `check` every 10 ms until it returns true or `deadline` passes.

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 
 use super::App;
 use super::body::ResponseBody;
+use super::connection::{Ended, FirstRequest, serve_until_first_request};
 use super::service::plain;
 use super::status;
 
@@ -36,7 +37,8 @@ enum Page {
 /// aborted, which aborts its connections too: a scrape is short, and there is
 /// nothing for it to finish.
 pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) {
-    let builder = super::connection_builder(&app.config);
+    let builder = super::connection::builder(&app.config);
+    let header_timeout = app.config.header_timeout;
     let mut connections = JoinSet::new();
     loop {
         let stream = match listener.accept().await {
@@ -52,7 +54,10 @@ pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) {
         };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let first = FirstRequest::default();
+        let seen = first.clone();
         let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+            seen.arrived();
             let response = respond(&app, &request);
             async move { Ok::<_, Infallible>(response) }
         });
@@ -60,8 +65,13 @@ pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) {
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         connections.spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "admin connection ended with an error");
+            // The same deadline as the main listener: a silent client must
+            // not hold an admin connection either.
+            match serve_until_first_request(connection, first, header_timeout).await {
+                Ended::Served(Ok(())) | Ended::NoRequest => {}
+                Ended::Served(Err(e)) => {
+                    tracing::debug!(error = %e, "admin connection ended with an error");
+                }
             }
         });
         while connections.try_join_next().is_some() {}

@@ -1,10 +1,20 @@
 //! The HTTP server: accept loop, connections (HTTP/1.1 with keep-alive, and
 //! HTTP/2), graceful shutdown, and the optional admin listener. [`Server::run`]
 //! is the one entry point for the binary and the tests alike.
+//!
+//! What keeps it serving under hostile load: a cap on open connections (the
+//! accept loop waits for a free one), a deadline for each connection's first
+//! request and hyper's limits on heads and HTTP/2 streams
+//! (`connection.rs`), `413` for declared bodies over the limit and a cap on
+//! guest executions with a short queue ([`Admission`]), and limits on reading
+//! a body ([`BodyLimits`]).
 
 mod access;
 mod admin;
+mod admission;
 mod body;
+mod body_limits;
+mod connection;
 mod service;
 mod static_files;
 mod status;
@@ -16,13 +26,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+pub use admission::{Admission, Busy, HandlerLimit, Permit};
 pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
+pub use body_limits::BodyLimits;
+use connection::{Ended, FirstRequest, serve_until_first_request};
 
 use crate::config::Config;
 use crate::engine::WasmEngine;
@@ -62,6 +75,8 @@ pub(crate) struct App {
     pub(crate) stats: Arc<Stats>,
     /// Gives each request its id (or keeps the one a proxy gave it).
     pub(crate) request_ids: RequestIds,
+    /// The cap on guest executions at once, and its queue.
+    pub(crate) admission: Admission,
 }
 
 /// A configured server, ready to [`run`](Server::run) on a listener.
@@ -91,12 +106,19 @@ impl Server {
                     None
                 }
             });
+        let admission = Admission::new(
+            config.concurrency_limit(),
+            config.max_queue,
+            config.queue_timeout,
+            stats.clone(),
+        );
         let app = App {
             router: Router::new(config.webroot.clone()),
             loader: Arc::new(Loader::new(engine.clone(), disk_cache, stats.clone())),
             engine,
             stats,
             request_ids: RequestIds::new(),
+            admission,
             config,
         };
         Ok(Self {
@@ -158,7 +180,12 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
-        let builder = connection_builder(&self.app.config);
+        let builder = connection::builder(&self.app.config);
+        let header_timeout = self.app.config.header_timeout;
+        // One permit per connection the server may have open. Waiting for
+        // one before `accept` leaves further clients in the kernel's listen
+        // queue, so the connections already open keep their share.
+        let connection_slots = Arc::new(Semaphore::new(self.app.config.max_connections as usize));
 
         // A `JoinSet` rather than a bare handle: dropping it aborts the admin
         // task, so the admin listener closes however `run` returns.
@@ -184,6 +211,12 @@ impl Server {
         let mut connections = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
+            let slot = tokio::select! {
+                slot = connection_slots.clone().acquire_owned() => {
+                    slot.expect("the connection semaphore is never closed")
+                }
+                () = &mut shutdown => break,
+            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -194,18 +227,32 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            let open = self.app.stats.connection();
             // Responses are often one small write; don't let Nagle hold them.
             let _ = stream.set_nodelay(true);
             let app = self.app.clone();
-            let service = service_fn(move |request| service::handle(app.clone(), peer, request));
+            let first = FirstRequest::default();
+            let seen = first.clone();
+            let service = service_fn(move |request| {
+                seen.arrived();
+                service::handle(app.clone(), peer, request)
+            });
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .into_owned();
             let connection = graceful.watch(connection);
             connections.spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
+                match serve_until_first_request(connection, first, header_timeout).await {
+                    Ended::Served(Ok(())) => {}
+                    Ended::Served(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    Ended::NoRequest => {
+                        tracing::debug!(%peer, "no request within the header timeout; connection closed");
+                    }
                 }
+                // The slot frees only once the socket is closed.
+                drop((slot, open));
             });
             // Reap finished connections so the set does not grow forever.
             while connections.try_join_next().is_some() {}
@@ -231,19 +278,6 @@ impl Server {
         drop(admin);
         Ok(())
     }
-}
-
-/// The connection settings of both listeners: HTTP/1.1 with keep-alive and a
-/// deadline for the request head, or HTTP/2.
-fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_timeout)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    builder
 }
 
 impl Server {

@@ -1,6 +1,7 @@
 //! The per-request path: route, then a static file or a handler. For a
-//! handler: cached compile, verb check (405 without running guest code), a
-//! guest task, and the response head as soon as the guest sends it.
+//! handler: cached compile, verb check (405 without running guest code),
+//! admission (503 without running guest code), a guest task, and the
+//! response head as soon as the guest sends it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,13 +11,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
+use http_body::Body;
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-use super::App;
 use super::access::Access;
 use super::body::{GuestBody, ResponseBody, cancel_after_grace};
+use super::{App, BodyLimits};
 use super::{static_files, status};
 use crate::engine::{Limits, RequestParts, run_request};
 use crate::error::Outcome;
@@ -31,6 +33,13 @@ pub(crate) async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let request_id = app.request_ids.for_request(request.headers());
     let access = Access::begin(app.stats.clone(), &request, request_id);
+    // hyper has parsed `Content-Length` into the body's size: a body
+    // declared too large is refused before anything reads it.
+    if request.body().size_hint().lower() > app.config.max_body_size {
+        let response = plain(StatusCode::PAYLOAD_TOO_LARGE, "413 Payload Too Large\n");
+        access.finish(response.status(), None);
+        return Ok(response);
+    }
     if app.config.status_path.as_deref() == Some(request.uri().path())
         && status::allowed(&app, peer)
     {
@@ -79,6 +88,17 @@ async fn handler(
         return response;
     };
 
+    // The per-handler cap (`None`) is where a `wasmlet.toml` limit plugs in.
+    let permit = match app.admission.admit(None).await {
+        Ok(permit) => permit,
+        Err(busy) => {
+            tracing::debug!(handler = %name, reason = %busy, "request turned away");
+            let response = unavailable();
+            access.finish(response.status(), None);
+            return response;
+        }
+    };
+
     let (parts, body) = request.into_parts();
     let target = parts
         .uri
@@ -101,7 +121,8 @@ async fn handler(
     let task_app = app.clone();
     // The access line moves into the task: the request ends when the guest
     // does, which for a streamed body is long after this function returns.
-    let task = tokio::spawn(async move {
+    let body_limits = BodyLimits::of(&task_app.config);
+    let task = tokio::spawn(body_limits.apply(async move {
         let (outcome, status) = run_request(
             &task_app.engine,
             &loaded,
@@ -112,8 +133,10 @@ async fn handler(
             &task_app.stats,
         )
         .await;
+        // The slot frees when the guest is done, before its access line.
+        drop(permit);
         access.finish(status, Some(&outcome));
-    });
+    }));
     // Until the head is sent, this future owns the guest: if hyper drops it
     // (the client went away), the guard cancels the guest task.
     let guard = AbortOnDrop(Some(task.abort_handle()));
@@ -161,8 +184,21 @@ fn failure(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
     }
+    response
+}
+
+/// What a client is told to wait before trying again when the server is at
+/// a limit: a guest usually finishes in milliseconds, so a second is plenty.
+const RETRY_AFTER: &str = "1";
+
+/// `503` with `Retry-After`: the server is at its cap on guest executions.
+fn unavailable() -> Response<ResponseBody> {
+    let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n");
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
     response
 }
 
