@@ -58,6 +58,11 @@ pub struct Config {
     /// not compile again; `None` turns the disk cache off. Must be outside the
     /// web root: nothing precompiled is ever loaded from the web root.
     pub cache_dir: Option<PathBuf>,
+    /// Where embedded key-value stores keep their files
+    /// (`<data-dir>/kv/<store>.sqlite` unless a store names a path); `None`
+    /// leaves stores that need it unopenable. Must be outside the web root:
+    /// anything inside it could be downloaded.
+    pub data_dir: Option<PathBuf>,
     /// Compile every handler in the web root before accepting requests.
     pub precompile: bool,
     /// URL path of the status page (JSON list of handlers), or `None` for no
@@ -85,6 +90,7 @@ impl Config {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             dev: false,
             cache_dir: crate::loader::disk_cache::default_dir(),
+            data_dir: default_data_dir(),
             precompile: false,
             status_path: None,
             status_public: false,
@@ -132,25 +138,27 @@ impl Config {
                 reason: "must be at most 4GiB, the most a 32-bit memory can address".to_owned(),
             });
         }
-        if let Some(dir) = &self.cache_dir {
-            // Resolve what exists of the path: the cache dir may not exist yet.
-            let real = dir
-                .ancestors()
-                .find_map(|a| {
-                    std::fs::canonicalize(a)
-                        .ok()
-                        .map(|r| r.join(dir.strip_prefix(a).unwrap_or(Path::new(""))))
-                })
-                .unwrap_or_else(|| dir.clone());
-            if real.starts_with(&self.webroot) {
-                return Err(ConfigError::Invalid {
-                    setting: "cache-dir",
-                    reason: format!(
-                        "{} is inside the web root; nothing precompiled may be loaded from the web root, so put the cache elsewhere",
-                        dir.display()
-                    ),
-                });
-            }
+        if let Some(dir) = &self.cache_dir
+            && inside(dir, &self.webroot)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "cache-dir",
+                reason: format!(
+                    "{} is inside the web root; nothing precompiled may be loaded from the web root, so put the cache elsewhere",
+                    dir.display()
+                ),
+            });
+        }
+        if let Some(dir) = &self.data_dir
+            && inside(dir, &self.webroot)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "data-dir",
+                reason: format!(
+                    "{} is inside the web root, where stored data could be downloaded; put it elsewhere",
+                    dir.display()
+                ),
+            });
         }
         if let Some(path) = &self.status_path
             && (!path.starts_with('/') || path.len() < 2)
@@ -173,6 +181,29 @@ impl Config {
     pub fn webroot(&self) -> &Path {
         &self.webroot
     }
+}
+
+/// Whether `path` (which may not exist yet) is inside `root` (canonical):
+/// what exists of the path is resolved, so a symlink cannot hide it.
+pub(crate) fn inside(path: &Path, root: &Path) -> bool {
+    let real = path
+        .ancestors()
+        .find_map(|a| {
+            std::fs::canonicalize(a)
+                .ok()
+                .map(|r| r.join(path.strip_prefix(a).unwrap_or(Path::new(""))))
+        })
+        .unwrap_or_else(|| path.to_owned());
+    real.starts_with(root)
+}
+
+/// `$XDG_DATA_HOME/wasmlet`, else `~/.local/share/wasmlet`.
+pub fn default_data_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .map(|d| d.join("wasmlet"))
 }
 
 /// Parses a duration written like `500ms`, `2s`, `1m` or `1h 30m`.

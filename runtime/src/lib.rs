@@ -10,6 +10,10 @@
 //!   [`Outcome`](error::Outcome) to an HTTP status.
 //! - [`abi`]: the import module name, status codes and log levels the guest
 //!   ABI shares with the SDK.
+//! - [`site`]: the `wasmlet.toml` files: per-directory settings, inherited
+//!   and overridden, merged into each handler's [`Policy`](site::Policy).
+//! - [`capability`]: what handlers reach beyond the request: outbound HTTP
+//!   behind an allow-list, key-value stores, granted files.
 //! - [`router`]: URL path → handler, static file or nothing; all path safety.
 //! - [`loader`]: the handler cache — single-flight compile off the workers,
 //!   generations (the last good version keeps serving), the disk cache.
@@ -49,6 +53,7 @@
 //!    (by handler and status, with its latency, and its trap or timeout).
 
 pub mod abi;
+pub mod capability;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -58,6 +63,7 @@ pub(crate) mod request_id;
 pub mod router;
 pub mod scaffold;
 pub mod server;
+pub mod site;
 pub mod stats;
 pub mod watcher;
 

@@ -14,6 +14,8 @@
 //! - [`logs`]: everything the server logged, for tests that check a message.
 //! - [`says`] and [`raw_status`]: tiny helpers for routing and raw-socket
 //!   tests.
+//! - [`peers`]: an upstream HTTP server that counts its connections, and the
+//!   `wasmlet` binary as a process of its own.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod peers;
 mod scrape;
 
 pub use scrape::Metrics;
@@ -247,6 +250,10 @@ impl TestServer {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let mut server = wasmlet::Server::new(config).expect("server starts");
+        server
+            .load_site()
+            .await
+            .expect("the web root's wasmlet.toml files are good");
         let admin = if admin {
             let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -424,13 +431,14 @@ impl Drop for TestServer {
 
 /// The configuration the tests start from: the web root, a short request
 /// timeout so timeout tests finish quickly, a 16 MiB memory limit, and no
-/// disk cache (tests that need one give it a temporary directory, so no test
-/// touches the user's cache).
+/// disk cache and no data directory (tests that need one give it a temporary
+/// directory, so no test touches the user's cache or data).
 pub fn test_config(root: &Path) -> wasmlet::Config {
     wasmlet::Config {
         request_timeout: Duration::from_secs(5),
         max_memory: 16 << 20,
         cache_dir: None,
+        data_dir: None,
         ..wasmlet::Config::new(root)
     }
 }

@@ -25,9 +25,20 @@ pub struct Handler {
     verbs: Vec<(String, ModuleExport)>,
     /// The `memory` export, if any.
     pub(crate) memory: Option<ModuleExport>,
+    /// The optional `init` export, run once per new instance before its
+    /// first request.
+    pub(crate) init: Option<ModuleExport>,
+    /// The module asks to be served by warm, reused instances (it carries a
+    /// `wasmlet.reusable` custom section, as `#[handler(reusable)]` writes).
+    pub(crate) reusable: bool,
+    /// Warm instances of this version, when reuse is on; dropped with it.
+    pub(crate) pool: crate::engine::Pool,
     /// Where the code came from and how long it took, for the status page.
     pub(crate) provenance: Provenance,
 }
+
+/// The custom section that marks a module as reusable.
+pub const REUSABLE_SECTION: &str = "wasmlet.reusable";
 
 /// How a handler version became ready.
 #[derive(Debug, Clone)]
@@ -133,6 +144,8 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
     };
     check_imports(&module, file)?;
     let (handle, verbs) = entry_points(&module, file)?;
+    let init = init_export(&module, file)?;
+    let reusable = has_custom_section(&wasm, REUSABLE_SECTION);
     let pre = tools
         .linker
         .instantiate_pre(&module)
@@ -145,6 +158,9 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
         handle,
         verbs,
         memory: module.get_export_index("memory"),
+        init,
+        reusable,
+        pool: crate::engine::Pool::default(),
         provenance: Provenance {
             content_hash: key.to_string(),
             from_disk_cache,
@@ -245,6 +261,36 @@ fn entry_points(module: &Module, file: &Path) -> Result<EntryPoints, LoadError> 
     Ok((handle, verbs))
 }
 
+/// The `init` export, if any, checked to be `[] -> []`.
+fn init_export(module: &Module, file: &Path) -> Result<Option<ModuleExport>, LoadError> {
+    let Some(export) = module.exports().find(|e| e.name() == "init") else {
+        return Ok(None);
+    };
+    match export.ty() {
+        ExternType::Func(ty) if ty.params().len() == 0 && ty.results().len() == 0 => {
+            Ok(module.get_export_index("init"))
+        }
+        ty => Err(LoadError::Abi {
+            path: file.to_path_buf(),
+            message: format!(
+                "export `init` must be a function of type [] -> [] (it runs once per instance), but it is {ty:?}"
+            ),
+        }),
+    }
+}
+
+/// Whether the module has a custom section called `name`. A module the
+/// validator will reject is the compile's to report, so a parse error here
+/// is just "no".
+fn has_custom_section(wasm: &[u8], name: &str) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .map_while(Result::ok)
+        .any(|payload| {
+            matches!(payload, wasmparser::Payload::CustomSection(section) if section.name() == name)
+        })
+}
+
 /// A wasmtime error as one line: the message and its causes.
 pub(crate) fn error_text(e: &wasmtime::Error) -> String {
     format!("{e:#}")
@@ -253,6 +299,15 @@ pub(crate) fn error_text(e: &wasmtime::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reusable_section_is_found_by_name() {
+        let marked = wat::parse_str(r#"(module (@custom "wasmlet.reusable" "1"))"#).unwrap();
+        let other = wat::parse_str(r#"(module (@custom "something.else" "1"))"#).unwrap();
+        assert!(has_custom_section(&marked, REUSABLE_SECTION));
+        assert!(!has_custom_section(&other, REUSABLE_SECTION));
+        assert!(!has_custom_section(b"not wasm", REUSABLE_SECTION));
+    }
 
     #[test]
     fn line_and_column_are_one_based() {
