@@ -20,8 +20,6 @@
 //! - [`watcher`]: file events (or polling) → eager reloads, debounced.
 //! - [`engine`]: the wasmtime engine, epoch ticker, and one request's run.
 //! - [`host`]: the imports, one file per capability, named as the ABI names them.
-//! - [`capability`]: what those imports reach beyond the request, as plain
-//!   Rust with its own checks — outbound HTTP behind an allow-list.
 //! - [`server`]: accept loop, hyper service, streaming bodies, static files,
 //!   the access line, the status page and the admin listener (`/metrics`,
 //!   `/status`, `/status.json`).
