@@ -94,7 +94,7 @@ async fn a_host_not_in_the_allow_list_is_denied_and_the_upstream_sees_no_connect
     assert_eq!(reply.status.as_u16(), DENIED, "{}", reply.text());
     assert_eq!(other.connections(), 0);
     assert!(
-        log_contains("is not in [http] allow", Duration::from_secs(5)).await,
+        log_contains("is not in the HTTP allow-list", Duration::from_secs(5)).await,
         "a denial is logged for the operator"
     );
 }

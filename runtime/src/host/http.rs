@@ -97,12 +97,23 @@ fn prepare(
         headers,
         body,
     };
+    // A denial names the file whose `[http]` settings applied, so the
+    // operator knows which one to edit.
+    let settings_from = ctx.policy.sources.last().cloned();
     Ok(Ok(Box::pin(async move {
         client
             .send(request)
             .await
             .map(Value::Response)
-            .map_err(fetch_failure)
+            .map_err(|e| {
+                let mut failure = fetch_failure(e);
+                if failure.code == code::DENIED
+                    && let Some(file) = settings_from
+                {
+                    failure.message = format!("{} (settings from {})", failure.message, file.display());
+                }
+                failure
+            })
     })))
 }
 
