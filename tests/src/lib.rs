@@ -14,6 +14,8 @@
 //! - [`logs`]: everything the server logged, for tests that check a message.
 //! - [`says`] and [`raw_status`]: tiny helpers for routing and raw-socket
 //!   tests.
+//! - [`redis`]: a real `redis-server` per test, for the Redis key-value
+//!   backend (`tests/setup` installs it).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod redis;
 mod scrape;
 
 pub use scrape::Metrics;
