@@ -20,6 +20,8 @@
 //! - [`watcher`]: file events (or polling) → eager reloads, debounced.
 //! - [`engine`]: the wasmtime engine, epoch ticker, and one request's run.
 //! - [`host`]: the imports, one file per capability, named as the ABI names them.
+//! - [`capability`]: what the imports reach beyond the request, as plain async
+//!   Rust: key-value stores on SQLite or Redis.
 //! - [`server`]: accept loop, hyper service, streaming bodies, static files,
 //!   the access line, the status page and the admin listener (`/metrics`,
 //!   `/status`, `/status.json`).

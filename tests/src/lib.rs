@@ -16,6 +16,8 @@
 //!   tests.
 //! - [`peers`]: an upstream HTTP server that counts its connections, and the
 //!   `wasmlet` binary as a process of its own.
+//! - [`redis`]: a real `redis-server` per test, for the Redis key-value
+//!   backend (`tests/setup` installs it).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod peers;
+pub mod redis;
 mod scrape;
 
 pub use scrape::Metrics;
