@@ -46,7 +46,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
 
 /// The send, ready to run on its own: everything read out of guest memory
 /// and checked against the grant.
-type Send = std::pin::Pin<Box<dyn Future<Output = OpResult> + Send>>;
+type Sending = std::pin::Pin<Box<dyn Future<Output = OpResult> + Send>>;
 
 /// Reads the guest's request and checks the grant. `Ok(Err(_))` is a refusal
 /// the guest gets as a code; `Err` is a trap (a bad pointer).
@@ -62,7 +62,7 @@ fn prepare(
         i32,
         i32,
     ),
-) -> wasmtime::Result<Result<Send, Failure>> {
+) -> wasmtime::Result<Result<Sending, Failure>> {
     let (memory, ctx) = memory_and_ctx(caller)?;
     let method = read(memory, method, method_len)?;
     let url = read(memory, url, url_len)?;

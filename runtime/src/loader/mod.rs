@@ -28,7 +28,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
-pub use compile::{Handler, Provenance};
+pub use compile::{Handler, Provenance, REUSABLE_SECTION};
 pub use disk_cache::DiskCache;
 
 use crate::engine::WasmEngine;

@@ -593,7 +593,8 @@ mod tests {
     #[tokio::test]
     async fn no_configuration_grants_nothing() {
         let root = tempfile::tempdir().unwrap();
-        let c = config(root.path(), root.path());
+        let data = tempfile::tempdir().unwrap();
+        let c = config(root.path(), data.path());
         let site = Site::load(&c, None).await.unwrap();
         let p = site.policy(&c.webroot.join("a/b.wat"));
         assert!(p.http.is_none() && p.stores.is_empty() && p.mounts.is_empty());
