@@ -24,6 +24,12 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 1_000;
 /// Default time a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default largest handler file: a generous Rust handler is a few hundred
+/// KiB, a big one a few MiB; 64 MiB leaves room for text `.wat` files and
+/// embedded data while keeping a stray multi-gigabyte file from being
+/// compiled (which costs memory and minutes of CPU).
+pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
+
 /// Default time a client has to send a complete request head.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -63,6 +69,9 @@ pub struct Config {
     /// leaves stores that need it unopenable. Must be outside the web root:
     /// anything inside it could be downloaded.
     pub data_dir: Option<PathBuf>,
+    /// Largest handler file loaded, in bytes; a larger one fails to load with
+    /// a message saying so, without being read whole or compiled.
+    pub max_module_size: u64,
     /// Compile every handler in the web root before accepting requests.
     pub precompile: bool,
     /// URL path of the status page (JSON list of handlers), or `None` for no
@@ -91,6 +100,7 @@ impl Config {
             dev: false,
             cache_dir: crate::loader::disk_cache::default_dir(),
             data_dir: default_data_dir(),
+            max_module_size: DEFAULT_MAX_MODULE_SIZE,
             precompile: false,
             status_path: None,
             status_public: false,

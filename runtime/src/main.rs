@@ -134,6 +134,11 @@ struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    /// Largest handler file loaded; a larger one fails to load (500) with a
+    /// message saying so, without being compiled.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = wasmlet::config::parse_size)]
+    max_module_size: u64,
+
     /// Compile every handler before accepting requests.
     #[arg(long)]
     precompile: bool,
@@ -235,6 +240,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .data_dir
             .clone()
             .or_else(wasmlet::config::default_data_dir),
+        max_module_size: args.max_module_size,
         precompile: args.precompile,
         status_path: args.status_path.clone(),
         status_public: args.status_public,

@@ -659,7 +659,10 @@ mod tests {
             ));
         }
         let cached = r.router.dynamic.lock().unwrap().len();
-        assert!(cached <= 3, "one entry per real directory, not per spelling: {cached}");
+        assert!(
+            cached <= 3,
+            "one entry per real directory, not per spelling: {cached}"
+        );
     }
 
     #[test]

@@ -32,9 +32,8 @@ pub struct Asked {
     pub body: Bytes,
 }
 
-type Respond = dyn Fn(Asked) -> futures_util::future::BoxFuture<'static, Response<Full<Bytes>>>
-    + Send
-    + Sync;
+type Respond =
+    dyn Fn(Asked) -> futures_util::future::BoxFuture<'static, Response<Full<Bytes>>> + Send + Sync;
 
 /// An HTTP/1.1 server on `127.0.0.1:0` that answers with a closure and
 /// counts the connections it accepted, so a test can prove a denied request
@@ -71,7 +70,11 @@ impl Upstream {
                         let respond = respond.clone();
                         async move {
                             let (parts, body) = request.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             let asked = Asked {
                                 method: parts.method,
                                 target: parts
@@ -195,10 +198,7 @@ impl ServerProcess {
                 Ok(Ok(addr)) => break addr.parse().expect("a socket address"),
                 _ => {
                     let _ = child.kill();
-                    panic!(
-                        "wasmlet did not start:\n{}",
-                        log.lock().unwrap().join("\n")
-                    );
+                    panic!("wasmlet did not start:\n{}", log.lock().unwrap().join("\n"));
                 }
             }
         };

@@ -38,7 +38,10 @@ async fn an_allowed_upstream_answers_through_the_handler() {
     let up = Upstream::answering("from upstream\n", Duration::ZERO).await;
     let root = WebRoot::new().fixture("fetch.wat", "cap_fetch.wat").file(
         "wasmlet.toml",
-        &format!("[http]\nallow = [\"http://127.0.0.1:{}\"]\n", up.addr().port()),
+        &format!(
+            "[http]\nallow = [\"http://127.0.0.1:{}\"]\n",
+            up.addr().port()
+        ),
     );
     let (server, _data) = serve(root).await;
     let reply = fetch(&server, "/fetch", &up.url("/x")).await;
@@ -50,13 +53,21 @@ async fn an_allowed_upstream_answers_through_the_handler() {
 #[tokio::test]
 async fn a_post_carries_its_method_and_body_upstream() {
     let up = Upstream::start(|asked| async move {
-        let text = format!("{} {} {}", asked.method, asked.target, String::from_utf8_lossy(&asked.body));
+        let text = format!(
+            "{} {} {}",
+            asked.method,
+            asked.target,
+            String::from_utf8_lossy(&asked.body)
+        );
         Response::new(Full::new(Bytes::from(text)))
     })
     .await;
     let root = WebRoot::new().fixture("fetch.wat", "cap_fetch.wat").file(
         "wasmlet.toml",
-        &format!("[http]\nallow = [\"http://127.0.0.1:{}\"]\n", up.addr().port()),
+        &format!(
+            "[http]\nallow = [\"http://127.0.0.1:{}\"]\n",
+            up.addr().port()
+        ),
     );
     let (server, _data) = serve(root).await;
     let url = up.url("/items?x=1");
@@ -87,7 +98,10 @@ async fn a_host_not_in_the_allow_list_is_denied_and_the_upstream_sees_no_connect
     let other = Upstream::answering("never\n", Duration::ZERO).await;
     let root = WebRoot::new().fixture("fetch.wat", "cap_fetch.wat").file(
         "wasmlet.toml",
-        &format!("[http]\nallow = [\"http://127.0.0.1:{}\"]\n", allowed.addr().port()),
+        &format!(
+            "[http]\nallow = [\"http://127.0.0.1:{}\"]\n",
+            allowed.addr().port()
+        ),
     );
     let (server, _data) = serve(root).await;
     let reply = fetch(&server, "/fetch", &other.url("/")).await;
@@ -142,7 +156,10 @@ async fn a_redirect_to_a_host_not_allowed_is_refused_before_connecting() {
     .await;
     let root = WebRoot::new().fixture("fetch.wat", "cap_fetch.wat").file(
         "wasmlet.toml",
-        &format!("[http]\nallow = [\"http://127.0.0.1:{}\"]\n", redirector.addr().port()),
+        &format!(
+            "[http]\nallow = [\"http://127.0.0.1:{}\"]\n",
+            redirector.addr().port()
+        ),
     );
     let (server, _data) = serve(root).await;
     let reply = fetch(&server, "/fetch", &redirector.url("/go")).await;
@@ -168,7 +185,11 @@ async fn a_slow_upstream_times_out_and_a_large_body_is_too_large() {
     let started = Instant::now();
     let reply = fetch(&server, "/fetch", &slow.url("/")).await;
     assert_eq!(reply.status.as_u16(), TIMEOUT, "{}", reply.text());
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     let reply = fetch(&server, "/fetch", &large.url("/")).await;
     assert_eq!(reply.status.as_u16(), TOO_LARGE, "{}", reply.text());
 }
@@ -178,26 +199,51 @@ async fn three_300ms_calls_begun_together_take_about_300ms_not_900() {
     let up = Upstream::answering("ok\n", Duration::from_millis(300)).await;
     let root = WebRoot::new().fixture("fanout.wat", "cap_fanout.wat").file(
         "wasmlet.toml",
-        &format!("[http]\nallow = [\"http://127.0.0.1:{}\"]\n", up.addr().port()),
+        &format!(
+            "[http]\nallow = [\"http://127.0.0.1:{}\"]\n",
+            up.addr().port()
+        ),
     );
     let (server, _data) = serve(root).await;
     let (a, b, c) = (up.url("/a"), up.url("/b"), up.url("/c"));
-    let headers = [("x-url-1", a.as_str()), ("x-url-2", b.as_str()), ("x-url-3", c.as_str())];
+    let headers = [
+        ("x-url-1", a.as_str()),
+        ("x-url-2", b.as_str()),
+        ("x-url-3", c.as_str()),
+    ];
     // Once to compile and warm up the connection path, then measured.
-    let reply = server.send_with(Method::GET, "/fanout", &headers, Bytes::new()).await;
+    let reply = server
+        .send_with(Method::GET, "/fanout", &headers, Bytes::new())
+        .await;
     assert_eq!(reply.text(), "3 ok\n");
     let started = Instant::now();
-    let reply = server.send_with(Method::GET, "/fanout", &headers, Bytes::new()).await;
+    let reply = server
+        .send_with(Method::GET, "/fanout", &headers, Bytes::new())
+        .await;
     let took = started.elapsed();
     assert_eq!(reply.text(), "3 ok\n");
     eprintln!("fan-out of three 300 ms upstream calls took {took:?}");
     assert!(took >= Duration::from_millis(300), "{took:?}");
-    assert!(took < Duration::from_millis(750), "ran one after another: {took:?}");
+    assert!(
+        took < Duration::from_millis(750),
+        "ran one after another: {took:?}"
+    );
 }
 
-async fn kv(server: &TestServer, path: &str, op: &str, key: &str, body: &str) -> wasmlet_tests::Reply {
+async fn kv(
+    server: &TestServer,
+    path: &str,
+    op: &str,
+    key: &str,
+    body: &str,
+) -> wasmlet_tests::Reply {
     server
-        .send_with(Method::POST, path, &[("x-op", op), ("x-key", key)], body.to_owned())
+        .send_with(
+            Method::POST,
+            path,
+            &[("x-op", op), ("x-key", key)],
+            body.to_owned(),
+        )
         .await
 }
 
@@ -207,20 +253,53 @@ async fn the_embedded_store_sets_gets_deletes_lists_and_expires_keys() {
         .fixture("kv.wat", "cap_kv.wat")
         .file("wasmlet.toml", "[kv]\nstores = [\"default\"]\n");
     let (server, _data) = serve(root).await;
-    assert_eq!(kv(&server, "/kv", "get", "user:1", "").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(kv(&server, "/kv", "set", "user:1", "ann").await.status, StatusCode::NO_CONTENT);
-    assert_eq!(kv(&server, "/kv", "set", "user:2", "bob").await.status, StatusCode::NO_CONTENT);
-    assert_eq!(kv(&server, "/kv", "set", "other", "x").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        kv(&server, "/kv", "get", "user:1", "").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        kv(&server, "/kv", "set", "user:1", "ann").await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        kv(&server, "/kv", "set", "user:2", "bob").await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        kv(&server, "/kv", "set", "other", "x").await.status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(kv(&server, "/kv", "get", "user:1", "").await.text(), "ann");
-    assert_eq!(kv(&server, "/kv", "set", "user:1", "anna").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        kv(&server, "/kv", "set", "user:1", "anna").await.status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(kv(&server, "/kv", "get", "user:1", "").await.text(), "anna");
-    assert_eq!(kv(&server, "/kv", "list", "user:", "").await.text(), "user:1\nuser:2\n");
-    assert_eq!(kv(&server, "/kv", "delete", "user:2", "").await.status, StatusCode::NO_CONTENT);
-    assert_eq!(kv(&server, "/kv", "delete", "user:2", "").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(kv(&server, "/kv", "list", "", "").await.text(), "other\nuser:1\n");
+    assert_eq!(
+        kv(&server, "/kv", "list", "user:", "").await.text(),
+        "user:1\nuser:2\n"
+    );
+    assert_eq!(
+        kv(&server, "/kv", "delete", "user:2", "").await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        kv(&server, "/kv", "delete", "user:2", "").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        kv(&server, "/kv", "list", "", "").await.text(),
+        "other\nuser:1\n"
+    );
 
-    assert_eq!(kv(&server, "/kv", "ttl", "brief", "soon gone").await.status, StatusCode::NO_CONTENT);
-    assert_eq!(kv(&server, "/kv", "get", "brief", "").await.text(), "soon gone");
+    assert_eq!(
+        kv(&server, "/kv", "ttl", "brief", "soon gone").await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        kv(&server, "/kv", "get", "brief", "").await.text(),
+        "soon gone"
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if kv(&server, "/kv", "get", "brief", "").await.status == StatusCode::NOT_FOUND {
@@ -229,10 +308,20 @@ async fn the_embedded_store_sets_gets_deletes_lists_and_expires_keys() {
         assert!(Instant::now() < deadline, "a 300 ms key never expired");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(!kv(&server, "/kv", "list", "", "").await.text().contains("brief"));
+    assert!(
+        !kv(&server, "/kv", "list", "", "")
+            .await
+            .text()
+            .contains("brief")
+    );
 
     let bad = kv(&server, "/kv", "set", "", "x").await;
-    assert_eq!(bad.status.as_u16(), 602, "an empty key is INVALID: {}", bad.text());
+    assert_eq!(
+        bad.status.as_u16(),
+        602,
+        "an empty key is INVALID: {}",
+        bad.text()
+    );
 }
 
 #[tokio::test]
@@ -247,32 +336,61 @@ async fn stores_are_denied_unless_granted_and_values_past_the_limit_are_too_larg
         .file("locked/wasmlet.toml", "[kv]\nstores = []\n");
     let (server, _data) = serve(root).await;
     let small = server
-        .send_with(Method::POST, "/kv", &[("x-op", "set"), ("x-key", "k"), ("x-store", "small")], "12345678")
+        .send_with(
+            Method::POST,
+            "/kv",
+            &[("x-op", "set"), ("x-key", "k"), ("x-store", "small")],
+            "12345678",
+        )
         .await;
     assert_eq!(small.status, StatusCode::NO_CONTENT, "{}", small.text());
     let big = server
-        .send_with(Method::POST, "/kv", &[("x-op", "set"), ("x-key", "k"), ("x-store", "small")], "123456789")
+        .send_with(
+            Method::POST,
+            "/kv",
+            &[("x-op", "set"), ("x-key", "k"), ("x-store", "small")],
+            "123456789",
+        )
         .await;
     assert_eq!(big.status.as_u16(), TOO_LARGE, "{}", big.text());
     let default = kv(&server, "/kv", "get", "k", "").await;
-    assert_eq!(default.status.as_u16(), DENIED, "`default` is not granted here: {}", default.text());
+    assert_eq!(
+        default.status.as_u16(),
+        DENIED,
+        "`default` is not granted here: {}",
+        default.text()
+    );
     let locked = server
-        .send_with(Method::GET, "/locked/kv", &[("x-op", "get"), ("x-key", "k"), ("x-store", "small")], Bytes::new())
+        .send_with(
+            Method::GET,
+            "/locked/kv",
+            &[("x-op", "get"), ("x-key", "k"), ("x-store", "small")],
+            Bytes::new(),
+        )
         .await;
     assert_eq!(locked.status.as_u16(), DENIED, "{}", locked.text());
-    assert!(locked.text().contains("locked/wasmlet.toml"), "{}", locked.text());
+    assert!(
+        locked.text().contains("locked/wasmlet.toml"),
+        "{}",
+        locked.text()
+    );
 }
 
 #[tokio::test]
 async fn files_are_readable_inside_the_grant_only() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
-    let long: String = (0..3000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let long: String = (0..3000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let root = WebRoot::new()
         .fixture("app/file.wat", "cap_file.wat")
         .fixture("data/handler.wat", "hello.wat")
         .file("data/notes/a.txt", &long)
-        .file("app/wasmlet.toml", "[files]\nmounts = { data = \"../data\" }\n")
+        .file(
+            "app/wasmlet.toml",
+            "[files]\nmounts = { data = \"../data\" }\n",
+        )
         .fixture("plain/file.wat", "cap_file.wat");
     std::os::unix::fs::symlink(
         outside.path().join("secret.txt"),
@@ -291,7 +409,10 @@ async fn files_are_readable_inside_the_grant_only() {
     let ok = read("data/notes/a.txt", "/app/file").await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
     assert_eq!(ok.text(), long, "read whole, in 1000-byte chunks");
-    assert_eq!(read("data/notes/missing.txt", "/app/file").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        read("data/notes/missing.txt", "/app/file").await.status,
+        StatusCode::NOT_FOUND
+    );
     for denied in ["data/escape.txt", "data/handler.wat", "other/a.txt"] {
         let reply = read(denied, "/app/file").await;
         assert_eq!(reply.status.as_u16(), DENIED, "{denied}: {}", reply.text());
@@ -299,7 +420,12 @@ async fn files_are_readable_inside_the_grant_only() {
     let reply = read("data/../app/wasmlet.toml", "/app/file").await;
     assert_eq!(reply.status.as_u16(), 602, "{}", reply.text());
     let reply = read("data/notes/a.txt", "/plain/file").await;
-    assert_eq!(reply.status.as_u16(), DENIED, "no grant above /plain: {}", reply.text());
+    assert_eq!(
+        reply.status.as_u16(),
+        DENIED,
+        "no grant above /plain: {}",
+        reply.text()
+    );
 }
 
 #[tokio::test]
@@ -322,13 +448,22 @@ async fn a_directory_narrows_its_parent_and_a_handler_table_overrides_its_direct
     let (server, _data) = serve(root).await;
     let url = up.url("/");
     assert_eq!(fetch(&server, "/fetch", &url).await.status, StatusCode::OK);
-    assert_eq!(fetch(&server, "/inner/fetch", &url).await.status.as_u16(), DENIED);
     assert_eq!(
-        fetch(&server, "/inner/deeper/fetch", &url).await.status.as_u16(),
+        fetch(&server, "/inner/fetch", &url).await.status.as_u16(),
+        DENIED
+    );
+    assert_eq!(
+        fetch(&server, "/inner/deeper/fetch", &url)
+            .await
+            .status
+            .as_u16(),
         DENIED,
         "inherited from inner/"
     );
-    assert_eq!(fetch(&server, "/inner/special", &url).await.status, StatusCode::OK);
+    assert_eq!(
+        fetch(&server, "/inner/special", &url).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -358,7 +493,10 @@ async fn a_broken_configuration_edit_keeps_the_previous_one_until_it_is_fixed() 
     std::fs::write(&config, "[http]\nallow = []\n").unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while fetch(&server, "/fetch", &url).await.status.as_u16() != DENIED {
-        assert!(Instant::now() < deadline, "the fixed configuration never applied");
+        assert!(
+            Instant::now() < deadline,
+            "the fixed configuration never applied"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

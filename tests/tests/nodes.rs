@@ -81,18 +81,33 @@ async fn two_nodes_sharing_a_redis_store_see_each_others_writes() {
             .await
         }
     };
-    assert_eq!(kv(0, "set", "greeting", "from node 0").await.0, StatusCode::NO_CONTENT);
-    assert_eq!(kv(1, "get", "greeting", "").await, (StatusCode::OK, "from node 0".to_owned()));
-    assert_eq!(kv(1, "set", "greeting", "from node 1").await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        kv(0, "set", "greeting", "from node 0").await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        kv(1, "get", "greeting", "").await,
+        (StatusCode::OK, "from node 0".to_owned())
+    );
+    assert_eq!(
+        kv(1, "set", "greeting", "from node 1").await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(kv(0, "get", "greeting", "").await.1, "from node 1");
     assert_eq!(kv(1, "set", "other", "x").await.0, StatusCode::NO_CONTENT);
     assert_eq!(kv(0, "list", "", "").await.1, "greeting\nother\n");
-    assert_eq!(kv(0, "delete", "greeting", "").await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        kv(0, "delete", "greeting", "").await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(kv(1, "get", "greeting", "").await.0, StatusCode::NOT_FOUND);
     assert_eq!(kv(0, "ttl", "brief", "x").await.0, StatusCode::NO_CONTENT);
     let deadline = Instant::now() + Duration::from_secs(5);
     while kv(1, "get", "brief", "").await.0 != StatusCode::NOT_FOUND {
-        assert!(Instant::now() < deadline, "the TTL never expired on the other node");
+        assert!(
+            Instant::now() < deadline,
+            "the TTL never expired on the other node"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -102,7 +117,10 @@ async fn five_hundred_requests_waiting_on_a_200ms_upstream_finish_in_seconds_on_
     let up = Upstream::answering("ok\n", Duration::from_millis(200)).await;
     let root = WebRoot::new().fixture("fetch.wat", "cap_fetch.wat").file(
         "wasmlet.toml",
-        &format!("[http]\nallow = [\"http://127.0.0.1:{}\"]\n", up.addr().port()),
+        &format!(
+            "[http]\nallow = [\"http://127.0.0.1:{}\"]\n",
+            up.addr().port()
+        ),
     );
     let node = ServerProcess::start(root.path(), &["--workers", "2"]);
     let client = client();
@@ -133,9 +151,10 @@ async fn five_hundred_requests_waiting_on_a_200ms_upstream_finish_in_seconds_on_
 
 #[test]
 fn a_broken_wasmlet_toml_stops_the_start_naming_file_line_and_key() {
-    let root = WebRoot::new()
-        .fixture("hello.wat", "hello.wat")
-        .file("api/wasmlet.toml", "[limits]\nrequest-timeout = \"1s\"\n\n[http]\nallow = [\"ftp://files.example.com\"]\n");
+    let root = WebRoot::new().fixture("hello.wat", "hello.wat").file(
+        "api/wasmlet.toml",
+        "[limits]\nrequest-timeout = \"1s\"\n\n[http]\nallow = [\"ftp://files.example.com\"]\n",
+    );
     assert!(fixtures_dir().join("hello.wat").exists());
     let out = Command::new(wasmlet_binary())
         .arg("serve")

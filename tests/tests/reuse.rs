@@ -29,7 +29,10 @@ async fn a_fresh_instance_handler_never_sees_the_previous_requests_memory() {
 async fn a_reusable_handler_counts_across_requests_and_starts_over_after_a_trap() {
     let root = WebRoot::new()
         .fixture("configured/counter.wat", "counter.wat")
-        .file("configured/wasmlet.toml", "[instances]\nreuse = true\npool-size = 1\n")
+        .file(
+            "configured/wasmlet.toml",
+            "[instances]\nreuse = true\npool-size = 1\n",
+        )
         .file("marked/counter.wat", &marked_counter());
     let server = TestServer::start(root).await;
     for path in ["/configured/counter", "/marked/counter"] {
@@ -60,14 +63,19 @@ async fn concurrent_requests_each_get_an_instance_of_their_own() {
     let started = Instant::now();
     let replies = futures_util::future::join_all((0..10).map(|_| server.get("/sleep"))).await;
     assert!(replies.iter().all(|r| r.status == StatusCode::OK));
-    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn idle_warm_instances_are_dropped_after_the_idle_timeout() {
-    let root = WebRoot::new()
-        .fixture("counter.wat", "counter.wat")
-        .file("wasmlet.toml", "[instances]\nreuse = true\nidle-timeout = \"200ms\"\n");
+    let root = WebRoot::new().fixture("counter.wat", "counter.wat").file(
+        "wasmlet.toml",
+        "[instances]\nreuse = true\nidle-timeout = \"200ms\"\n",
+    );
     let server = TestServer::start(root).await;
     assert_eq!(server.get("/counter").await.text(), "inits=1 count=1");
     assert_eq!(server.get("/counter").await.text(), "inits=1 count=2");

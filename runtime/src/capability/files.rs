@@ -239,8 +239,7 @@ mod tests {
         std::fs::write(dir.path().join("H.WASM"), b"").unwrap();
         std::fs::write(dir.path().join("wasmlet.toml"), b"").unwrap();
         std::fs::write(dir.path().join(".env"), b"").unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link"))
-            .unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("h.wat"), dir.path().join("code.txt")).unwrap();
         let m = mounts(dir.path());
         let cases: &[(&str, fn(&FileError) -> bool)] = &[

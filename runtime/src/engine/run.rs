@@ -103,7 +103,8 @@ pub(crate) async fn run_request(
     store.set_epoch_deadline(1);
 
     let _live = stats.instance();
-    let ran = tokio::time::timeout(limits.timeout, call(&mut store, handler, instance, entry)).await;
+    let ran =
+        tokio::time::timeout(limits.timeout, call(&mut store, handler, instance, entry)).await;
     let (outcome, instance) = match ran {
         Err(_elapsed) => (Outcome::Timeout, None),
         Ok(result) => result,
@@ -117,9 +118,7 @@ pub(crate) async fn run_request(
     response.finish(outcome.clone());
     // Only a clean finish goes back: after a trap or a timeout the instance's
     // state is whatever the guest left mid-way.
-    if reusable
-        && let (Outcome::Completed, Some(instance)) = (&outcome, instance)
-    {
+    if reusable && let (Outcome::Completed, Some(instance)) = (&outcome, instance) {
         // Pending operations and open responses end with the request.
         store.data_mut().ops = Default::default();
         handler.pool.put(

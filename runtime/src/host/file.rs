@@ -44,7 +44,10 @@ fn path_and_mounts(
 ) -> wasmtime::Result<Result<(String, Mounts), Failure>> {
     let (memory, ctx) = memory_and_ctx(caller)?;
     let Ok(path) = std::str::from_utf8(read(memory, path, path_len)?) else {
-        return Ok(Err(Failure::new(code::INVALID, "the file path is not UTF-8")));
+        return Ok(Err(Failure::new(
+            code::INVALID,
+            "the file path is not UTF-8",
+        )));
     };
     if ctx.policy.mounts.is_empty() {
         return Ok(Err(Failure::new(
@@ -73,7 +76,12 @@ fn offset_of(offset: i64) -> Result<u64, Failure> {
     u64::try_from(offset).map_err(|_| Failure::new(code::INVALID, "the offset is negative"))
 }
 
-async fn read_chunk(path: String, mounts: Mounts, offset: u64, len: usize) -> Result<Vec<u8>, Failure> {
+async fn read_chunk(
+    path: String,
+    mounts: Mounts,
+    offset: u64,
+    len: usize,
+) -> Result<Vec<u8>, Failure> {
     let real = mounts.resolve(&path).await.map_err(file_failure)?;
     files::read_at(&path, &real, offset, len)
         .await
@@ -135,7 +143,9 @@ fn file_read_begin(
         let len = usize::try_from(len)
             .map_err(|_| Failure::new(code::INVALID, "the length is negative"))?;
         caller.data_mut().ops.begin(Kind::FileRead, async move {
-            read_chunk(path, mounts, offset, len).await.map(Value::Bytes)
+            read_chunk(path, mounts, offset, len)
+                .await
+                .map(Value::Bytes)
         })
     });
     let ctx = caller.data_mut();

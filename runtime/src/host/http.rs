@@ -15,7 +15,9 @@ use super::memory::{range, read, write_full_length, write_some};
 use super::ops::{Failure, Kind, OpResult, Value, wait};
 use super::{Ctx, memory_and_ctx};
 use crate::abi::{MODULE, code};
-use crate::capability::http::{FetchError, OutboundRequest, format_header_block, parse_header_block};
+use crate::capability::http::{
+    FetchError, OutboundRequest, format_header_block, parse_header_block,
+};
 
 pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
@@ -71,7 +73,10 @@ fn prepare(
     let Ok(method) = Method::from_bytes(method) else {
         return Ok(Err(Failure::new(
             code::INVALID,
-            format!("`{}` is not an HTTP method", String::from_utf8_lossy(method)),
+            format!(
+                "`{}` is not an HTTP method",
+                String::from_utf8_lossy(method)
+            ),
         )));
     };
     let Ok(url) = std::str::from_utf8(url) else {
@@ -110,7 +115,8 @@ fn prepare(
                 if failure.code == code::DENIED
                     && let Some(file) = settings_from
                 {
-                    failure.message = format!("{} (settings from {})", failure.message, file.display());
+                    failure.message =
+                        format!("{} (settings from {})", failure.message, file.display());
                 }
                 failure
             })
@@ -185,8 +191,8 @@ fn http_begin(
         body,
         body_len,
     );
-    let started = prepare(&mut caller, args)?
-        .and_then(|send| caller.data_mut().ops.begin(Kind::Http, send));
+    let started =
+        prepare(&mut caller, args)?.and_then(|send| caller.data_mut().ops.begin(Kind::Http, send));
     let ctx = caller.data_mut();
     Ok(started.unwrap_or_else(|failure| ctx.fail(failure)))
 }
@@ -232,10 +238,20 @@ fn http_header(
     if values.is_empty() {
         return Ok(code::ABSENT);
     }
-    Ok(write_full_length(memory, buf, cap, &values.join(&b", "[..]))?)
+    Ok(write_full_length(
+        memory,
+        buf,
+        cap,
+        &values.join(&b", "[..]),
+    )?)
 }
 
-fn http_headers(mut caller: Caller<'_, Ctx>, resp: i32, buf: i32, cap: i32) -> wasmtime::Result<i32> {
+fn http_headers(
+    mut caller: Caller<'_, Ctx>,
+    resp: i32,
+    buf: i32,
+    cap: i32,
+) -> wasmtime::Result<i32> {
     let (memory, ctx) = memory_and_ctx(&mut caller)?;
     range(memory.len(), buf, cap)?;
     let block = match ctx.ops.response(resp) {
@@ -245,14 +261,22 @@ fn http_headers(mut caller: Caller<'_, Ctx>, resp: i32, buf: i32, cap: i32) -> w
     Ok(write_full_length(memory, buf, cap, &block)?)
 }
 
-async fn http_read(mut caller: Caller<'_, Ctx>, resp: i32, buf: i32, cap: i32) -> wasmtime::Result<i32> {
+async fn http_read(
+    mut caller: Caller<'_, Ctx>,
+    resp: i32,
+    buf: i32,
+    cap: i32,
+) -> wasmtime::Result<i32> {
     {
         let (memory, _) = memory_and_ctx(&mut caller)?;
         range(memory.len(), buf, cap)?;
     }
     if cap == 0 {
         // `0` means "end of body"; a zero-sized read must not look like one.
-        let failure = Failure::new(code::INVALID, "http_read needs a buffer of at least one byte");
+        let failure = Failure::new(
+            code::INVALID,
+            "http_read needs a buffer of at least one byte",
+        );
         return Ok(caller.data_mut().fail(failure));
     }
     let mut fetched = match caller.data_mut().ops.take_response(resp) {

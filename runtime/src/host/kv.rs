@@ -44,9 +44,12 @@ pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
         MODULE,
         "kv_set",
-        |mut caller: Caller<'_, Ctx>, (s, sl, k, kl, v, vl, ttl): (i32, i32, i32, i32, i32, i32, i64)| {
+        |mut caller: Caller<'_, Ctx>,
+         (s, sl, k, kl, v, vl, ttl): (i32, i32, i32, i32, i32, i32, i64)| {
             Box::new(async move {
-                let op = prepare(&mut caller, s, sl, k, kl, Kind::KvSet, |m| value(m, v, vl, ttl))?;
+                let op = prepare(&mut caller, s, sl, k, kl, Kind::KvSet, |m| {
+                    value(m, v, vl, ttl)
+                })?;
                 once(caller, op, 0, 0).await
             })
         },
@@ -54,8 +57,17 @@ pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     linker.func_wrap(
         MODULE,
         "kv_set_begin",
-        |mut caller: Caller<'_, Ctx>, s: i32, sl: i32, k: i32, kl: i32, v: i32, vl: i32, ttl: i64| {
-            let op = prepare(&mut caller, s, sl, k, kl, Kind::KvSet, |m| value(m, v, vl, ttl))?;
+        |mut caller: Caller<'_, Ctx>,
+         s: i32,
+         sl: i32,
+         k: i32,
+         kl: i32,
+         v: i32,
+         vl: i32,
+         ttl: i64| {
+            let op = prepare(&mut caller, s, sl, k, kl, Kind::KvSet, |m| {
+                value(m, v, vl, ttl)
+            })?;
             Ok(begin(&mut caller, Kind::KvSet, op))
         },
     )?;
@@ -152,7 +164,10 @@ fn prepare(
     let key = read(memory, key, key_len)?;
     let set = extra(memory)?;
     let Ok(name) = std::str::from_utf8(name) else {
-        return Ok(Err(Failure::new(code::INVALID, "the store name is not UTF-8")));
+        return Ok(Err(Failure::new(
+            code::INVALID,
+            "the store name is not UTF-8",
+        )));
     };
     let name = if name.is_empty() { DEFAULT_STORE } else { name };
     let Ok(key) = std::str::from_utf8(key) else {
@@ -186,11 +201,15 @@ async fn run(store: Store, kind: Kind, key: String, set: SetArgs) -> OpResult {
         }),
         Kind::KvSet => {
             let (value, ttl) = set.unwrap_or_default();
-            store.set(&key, &value, ttl).await.map(|()| Value::Code(code::OK))
+            store
+                .set(&key, &value, ttl)
+                .await
+                .map(|()| Value::Code(code::OK))
         }
-        Kind::KvDelete => store.delete(&key).await.map(|existed| {
-            Value::Code(if existed { code::OK } else { code::ABSENT })
-        }),
+        Kind::KvDelete => store
+            .delete(&key)
+            .await
+            .map(|existed| Value::Code(if existed { code::OK } else { code::ABSENT })),
         Kind::KvList => store.list(&key, MAX_LIST).await.map(|keys| {
             let mut out = Vec::new();
             for k in keys {
@@ -220,7 +239,12 @@ fn begin(caller: &mut Caller<'_, Ctx>, kind: Kind, op: Prepared) -> i32 {
 }
 
 /// The single-call form: run the operation here and deliver its result.
-async fn once(mut caller: Caller<'_, Ctx>, op: Prepared, buf: i32, cap: i32) -> wasmtime::Result<i32> {
+async fn once(
+    mut caller: Caller<'_, Ctx>,
+    op: Prepared,
+    buf: i32,
+    cap: i32,
+) -> wasmtime::Result<i32> {
     let result = match op {
         Ok(op) => op.await,
         Err(failure) => Err(failure),

@@ -203,7 +203,9 @@ impl Ops {
             Some(Entry::Response(r)) => Ok(r),
             Some(_) => Err(Failure::new(
                 code::INVALID,
-                format!("handle {handle} is an operation, not an HTTP response; call http_end first"),
+                format!(
+                    "handle {handle} is an operation, not an HTTP response; call http_end first"
+                ),
             )),
             None => Err(unknown(handle)),
         }
@@ -232,7 +234,9 @@ impl Ops {
 fn unknown(handle: i32) -> Failure {
     Failure::new(
         code::INVALID,
-        format!("handle {handle} is not open in this request (never made, already ended or closed)"),
+        format!(
+            "handle {handle} is not open in this request (never made, already ended or closed)"
+        ),
     )
 }
 

@@ -82,6 +82,7 @@ pub(crate) struct Toolchain<'a> {
     pub(crate) linker: &'a Linker<Ctx>,
     pub(crate) disk_cache: Option<&'a DiskCache>,
     pub(crate) stats: &'a Stats,
+    pub(crate) max_module_size: u64,
 }
 
 /// Reads, parses (for `.wat`), validates and compiles one handler file, or
@@ -104,10 +105,7 @@ pub(crate) fn load(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadEr
 
 fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> {
     let started = Instant::now();
-    let bytes = std::fs::read(file).map_err(|e| LoadError::Read {
-        path: file.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let bytes = read_bounded(file, tools.max_module_size)?;
     let is_text = file.extension().is_some_and(|e| e == "wat") && !bytes.starts_with(b"\0asm");
     let wasm = if is_text {
         wat_to_wasm(file, &bytes)?
@@ -168,6 +166,37 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
             loaded_at: SystemTime::now(),
         },
     })
+}
+
+/// The file's bytes, refusing one over `max` bytes. Reads at most `max + 1`
+/// bytes, so a file that grows after the size check cannot get past it.
+fn read_bounded(file: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let read_error = |e: std::io::Error| LoadError::Read {
+        path: file.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let too_large = |size: u64| LoadError::Read {
+        path: file.to_path_buf(),
+        reason: format!(
+            "it is {size} bytes, more than the {max}-byte limit for a handler (--max-module-size); \
+             shrink it (a release build, `wasm-opt`) or raise the limit"
+        ),
+    };
+    let handle = std::fs::File::open(file).map_err(read_error)?;
+    let size = handle.metadata().map_err(read_error)?.len();
+    if size > max {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    handle
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Text format to binary, with the error's line and column.
@@ -307,6 +336,19 @@ mod tests {
         assert!(has_custom_section(&marked, REUSABLE_SECTION));
         assert!(!has_custom_section(&other, REUSABLE_SECTION));
         assert!(!has_custom_section(b"not wasm", REUSABLE_SECTION));
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.wasm");
+        std::fs::write(&file, vec![0u8; 2048]).unwrap();
+        let err = read_bounded(&file, 1024).unwrap_err().to_string();
+        assert!(
+            err.contains("2048 bytes") && err.contains("--max-module-size"),
+            "{err}"
+        );
+        assert_eq!(read_bounded(&file, 2048).unwrap().len(), 2048);
     }
 
     #[test]

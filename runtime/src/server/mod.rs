@@ -113,7 +113,10 @@ impl Server {
             });
         let app = App {
             router: Router::new(config.webroot.clone()),
-            loader: Arc::new(Loader::new(engine.clone(), disk_cache, stats.clone())),
+            loader: Arc::new(
+                Loader::new(engine.clone(), disk_cache, stats.clone())
+                    .with_max_module_size(config.max_module_size),
+            ),
             engine,
             stats,
             request_ids: RequestIds::new(),

@@ -257,7 +257,12 @@ pub(crate) fn parse(path: &Path, text: &str, root: bool) -> Result<DirFile, Site
 
 /// Store and mount names: short and plain, so they read well in code and
 /// messages and never contain a path separator.
-fn check_name(at: &Locator<'_>, span: Range<usize>, key: &str, name: &str) -> Result<(), SiteError> {
+fn check_name(
+    at: &Locator<'_>,
+    span: Range<usize>,
+    key: &str,
+    name: &str,
+) -> Result<(), SiteError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -414,7 +419,11 @@ impl Locator<'_> {
                         check_name(self, span.clone(), &k, &name)?;
                         let target = target.into_inner();
                         if target.is_empty() {
-                            return Err(self.error(span, Some(k), "the directory is empty".to_owned()));
+                            return Err(self.error(
+                                span,
+                                Some(k),
+                                "the directory is empty".to_owned(),
+                            ));
                         }
                         Ok((name, dir.join(target)))
                     })
@@ -441,8 +450,10 @@ impl Locator<'_> {
                 allow,
                 allow_private: raw.http.allow_private,
                 timeout: self.duration(&key("http.timeout"), raw.http.timeout)?,
-                connect_timeout: self.duration(&key("http.connect-timeout"), raw.http.connect_timeout)?,
-                max_response_size: self.size(&key("http.max-response-size"), raw.http.max_response_size)?,
+                connect_timeout: self
+                    .duration(&key("http.connect-timeout"), raw.http.connect_timeout)?,
+                max_response_size: self
+                    .size(&key("http.max-response-size"), raw.http.max_response_size)?,
                 max_redirects: raw.http.max_redirects,
             },
             kv: Kv { stores },
@@ -450,7 +461,8 @@ impl Locator<'_> {
             instances: Instances {
                 reuse: raw.instances.reuse,
                 pool_size,
-                idle_timeout: self.duration(&key("instances.idle-timeout"), raw.instances.idle_timeout)?,
+                idle_timeout: self
+                    .duration(&key("instances.idle-timeout"), raw.instances.idle_timeout)?,
             },
         })
     }
@@ -473,10 +485,13 @@ impl Locator<'_> {
                     return Err(self.error(
                         raw.backend.span(),
                         Some(key.to_owned()),
-                        "a redis store needs a `url`, like url = \"redis://127.0.0.1:6379/0\"".to_owned(),
+                        "a redis store needs a `url`, like url = \"redis://127.0.0.1:6379/0\""
+                            .to_owned(),
                     ));
                 };
-                if !(url.get_ref().starts_with("redis://") || url.get_ref().starts_with("rediss://")) {
+                if !(url.get_ref().starts_with("redis://")
+                    || url.get_ref().starts_with("rediss://"))
+                {
                     return Err(self.error(
                         url.span(),
                         Some(format!("{key}.url")),
@@ -554,7 +569,10 @@ instances.reuse = true
             true,
         )
         .unwrap();
-        assert_eq!(f.settings.limits.request_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(
+            f.settings.limits.request_timeout,
+            Some(Duration::from_secs(5))
+        );
         assert_eq!(f.settings.limits.max_concurrency, Some(4));
         assert_eq!(f.settings.http.allow.as_ref().unwrap().0.len(), 2);
         assert_eq!(
@@ -565,7 +583,10 @@ instances.reuse = true
             f.settings.files.mounts.as_ref().unwrap()["abs"],
             Path::new("/srv/x")
         );
-        assert!(matches!(f.stores["shared"].backend, StoreBackend::Redis { .. }));
+        assert!(matches!(
+            f.stores["shared"].backend,
+            StoreBackend::Redis { .. }
+        ));
         let slow = &f.handlers["slow.wat"];
         assert_eq!(slow.limits.request_timeout, Some(Duration::from_secs(60)));
         assert_eq!(slow.instances.reuse, Some(true));
@@ -574,13 +595,34 @@ instances.reuse = true
     #[test]
     fn errors_name_the_file_line_column_and_key() {
         let cases = [
-            ("[http]\nalow = []\n", "wasmlet.toml:2:1: http.alow: unknown field `alow`"),
-            ("[limits]\nrequest-timeout = \"soon\"\n", "wasmlet.toml:2:19: limits.request-timeout: `soon` is not a duration"),
-            ("[http]\nallow = [\"ftp://x\"]\n", "wasmlet.toml:2:10: http.allow:"),
-            ("[limits]\nmax-concurrency = \"four\"\n", "wasmlet.toml:2:19: limits.max-concurrency:"),
-            ("[limits]\nmax-concurrency = 0\n", "limits.max-concurrency: must be at least 1"),
-            ("[kv]\nstores = [\"a/b\"]\n", "kv.stores: `a/b` is not a valid name"),
-            ("[stores.x]\nbackend = \"sqlite\"\n", "stores are defined in the web root's wasmlet.toml only"),
+            (
+                "[http]\nalow = []\n",
+                "wasmlet.toml:2:1: http.alow: unknown field `alow`",
+            ),
+            (
+                "[limits]\nrequest-timeout = \"soon\"\n",
+                "wasmlet.toml:2:19: limits.request-timeout: `soon` is not a duration",
+            ),
+            (
+                "[http]\nallow = [\"ftp://x\"]\n",
+                "wasmlet.toml:2:10: http.allow:",
+            ),
+            (
+                "[limits]\nmax-concurrency = \"four\"\n",
+                "wasmlet.toml:2:19: limits.max-concurrency:",
+            ),
+            (
+                "[limits]\nmax-concurrency = 0\n",
+                "limits.max-concurrency: must be at least 1",
+            ),
+            (
+                "[kv]\nstores = [\"a/b\"]\n",
+                "kv.stores: `a/b` is not a valid name",
+            ),
+            (
+                "[stores.x]\nbackend = \"sqlite\"\n",
+                "stores are defined in the web root's wasmlet.toml only",
+            ),
             ("[handlers.\"x.txt\"]\n", "name a handler file"),
             ("[limits\n", "wasmlet.toml:1:"),
         ];
@@ -594,9 +636,24 @@ instances.reuse = true
     #[test]
     fn store_definitions_are_checked() {
         let root = |t: &str| parse(Path::new("/w/wasmlet.toml"), t, true);
-        assert!(root("[stores.a]\nbackend = \"mongo\"\n").unwrap_err().to_string().contains("unknown backend `mongo`"));
-        assert!(root("[stores.a]\nbackend = \"redis\"\n").unwrap_err().to_string().contains("needs a `url`"));
-        assert!(root("[stores.a]\nbackend = \"redis\"\nurl = \"http://x\"\n").unwrap_err().to_string().contains("redis://"));
+        assert!(
+            root("[stores.a]\nbackend = \"mongo\"\n")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown backend `mongo`")
+        );
+        assert!(
+            root("[stores.a]\nbackend = \"redis\"\n")
+                .unwrap_err()
+                .to_string()
+                .contains("needs a `url`")
+        );
+        assert!(
+            root("[stores.a]\nbackend = \"redis\"\nurl = \"http://x\"\n")
+                .unwrap_err()
+                .to_string()
+                .contains("redis://")
+        );
         let ok = root("[stores.a]\nbackend = \"sqlite\"\n").unwrap();
         assert_eq!(ok.stores["a"].backend, StoreBackend::Sqlite(None));
     }

@@ -126,7 +126,9 @@ impl Policy {
     pub fn grant_hint(&self, section: &str) -> String {
         match self.sources.last() {
             Some(file) => format!("grant it with {section} in {}", file.display()),
-            None => format!("grant it with {section} in a wasmlet.toml in the handler's directory or above"),
+            None => format!(
+                "grant it with {section} in a wasmlet.toml in the handler's directory or above"
+            ),
         }
     }
 }
@@ -346,17 +348,16 @@ impl Site {
             }
             _ => None,
         };
-        let stores = s
-            .kv
-            .stores
-            .iter()
-            .flatten()
-            .filter_map(|name| {
-                self.stores
-                    .get(name)
-                    .map(|(_, store)| (name.clone(), store.clone()))
-            })
-            .collect();
+        let stores =
+            s.kv.stores
+                .iter()
+                .flatten()
+                .filter_map(|name| {
+                    self.stores
+                        .get(name)
+                        .map(|(_, store)| (name.clone(), store.clone()))
+                })
+                .collect();
         let mut mounts = Vec::new();
         for (name, dir) in s.files.mounts.iter().flatten() {
             let real = std::fs::canonicalize(dir).map_err(|e| {
@@ -425,7 +426,8 @@ async fn open_store(
         StoreBackend::Sqlite(path) => {
             let Some(data) = &config.data_dir else {
                 return Err(fail(
-                    "the embedded store needs a data directory; start the server with --data-dir".to_owned(),
+                    "the embedded store needs a data directory; start the server with --data-dir"
+                        .to_owned(),
                 ));
             };
             let path = match path {
@@ -442,9 +444,7 @@ async fn open_store(
         }
         StoreBackend::Redis { url, prefix } => Backend::Redis {
             url: url.clone(),
-            prefix: prefix
-                .clone()
-                .unwrap_or_else(|| format!("wasmlet:{name}:")),
+            prefix: prefix.clone().unwrap_or_else(|| format!("wasmlet:{name}:")),
         },
     };
     let settings = StoreSettings {
@@ -582,7 +582,10 @@ mod tests {
 
         let slow = site.policy(&root_dir.join("api/slow.wat"));
         assert_eq!(slow.request_timeout, Duration::from_secs(60));
-        assert!(slow.http.is_none(), "an empty allow-list narrows to nothing");
+        assert!(
+            slow.http.is_none(),
+            "an empty allow-list narrows to nothing"
+        );
         assert_eq!(slow.max_memory, 8 << 20);
         assert!(
             default_store_path(data.path(), &c.webroot, "default").exists(),
@@ -606,10 +609,18 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let data = tempfile::tempdir().unwrap();
         let c = config(root.path(), data.path());
-        std::fs::write(root.path().join("wasmlet.toml"), "[kv]\nstores = [\"nope\"]\n").unwrap();
+        std::fs::write(
+            root.path().join("wasmlet.toml"),
+            "[kv]\nstores = [\"nope\"]\n",
+        )
+        .unwrap();
         let e = Site::load(&c, None).await.unwrap_err().to_string();
         assert!(e.contains("kv.stores: no store named `nope`"), "{e}");
-        std::fs::write(root.path().join("wasmlet.toml"), "[files]\nmounts = { d = \"missing\" }\n").unwrap();
+        std::fs::write(
+            root.path().join("wasmlet.toml"),
+            "[files]\nmounts = { d = \"missing\" }\n",
+        )
+        .unwrap();
         let e = Site::load(&c, None).await.unwrap_err().to_string();
         assert!(e.contains("files.mounts: mount `d`"), "{e}");
         let sub = root.path().join("sub");
@@ -617,6 +628,9 @@ mod tests {
         std::fs::write(root.path().join("wasmlet.toml"), "").unwrap();
         std::fs::write(sub.join("wasmlet.toml"), "[limits]\nmax-memory = 5\n").unwrap();
         let e = Site::load(&c, None).await.unwrap_err().to_string();
-        assert!(e.contains("sub/wasmlet.toml:2:14: limits.max-memory"), "{e}");
+        assert!(
+            e.contains("sub/wasmlet.toml:2:14: limits.max-memory"),
+            "{e}"
+        );
     }
 }
