@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -192,14 +192,11 @@ impl ServerProcess {
             }
             let _ = tx.send(Err(()));
         });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(Ok(addr)) => break addr.parse().expect("a socket address"),
-                _ => {
-                    let _ = child.kill();
-                    panic!("wasmlet did not start:\n{}", log.lock().unwrap().join("\n"));
-                }
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(addr)) => addr.parse().expect("a socket address"),
+            _ => {
+                let _ = child.kill();
+                panic!("wasmlet did not start:\n{}", log.lock().unwrap().join("\n"));
             }
         };
         Self { child, addr, log }

@@ -242,7 +242,8 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("link")).unwrap();
         std::os::unix::fs::symlink(dir.path().join("h.wat"), dir.path().join("code.txt")).unwrap();
         let m = mounts(dir.path());
-        let cases: &[(&str, fn(&FileError) -> bool)] = &[
+        type Expect = fn(&FileError) -> bool;
+        let cases: &[(&str, Expect)] = &[
             ("data/../x", |e| matches!(e, FileError::Invalid(_))),
             ("/etc/passwd", |e| matches!(e, FileError::Invalid(_))),
             ("data", |e| matches!(e, FileError::Invalid(_))),

@@ -109,7 +109,7 @@ fn prepare(
         client
             .send(request)
             .await
-            .map(Value::Response)
+            .map(|response| Value::Response(Box::new(response)))
             .map_err(|e| {
                 let mut failure = fetch_failure(e);
                 if failure.code == code::DENIED
@@ -170,6 +170,10 @@ async fn http_send(
     Ok(respond(&mut caller, None, result))
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the import's signature: four (pointer, length) pairs"
+)]
 fn http_begin(
     mut caller: Caller<'_, Ctx>,
     method: i32,

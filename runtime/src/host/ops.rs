@@ -29,8 +29,9 @@ pub const MAX_HANDLES: usize = 64;
 
 /// What a finished operation produced.
 pub(crate) enum Value {
-    /// An outbound response, head received, body still to read.
-    Response(OutboundResponse),
+    /// An outbound response, head received, body still to read. Boxed: it
+    /// is far larger than the other results.
+    Response(Box<OutboundResponse>),
     /// Bytes for the guest: a value, a key list, a file chunk.
     Bytes(Vec<u8>),
     /// A bare status: `OK`, or `ABSENT` for a missing key.
@@ -99,7 +100,7 @@ enum Entry {
 
 /// An outbound response the guest is reading.
 pub(crate) struct Fetched {
-    pub(crate) response: OutboundResponse,
+    pub(crate) response: Box<OutboundResponse>,
     /// The part of the last body chunk the guest's buffer had no room for.
     pub(crate) pending: Bytes,
 }
@@ -153,7 +154,10 @@ impl Ops {
     }
 
     /// Keeps an outbound response for `http_status`/`http_read`.
-    pub(crate) fn insert_response(&mut self, response: OutboundResponse) -> Result<i32, Failure> {
+    pub(crate) fn insert_response(
+        &mut self,
+        response: Box<OutboundResponse>,
+    ) -> Result<i32, Failure> {
         self.insert(Entry::Response(Fetched {
             response,
             pending: Bytes::new(),
@@ -182,7 +186,7 @@ impl Ops {
 
     /// Stores the response an `http_end` received under the operation's
     /// handle, which from then on names the response.
-    pub(crate) fn replace_with_response(&mut self, handle: i32, response: OutboundResponse) {
+    pub(crate) fn replace_with_response(&mut self, handle: i32, response: Box<OutboundResponse>) {
         self.entries.insert(
             handle,
             Entry::Response(Fetched {
