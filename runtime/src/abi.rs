@@ -28,6 +28,21 @@ pub mod code {
     /// Reading the request body failed (the client aborted it or sent a
     /// malformed body).
     pub const BODY: i32 = -5;
+    /// The configuration (`wasmlet.toml`) does not grant this: a host not in
+    /// the allow-list or a private address, a store not granted, a file
+    /// outside every mount.
+    pub const DENIED: i32 = -6;
+    /// The operation ran past its time limit.
+    pub const TIMEOUT: i32 = -7;
+    /// A size limit was hit: a response over `max-response-size`, a value
+    /// over the store's `max-value-size`.
+    pub const TOO_LARGE: i32 = -8;
+    /// The operation failed: connection refused, DNS, TLS, a store that is
+    /// down, an I/O error. `error_message` says which.
+    pub const FAILED: i32 = -9;
+    /// The request holds too many handles (pending operations and open
+    /// responses) to start another.
+    pub const BUSY: i32 = -10;
     /// Every code with its name, for documentation and the SDK agreement test.
     pub const ALL: &[(&str, i32)] = &[
         ("OK", OK),
@@ -36,6 +51,11 @@ pub mod code {
         ("HEAD_SENT", HEAD_SENT),
         ("CLOSED", CLOSED),
         ("BODY", BODY),
+        ("DENIED", DENIED),
+        ("TIMEOUT", TIMEOUT),
+        ("TOO_LARGE", TOO_LARGE),
+        ("FAILED", FAILED),
+        ("BUSY", BUSY),
     ];
 }
 

@@ -24,6 +24,12 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 1_000;
 /// Default time a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Default largest handler file: a generous Rust handler is a few hundred
+/// KiB, a big one a few MiB; 64 MiB leaves room for text `.wat` files and
+/// embedded data while keeping a stray multi-gigabyte file from being
+/// compiled (which costs memory and minutes of CPU).
+pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
+
 /// Default time a client has to send a complete request head, counted from
 /// the accept for a connection's first request (so a connection that never
 /// sends a byte, or sends a bare HTTP/2 preface, is closed then) and from the
@@ -155,6 +161,14 @@ pub struct Config {
     /// not compile again; `None` turns the disk cache off. Must be outside the
     /// web root: nothing precompiled is ever loaded from the web root.
     pub cache_dir: Option<PathBuf>,
+    /// Where embedded key-value stores keep their files
+    /// (`<data-dir>/kv/<store>.sqlite` unless a store names a path); `None`
+    /// leaves stores that need it unopenable. Must be outside the web root:
+    /// anything inside it could be downloaded.
+    pub data_dir: Option<PathBuf>,
+    /// Largest handler file loaded, in bytes; a larger one fails to load with
+    /// a message saying so, without being read whole or compiled.
+    pub max_module_size: u64,
     /// Compile every handler in the web root before accepting requests.
     pub precompile: bool,
     /// URL path of the status page (JSON list of handlers), or `None` for no
@@ -189,6 +203,8 @@ impl Config {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             dev: false,
             cache_dir: crate::loader::disk_cache::default_dir(),
+            data_dir: default_data_dir(),
+            max_module_size: DEFAULT_MAX_MODULE_SIZE,
             precompile: false,
             status_path: None,
             status_public: false,
@@ -236,25 +252,27 @@ impl Config {
                 reason: "must be at most 4GiB, the most a 32-bit memory can address".to_owned(),
             });
         }
-        if let Some(dir) = &self.cache_dir {
-            // Resolve what exists of the path: the cache dir may not exist yet.
-            let real = dir
-                .ancestors()
-                .find_map(|a| {
-                    std::fs::canonicalize(a)
-                        .ok()
-                        .map(|r| r.join(dir.strip_prefix(a).unwrap_or(Path::new(""))))
-                })
-                .unwrap_or_else(|| dir.clone());
-            if real.starts_with(&self.webroot) {
-                return Err(ConfigError::Invalid {
-                    setting: "cache-dir",
-                    reason: format!(
-                        "{} is inside the web root; nothing precompiled may be loaded from the web root, so put the cache elsewhere",
-                        dir.display()
-                    ),
-                });
-            }
+        if let Some(dir) = &self.cache_dir
+            && inside(dir, &self.webroot)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "cache-dir",
+                reason: format!(
+                    "{} is inside the web root; nothing precompiled may be loaded from the web root, so put the cache elsewhere",
+                    dir.display()
+                ),
+            });
+        }
+        if let Some(dir) = &self.data_dir
+            && inside(dir, &self.webroot)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "data-dir",
+                reason: format!(
+                    "{} is inside the web root, where stored data could be downloaded; put it elsewhere",
+                    dir.display()
+                ),
+            });
         }
         if let Some(path) = &self.status_path
             && (!path.starts_with('/') || path.len() < 2)
@@ -326,6 +344,29 @@ impl Config {
     pub fn webroot(&self) -> &Path {
         &self.webroot
     }
+}
+
+/// Whether `path` (which may not exist yet) is inside `root` (canonical):
+/// what exists of the path is resolved, so a symlink cannot hide it.
+pub(crate) fn inside(path: &Path, root: &Path) -> bool {
+    let real = path
+        .ancestors()
+        .find_map(|a| {
+            std::fs::canonicalize(a)
+                .ok()
+                .map(|r| r.join(path.strip_prefix(a).unwrap_or(Path::new(""))))
+        })
+        .unwrap_or_else(|| path.to_owned());
+    real.starts_with(root)
+}
+
+/// `$XDG_DATA_HOME/wasmlet`, else `~/.local/share/wasmlet`.
+pub fn default_data_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .map(|d| d.join("wasmlet"))
 }
 
 /// Parses a duration written like `500ms`, `2s`, `1m` or `1h 30m`.

@@ -27,6 +27,10 @@ pub enum ConfigError {
     /// The WebAssembly engine rejected the settings.
     #[error("cannot configure the WebAssembly engine: {0}")]
     Engine(String),
+    /// A `wasmlet.toml` in the web root is malformed or names something that
+    /// does not exist.
+    #[error("{0}")]
+    Site(#[from] crate::site::SiteError),
 }
 
 /// Why the server stopped serving.
@@ -35,6 +39,9 @@ pub enum ServeError {
     /// Accepting connections failed in a way that is not per-connection.
     #[error("cannot accept connections: {0}")]
     Accept(#[source] std::io::Error),
+    /// A `wasmlet.toml` is broken, so the server did not start.
+    #[error("{0}")]
+    Site(#[from] crate::site::SiteError),
 }
 
 /// Why a handler file could not become a ready-to-run handler. Cloned to every

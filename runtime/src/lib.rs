@@ -10,12 +10,18 @@
 //!   [`Outcome`](error::Outcome) to an HTTP status.
 //! - [`abi`]: the import module name, status codes and log levels the guest
 //!   ABI shares with the SDK.
+//! - [`site`]: the `wasmlet.toml` files: per-directory settings, inherited
+//!   and overridden, merged into each handler's [`Policy`](site::Policy).
+//! - [`capability`]: what handlers reach beyond the request: outbound HTTP
+//!   behind an allow-list, key-value stores, granted files.
 //! - [`router`]: URL path → handler, static file or nothing; all path safety.
 //! - [`loader`]: the handler cache — single-flight compile off the workers,
 //!   generations (the last good version keeps serving), the disk cache.
 //! - [`watcher`]: file events (or polling) → eager reloads, debounced.
 //! - [`engine`]: the wasmtime engine, epoch ticker, and one request's run.
 //! - [`host`]: the imports, one file per capability, named as the ABI names them.
+//! - [`capability`]: what the imports reach beyond the request, as plain async
+//!   Rust: key-value stores on SQLite or Redis.
 //! - [`server`]: accept loop, hyper service, streaming bodies, static files,
 //!   the access line, the status page and the admin listener (`/metrics`,
 //!   `/status`, `/status.json`).
@@ -49,6 +55,7 @@
 //!    (by handler and status, with its latency, and its trap or timeout).
 
 pub mod abi;
+pub mod capability;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -58,6 +65,7 @@ pub(crate) mod request_id;
 pub mod router;
 pub mod scaffold;
 pub mod server;
+pub mod site;
 pub mod stats;
 pub mod watcher;
 

@@ -168,6 +168,17 @@ struct ServeArgs {
     #[command(flatten)]
     cache: CacheArgs,
 
+    /// Where embedded key-value stores keep their files (default:
+    /// $XDG_DATA_HOME/wasmlet or ~/.local/share/wasmlet). Must be outside the
+    /// web root.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// Largest handler file loaded; a larger one fails to load (500) with a
+    /// message saying so, without being compiled.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = wasmlet::config::parse_size)]
+    max_module_size: u64,
+
     /// Compile every handler before accepting requests.
     #[arg(long)]
     precompile: bool,
@@ -265,6 +276,11 @@ fn init_tracing_filter(format: LogFormat, default: &str) -> WorkerGuard {
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config {
         cache_dir: args.cache.resolve(),
+        data_dir: args
+            .data_dir
+            .clone()
+            .or_else(wasmlet::config::default_data_dir),
+        max_module_size: args.max_module_size,
         precompile: args.precompile,
         status_path: args.status_path.clone(),
         status_public: args.status_public,
@@ -301,6 +317,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let mut server = wasmlet::Server::new(config)?;
+        // Before binding: a broken wasmlet.toml stops the start with its
+        // file, line and key, and nothing listens.
+        server.load_site().await?;
         let shutdown = shutdown_signal();
         let listener = wasmlet::server::bind(args.listen)
             .map_err(|e| bind_error(args.listen, "--listen", e))?;

@@ -57,8 +57,11 @@ pub struct Router {
     /// Bracketed entries per directory, valid while the directory's mtime is
     /// unchanged. Adding, removing or renaming an entry changes the mtime, so
     /// one `stat` tells whether the listing is still good and a miss costs one
-    /// `readdir`, not one per request.
-    dynamic: Mutex<HashMap<PathBuf, DirListing>>,
+    /// `readdir`, not one per request. Keyed by device and inode, not by the
+    /// path asked for: symlink loops give a directory endless spellings, and
+    /// keying by spelling let a client grow the map without bound (found by
+    /// the fuzzer).
+    dynamic: Mutex<HashMap<(u64, u64), DirListing>>,
 }
 
 #[derive(Debug, Clone)]
@@ -322,7 +325,11 @@ impl Router {
             return Vec::new();
         };
         let modified = meta.modified().ok();
-        if let Some(cached) = self.dynamic.lock().unwrap().get(dir)
+        let key = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
+        if let Some(cached) = self.dynamic.lock().unwrap().get(&key)
             && cached.modified == modified
             && modified.is_some()
         {
@@ -330,7 +337,7 @@ impl Router {
         }
         let entries = read_dynamic_entries(dir);
         self.dynamic.lock().unwrap().insert(
-            dir.to_path_buf(),
+            key,
             DirListing {
                 modified,
                 entries: entries.clone(),
@@ -637,6 +644,25 @@ mod tests {
             assert_eq!(r.router.resolve(path), Route::NotFound, "{path}");
         }
         assert_eq!(r.static_file("/ok.txt"), "inside.txt");
+    }
+
+    #[test]
+    fn symlink_loops_do_not_grow_the_listing_cache() {
+        let r = root(&["d/[id].wat"]);
+        std::os::unix::fs::symlink(r.dir.path(), r.dir.path().join("d/up")).unwrap();
+        let mut path = String::from("/d");
+        for _ in 0..30 {
+            path.push_str("/up/d");
+            assert!(matches!(
+                r.router.resolve(&format!("{path}/7")),
+                Route::Handler { .. }
+            ));
+        }
+        let cached = r.router.dynamic.lock().unwrap().len();
+        assert!(
+            cached <= 3,
+            "one entry per real directory, not per spelling: {cached}"
+        );
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //! - [`TestServer::connect`], [`closed_within`] and [`rss_bytes`]: raw
 //!   connections that misbehave, and the process's memory, for the
 //!   hardening tests.
+//! - [`peers`]: an upstream HTTP server that counts its connections, and the
+//!   `wasmlet` binary as a process of its own.
+//! - [`redis`]: a real `redis-server` per test, for the Redis key-value
+//!   backend (`tests/setup` installs it).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,8 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod peers;
+pub mod redis;
 mod scrape;
 
 pub use scrape::Metrics;
@@ -250,6 +256,10 @@ impl TestServer {
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let mut server = wasmlet::Server::new(config).expect("server starts");
+        server
+            .load_site()
+            .await
+            .expect("the web root's wasmlet.toml files are good");
         let admin = if admin {
             let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -435,13 +445,14 @@ impl Drop for TestServer {
 
 /// The configuration the tests start from: the web root, a short request
 /// timeout so timeout tests finish quickly, a 16 MiB memory limit, and no
-/// disk cache (tests that need one give it a temporary directory, so no test
-/// touches the user's cache).
+/// disk cache and no data directory (tests that need one give it a temporary
+/// directory, so no test touches the user's cache or data).
 pub fn test_config(root: &Path) -> wasmlet::Config {
     wasmlet::Config {
         request_timeout: Duration::from_secs(5),
         max_memory: 16 << 20,
         cache_dir: None,
+        data_dir: None,
         ..wasmlet::Config::new(root)
     }
 }

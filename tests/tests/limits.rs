@@ -276,3 +276,22 @@ async fn an_import_with_the_wrong_signature_gets_500_and_the_log_names_it() {
         wasmlet_tests::logs()
     );
 }
+
+#[tokio::test]
+async fn a_handler_file_over_the_size_limit_fails_to_load_without_compiling() {
+    let server = TestServer::start_with(
+        WebRoot::new()
+            .fixture("hello.wat", "hello.wat")
+            .file("big.wat", &format!("(module)\n;; {}\n", "x".repeat(4096))),
+        |c| c.max_module_size = 2048,
+    )
+    .await;
+    let reply = server.get("/big").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        log_contains("--max-module-size", LOG_WAIT).await,
+        "the load error names the limit"
+    );
+    assert_eq!(server.stats.compiles(), 0, "nothing was compiled");
+    assert_eq!(server.get("/hello").await.status, StatusCode::OK);
+}

@@ -2,6 +2,7 @@
 //! ticker that makes guests yield, and the shared `Linker` with every host
 //! import.
 
+mod pool;
 mod run;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::host::{self, Ctx};
 
+pub use pool::Pool;
 pub(crate) use run::{Limits, RequestParts, run_request};
 
 /// How often the epoch advances. A running guest yields to the scheduler at

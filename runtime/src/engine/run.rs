@@ -8,7 +8,7 @@ use http::{HeaderMap, Method};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use wasmtime::{
-    Extern, ModuleExport, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap,
+    Extern, Instance, ModuleExport, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap,
     UpdateDeadline,
 };
 
@@ -16,6 +16,7 @@ use super::WasmEngine;
 use crate::error::Outcome;
 use crate::host::{Ctx, RequestBody, RequestInfo, ResponseState, Start};
 use crate::loader::{Handler, error_text};
+use crate::site::Policy;
 use crate::stats::Stats;
 
 /// The request as the guest will see it.
@@ -29,6 +30,8 @@ pub(crate) struct RequestParts {
     pub(crate) handler: Arc<str>,
     /// The request's id, for the guest's log lines.
     pub(crate) request_id: Arc<str>,
+    /// What the handler's configuration grants.
+    pub(crate) policy: Arc<Policy>,
 }
 
 /// Limits one request runs under.
@@ -40,6 +43,11 @@ pub(crate) struct Limits {
 
 /// Runs `entry` of `handler` for one request. The response leaves through
 /// `start` (see [`Start`]); the returned outcome and status are for the log.
+///
+/// A fresh `Store` and instance by default; when the handler's policy (or
+/// the module itself) asks for reuse, a warm instance from the handler's
+/// pool, given this request's state, and put back if the request ended
+/// cleanly.
 pub(crate) async fn run_request(
     engine: &WasmEngine,
     handler: &Handler,
@@ -49,6 +57,8 @@ pub(crate) async fn run_request(
     start: oneshot::Sender<Start>,
     stats: &Stats,
 ) -> (Outcome, http::StatusCode) {
+    let reuse = request.policy.instances;
+    let reusable = reuse.reuse || handler.reusable;
     let ctx = Ctx {
         limits: StoreLimitsBuilder::new()
             .memory_size(limits.max_memory as usize)
@@ -67,27 +77,36 @@ pub(crate) async fn run_request(
         response: ResponseState::new(start),
         handler: request.handler,
         request_id: request.request_id,
+        policy: request.policy,
+        ops: Default::default(),
+        last_error: None,
     };
-    let mut store = Store::new(engine.engine(), ctx);
-    store.limiter(|ctx| &mut ctx.limits);
-    // Yield to the scheduler at every epoch tick: a spinning guest shares its
-    // worker thread with every other request, and the timeout below gets a
-    // chance to fire. `tokio::task::yield_now` rather than a plain yield: a
-    // plain yield re-wakes the task at once, and with several spinning guests
-    // the run queue never empties, so tokio would poll the network only every
-    // ~60 ticks; `yield_now` defers the task until the driver has run.
+    let warm = if reusable {
+        handler.pool.take(reuse.idle_timeout)
+    } else {
+        None
+    };
+    let (mut store, instance) = match warm {
+        Some(warm) => {
+            let mut store = warm.store;
+            // The instance keeps its memory (that is the point); the request
+            // state is this request's. The memory limit stays as it was
+            // set for the instance: a limit cannot shrink a grown memory.
+            let old = std::mem::replace(store.data_mut(), ctx);
+            let data = store.data_mut();
+            data.limits = old.limits;
+            data.memory = old.memory;
+            (store, Some(warm.instance))
+        }
+        None => (new_store(engine, ctx), None),
+    };
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| {
-        Ok(UpdateDeadline::YieldCustom(
-            1,
-            Box::pin(tokio::task::yield_now()),
-        ))
-    });
 
     let _live = stats.instance();
-    let ran = tokio::time::timeout(limits.timeout, call(&mut store, handler, entry)).await;
-    let outcome = match ran {
-        Err(_elapsed) => Outcome::Timeout,
+    let ran =
+        tokio::time::timeout(limits.timeout, call(&mut store, handler, instance, entry)).await;
+    let (outcome, instance) = match ran {
+        Err(_elapsed) => (Outcome::Timeout, None),
         Ok(result) => result,
     };
     let response = &mut store.data_mut().response;
@@ -97,32 +116,101 @@ pub(crate) async fn run_request(
         outcome.status()
     };
     response.finish(outcome.clone());
+    // Only a clean finish goes back: after a trap or a timeout the instance's
+    // state is whatever the guest left mid-way.
+    if reusable && let (Outcome::Completed, Some(instance)) = (&outcome, instance) {
+        // Pending operations and open responses end with the request.
+        store.data_mut().ops = Default::default();
+        handler.pool.put(
+            super::pool::Warm::new(store, instance),
+            reuse.pool_size as usize,
+            reuse.idle_timeout,
+        );
+    }
     (outcome, status)
 }
 
-async fn call(store: &mut Store<Ctx>, handler: &Handler, entry: ModuleExport) -> Outcome {
-    let instance = match handler.pre.instantiate_async(&mut *store).await {
-        Ok(instance) => instance,
-        Err(e) if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() => return Outcome::Busy,
-        Err(e) => return Outcome::Trap(format!("instantiation failed: {}", error_text(&e))),
+/// A `Store` for a new instance, with its limiter and the epoch callback.
+fn new_store(engine: &WasmEngine, ctx: Ctx) -> Store<Ctx> {
+    let mut store = Store::new(engine.engine(), ctx);
+    store.limiter(|ctx| &mut ctx.limits);
+    // Yield to the scheduler at every epoch tick: a spinning guest shares its
+    // worker thread with every other request, and the timeout below gets a
+    // chance to fire. `tokio::task::yield_now` rather than a plain yield: a
+    // plain yield re-wakes the task at once, and with several spinning guests
+    // the run queue never empties, so tokio would poll the network only every
+    // ~60 ticks; `yield_now` defers the task until the driver has run.
+    store.epoch_deadline_callback(|_| {
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
+    store
+}
+
+/// Instantiates (unless `warm` is an instance already), runs `init` once
+/// for a new instance, then the entry point. Returns the instance with the
+/// outcome, for the pool.
+async fn call(
+    store: &mut Store<Ctx>,
+    handler: &Handler,
+    warm: Option<Instance>,
+    entry: ModuleExport,
+) -> (Outcome, Option<Instance>) {
+    let instance = match warm {
+        Some(instance) => instance,
+        None => {
+            let instance = match handler.pre.instantiate_async(&mut *store).await {
+                Ok(instance) => instance,
+                Err(e) if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() => {
+                    return (Outcome::Busy, None);
+                }
+                Err(e) => {
+                    let text = format!("instantiation failed: {}", error_text(&e));
+                    return (Outcome::Trap(text), None);
+                }
+            };
+            if let Some(memory) = &handler.memory {
+                store.data_mut().memory = instance
+                    .get_module_export(&mut *store, memory)
+                    .and_then(Extern::into_memory);
+            }
+            if let Some(init) = &handler.init
+                && let Err(outcome) = call_export(store, instance, init).await
+            {
+                let outcome = match outcome {
+                    Outcome::Trap(text) => Outcome::Trap(format!("in `init`: {text}")),
+                    other => other,
+                };
+                return (outcome, None);
+            }
+            instance
+        }
     };
-    if let Some(memory) = &handler.memory {
-        store.data_mut().memory = instance
-            .get_module_export(&mut *store, memory)
-            .and_then(Extern::into_memory);
+    match call_export(store, instance, &entry).await {
+        Ok(()) => (Outcome::Completed, Some(instance)),
+        Err(outcome) => (outcome, None),
     }
+}
+
+/// Calls a `[] -> []` export the loader checked.
+async fn call_export(
+    store: &mut Store<Ctx>,
+    instance: Instance,
+    export: &ModuleExport,
+) -> Result<(), Outcome> {
     let func = instance
-        .get_module_export(&mut *store, &entry)
+        .get_module_export(&mut *store, export)
         .and_then(Extern::into_func)
-        .expect("the loader checked the entry point is an exported function");
-    let typed = match func.typed::<(), ()>(&*store) {
-        Ok(typed) => typed,
-        Err(e) => return Outcome::Trap(error_text(&e)),
-    };
-    match typed.call_async(&mut *store, ()).await {
-        Ok(()) => Outcome::Completed,
-        Err(e) => Outcome::Trap(trap_text(&e)),
-    }
+        .expect("the loader checked the export is a function");
+    let typed = func
+        .typed::<(), ()>(&*store)
+        .map_err(|e| Outcome::Trap(error_text(&e)))?;
+    typed
+        .call_async(&mut *store, ())
+        .await
+        .map_err(|e| Outcome::Trap(trap_text(&e)))
 }
 
 /// A trap as one log line: its kind first when wasmtime knows it.

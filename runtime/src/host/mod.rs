@@ -5,7 +5,11 @@
 //! Every import is defined in one shared `Linker`; a module that imports
 //! anything else fails at load time with a message naming the import.
 
+mod file;
+mod http;
+mod kv;
 pub mod memory;
+mod ops;
 mod request;
 mod response;
 mod system;
@@ -13,6 +17,12 @@ mod system;
 use std::sync::Arc;
 
 use wasmtime::{Caller, Linker, Memory, StoreLimits};
+
+pub use ops::MAX_HANDLES;
+pub(crate) use ops::{Failure, Ops};
+
+use crate::abi::code;
+use crate::site::Policy;
 
 pub(crate) use request::{RequestBody, RequestInfo};
 pub(crate) use response::{BodyStream, ResponseState, Start};
@@ -36,6 +46,28 @@ pub struct Ctx {
     /// The request's id, for log lines: the guest's lines and the access
     /// line share it.
     pub(crate) request_id: Arc<str>,
+    /// What the handler's configuration grants: hosts, stores, mounts.
+    pub(crate) policy: Arc<Policy>,
+    /// Pending operations and open responses, by handle.
+    pub(crate) ops: Ops,
+    /// The message of the latest failed call, for `error_message`.
+    pub(crate) last_error: Option<String>,
+}
+
+impl Ctx {
+    /// Records why a call failed (for `error_message`) and returns the code
+    /// the guest gets.
+    pub(crate) fn fail(&mut self, failure: Failure) -> i32 {
+        // A denial is the operator's business (a grant may be missing); the
+        // rest is the handler's, which sees the message itself.
+        if failure.code == code::DENIED {
+            tracing::warn!(handler = %self.handler, request_id = %self.request_id, "denied: {}", failure.message);
+        } else {
+            tracing::debug!(handler = %self.handler, request_id = %self.request_id, code = failure.code, "{}", failure.message);
+        }
+        self.last_error = Some(failure.message);
+        failure.code
+    }
 }
 
 /// The name of every import `add_to_linker` defines; the loader names any
@@ -52,6 +84,31 @@ pub const IMPORTS: &[&str] = &[
     "resp_write",
     "log",
     "sleep_ms",
+    "error_message",
+    "close",
+    "http_send",
+    "http_begin",
+    "http_end",
+    "http_status",
+    "http_header",
+    "http_headers",
+    "http_read",
+    "kv_get",
+    "kv_get_begin",
+    "kv_get_end",
+    "kv_set",
+    "kv_set_begin",
+    "kv_set_end",
+    "kv_delete",
+    "kv_delete_begin",
+    "kv_delete_end",
+    "kv_list",
+    "kv_list_begin",
+    "kv_list_end",
+    "file_read",
+    "file_size",
+    "file_read_begin",
+    "file_read_end",
 ];
 
 /// Defines every `wasmlet` import in `linker`.
@@ -59,6 +116,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     request::add_to_linker(linker)?;
     response::add_to_linker(linker)?;
     system::add_to_linker(linker)?;
+    ops::add_to_linker(linker)?;
+    http::add_to_linker(linker)?;
+    kv::add_to_linker(linker)?;
+    file::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -93,6 +154,31 @@ mod tests {
         (import "wasmlet" "resp_write" (func (param i32 i32) (result i32)))
         (import "wasmlet" "log" (func (param i32 i32 i32)))
         (import "wasmlet" "sleep_ms" (func (param i64)))
+        (import "wasmlet" "error_message" (func (param i32 i32) (result i32)))
+        (import "wasmlet" "close" (func (param i32) (result i32)))
+        (import "wasmlet" "http_send" (func (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "http_begin" (func (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "http_end" (func (param i32) (result i32)))
+        (import "wasmlet" "http_status" (func (param i32) (result i32)))
+        (import "wasmlet" "http_header" (func (param i32 i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "http_headers" (func (param i32 i32 i32) (result i32)))
+        (import "wasmlet" "http_read" (func (param i32 i32 i32) (result i32)))
+        (import "wasmlet" "kv_get" (func (param i32 i32 i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "kv_get_begin" (func (param i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "kv_get_end" (func (param i32 i32 i32) (result i32)))
+        (import "wasmlet" "kv_set" (func (param i32 i32 i32 i32 i32 i32 i64) (result i32)))
+        (import "wasmlet" "kv_set_begin" (func (param i32 i32 i32 i32 i32 i32 i64) (result i32)))
+        (import "wasmlet" "kv_set_end" (func (param i32) (result i32)))
+        (import "wasmlet" "kv_delete" (func (param i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "kv_delete_begin" (func (param i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "kv_delete_end" (func (param i32) (result i32)))
+        (import "wasmlet" "kv_list" (func (param i32 i32 i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "kv_list_begin" (func (param i32 i32 i32 i32) (result i32)))
+        (import "wasmlet" "kv_list_end" (func (param i32 i32 i32) (result i32)))
+        (import "wasmlet" "file_read" (func (param i32 i32 i64 i32 i32) (result i32)))
+        (import "wasmlet" "file_size" (func (param i32 i32) (result i64)))
+        (import "wasmlet" "file_read_begin" (func (param i32 i32 i64 i32) (result i32)))
+        (import "wasmlet" "file_read_end" (func (param i32 i32 i32) (result i32)))
         (memory (export "memory") 1))"#;
 
     #[test]

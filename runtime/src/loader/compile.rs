@@ -25,9 +25,20 @@ pub struct Handler {
     verbs: Vec<(String, ModuleExport)>,
     /// The `memory` export, if any.
     pub(crate) memory: Option<ModuleExport>,
+    /// The optional `init` export, run once per new instance before its
+    /// first request.
+    pub(crate) init: Option<ModuleExport>,
+    /// The module asks to be served by warm, reused instances (it carries a
+    /// `wasmlet.reusable` custom section, as `#[handler(reusable)]` writes).
+    pub(crate) reusable: bool,
+    /// Warm instances of this version, when reuse is on; dropped with it.
+    pub(crate) pool: crate::engine::Pool,
     /// Where the code came from and how long it took, for the status page.
     pub(crate) provenance: Provenance,
 }
+
+/// The custom section that marks a module as reusable.
+pub const REUSABLE_SECTION: &str = "wasmlet.reusable";
 
 /// How a handler version became ready.
 #[derive(Debug, Clone)]
@@ -71,6 +82,7 @@ pub(crate) struct Toolchain<'a> {
     pub(crate) linker: &'a Linker<Ctx>,
     pub(crate) disk_cache: Option<&'a DiskCache>,
     pub(crate) stats: &'a Stats,
+    pub(crate) max_module_size: u64,
 }
 
 /// Reads, parses (for `.wat`), validates and compiles one handler file, or
@@ -93,10 +105,7 @@ pub(crate) fn load(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadEr
 
 fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> {
     let started = Instant::now();
-    let bytes = std::fs::read(file).map_err(|e| LoadError::Read {
-        path: file.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let bytes = read_bounded(file, tools.max_module_size)?;
     let is_text = file.extension().is_some_and(|e| e == "wat") && !bytes.starts_with(b"\0asm");
     let wasm = if is_text {
         wat_to_wasm(file, &bytes)?
@@ -133,6 +142,8 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
     };
     check_imports(&module, file)?;
     let (handle, verbs) = entry_points(&module, file)?;
+    let init = init_export(&module, file)?;
+    let reusable = has_custom_section(&wasm, REUSABLE_SECTION);
     let pre = tools
         .linker
         .instantiate_pre(&module)
@@ -145,6 +156,9 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
         handle,
         verbs,
         memory: module.get_export_index("memory"),
+        init,
+        reusable,
+        pool: crate::engine::Pool::default(),
         provenance: Provenance {
             content_hash: key.to_string(),
             from_disk_cache,
@@ -152,6 +166,37 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
             loaded_at: SystemTime::now(),
         },
     })
+}
+
+/// The file's bytes, refusing one over `max` bytes. Reads at most `max + 1`
+/// bytes, so a file that grows after the size check cannot get past it.
+fn read_bounded(file: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let read_error = |e: std::io::Error| LoadError::Read {
+        path: file.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let too_large = |size: u64| LoadError::Read {
+        path: file.to_path_buf(),
+        reason: format!(
+            "it is {size} bytes, more than the {max}-byte limit for a handler (--max-module-size); \
+             shrink it (a release build, `wasm-opt`) or raise the limit"
+        ),
+    };
+    let handle = std::fs::File::open(file).map_err(read_error)?;
+    let size = handle.metadata().map_err(read_error)?.len();
+    if size > max {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    handle
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Text format to binary, with the error's line and column.
@@ -245,6 +290,36 @@ fn entry_points(module: &Module, file: &Path) -> Result<EntryPoints, LoadError> 
     Ok((handle, verbs))
 }
 
+/// The `init` export, if any, checked to be `[] -> []`.
+fn init_export(module: &Module, file: &Path) -> Result<Option<ModuleExport>, LoadError> {
+    let Some(export) = module.exports().find(|e| e.name() == "init") else {
+        return Ok(None);
+    };
+    match export.ty() {
+        ExternType::Func(ty) if ty.params().len() == 0 && ty.results().len() == 0 => {
+            Ok(module.get_export_index("init"))
+        }
+        ty => Err(LoadError::Abi {
+            path: file.to_path_buf(),
+            message: format!(
+                "export `init` must be a function of type [] -> [] (it runs once per instance), but it is {ty:?}"
+            ),
+        }),
+    }
+}
+
+/// Whether the module has a custom section called `name`. A module the
+/// validator will reject is the compile's to report, so a parse error here
+/// is just "no".
+fn has_custom_section(wasm: &[u8], name: &str) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .map_while(Result::ok)
+        .any(|payload| {
+            matches!(payload, wasmparser::Payload::CustomSection(section) if section.name() == name)
+        })
+}
+
 /// A wasmtime error as one line: the message and its causes.
 pub(crate) fn error_text(e: &wasmtime::Error) -> String {
     format!("{e:#}")
@@ -253,6 +328,28 @@ pub(crate) fn error_text(e: &wasmtime::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reusable_section_is_found_by_name() {
+        let marked = wat::parse_str(r#"(module (@custom "wasmlet.reusable" "1"))"#).unwrap();
+        let other = wat::parse_str(r#"(module (@custom "something.else" "1"))"#).unwrap();
+        assert!(has_custom_section(&marked, REUSABLE_SECTION));
+        assert!(!has_custom_section(&other, REUSABLE_SECTION));
+        assert!(!has_custom_section(b"not wasm", REUSABLE_SECTION));
+    }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.wasm");
+        std::fs::write(&file, vec![0u8; 2048]).unwrap();
+        let err = read_bounded(&file, 1024).unwrap_err().to_string();
+        assert!(
+            err.contains("2048 bytes") && err.contains("--max-module-size"),
+            "{err}"
+        );
+        assert_eq!(read_bounded(&file, 2048).unwrap().len(), 2048);
+    }
 
     #[test]
     fn line_and_column_are_one_based() {

@@ -28,7 +28,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
-pub use compile::{Handler, Provenance};
+pub use compile::{Handler, Provenance, REUSABLE_SECTION};
 pub use disk_cache::DiskCache;
 
 use crate::engine::WasmEngine;
@@ -98,6 +98,8 @@ pub struct Loader {
     /// all of them and memory to the process.
     compile_permits: Arc<Semaphore>,
     stats: Arc<Stats>,
+    /// Largest handler file loaded, in bytes.
+    max_module_size: u64,
 }
 
 impl Loader {
@@ -116,7 +118,16 @@ impl Loader {
             files: Mutex::new(HashMap::new()),
             compile_permits: Arc::new(Semaphore::new(cores)),
             stats,
+            max_module_size: crate::config::DEFAULT_MAX_MODULE_SIZE,
         }
+    }
+
+    /// Refuses handler files larger than `bytes` without reading them whole:
+    /// a huge file must not cost a compile's worth of memory and CPU.
+    #[must_use]
+    pub fn with_max_module_size(mut self, bytes: u64) -> Self {
+        self.max_module_size = bytes;
+        self
     }
 
     /// The handler to run for `file`: its current version, loading it if this
@@ -248,6 +259,7 @@ impl Loader {
         let disk_cache = self.disk_cache.clone();
         let permits = self.compile_permits.clone();
         let stats = self.stats.clone();
+        let max_module_size = self.max_module_size;
         let task_file = file.to_path_buf();
         let task = tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
@@ -257,6 +269,7 @@ impl Loader {
                     linker: engine.linker(),
                     disk_cache: disk_cache.as_deref(),
                     stats: &stats,
+                    max_module_size,
                 };
                 compile::load(&tools, &task_file).map(Arc::new)
             })

@@ -22,7 +22,7 @@ mod status;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -43,6 +43,7 @@ use crate::error::{ConfigError, LoadError, ServeError};
 use crate::loader::{DiskCache, Handler, Loader};
 use crate::request_id::RequestIds;
 use crate::router::Router;
+use crate::site::{Policy, Site, SiteError};
 use crate::stats::Stats;
 use crate::watcher::{Change, ChangeKind, DEFAULT_DEBOUNCE, Watcher};
 
@@ -77,11 +78,30 @@ pub(crate) struct App {
     pub(crate) request_ids: RequestIds,
     /// The cap on guest executions at once, and its queue.
     pub(crate) admission: Admission,
+    /// The `wasmlet.toml` files, merged; swapped whole on a good reload.
+    pub(crate) site: RwLock<Arc<Site>>,
+}
+
+impl App {
+    /// The policy of the handler at `file` under the current configuration.
+    pub(crate) fn policy(&self, file: &Path) -> Arc<Policy> {
+        self.site
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .policy(file)
+    }
+
+    fn current_site(&self) -> Arc<Site> {
+        self.site.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// A configured server, ready to [`run`](Server::run) on a listener.
 pub struct Server {
     app: Arc<App>,
+    /// Whether the `wasmlet.toml` files have been read; `run` reads them if
+    /// the caller did not.
+    site_loaded: bool,
     /// Where to serve metrics and the status page, if anywhere; see
     /// [`Server::with_admin`].
     admin: Option<TcpListener>,
@@ -114,15 +134,20 @@ impl Server {
         );
         let app = App {
             router: Router::new(config.webroot.clone()),
-            loader: Arc::new(Loader::new(engine.clone(), disk_cache, stats.clone())),
+            loader: Arc::new(
+                Loader::new(engine.clone(), disk_cache, stats.clone())
+                    .with_max_module_size(config.max_module_size),
+            ),
             engine,
             stats,
             request_ids: RequestIds::new(),
             admission,
+            site: RwLock::new(Arc::new(Site::empty(&config))),
             config,
         };
         Ok(Self {
             app: Arc::new(app),
+            site_loaded: false,
             admin: None,
         })
     }
@@ -139,6 +164,20 @@ impl Server {
     pub fn with_admin(mut self, listener: TcpListener) -> Self {
         self.admin = Some(listener);
         self
+    }
+
+    /// Reads every `wasmlet.toml` in the web root and opens the stores they
+    /// grant. [`run`](Server::run) does this itself when it was not done;
+    /// calling it first lets the caller report a broken configuration before
+    /// it binds anything.
+    pub async fn load_site(&mut self) -> Result<(), SiteError> {
+        let site = Site::load(&self.app.config, None).await?;
+        if !site.files().is_empty() {
+            tracing::info!(files = site.files().len(), "read the configuration");
+        }
+        *self.app.site.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
+        self.site_loaded = true;
+        Ok(())
     }
 
     /// The server's live counters.
@@ -180,6 +219,9 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
+        if !self.site_loaded {
+            self.load_site().await?;
+        }
         let builder = connection::builder(&self.app.config);
         let header_timeout = self.app.config.header_timeout;
         // One permit per connection the server may have open. Waiting for
@@ -308,23 +350,42 @@ impl Server {
             }
         };
         tracing::debug!(mode = ?watcher.mode(), "watching the web root");
-        let loader = self.app.loader.clone();
+        let app = self.app.clone();
         tokio::spawn(async move {
             while let Some(batch) = rx.recv().await {
+                let mut config_changed = false;
                 for change in batch {
                     match change.kind {
-                        ChangeKind::Removed => loader.forget(&change.path),
+                        ChangeKind::Removed => app.loader.forget(&change.path),
                         ChangeKind::Changed => {
                             tracing::debug!(file = %change.path.display(), "handler changed on disk");
-                            loader.refresh(&change.path);
+                            app.loader.refresh(&change.path);
                         }
-                        // No setting is read from wasmlet.toml yet.
-                        ChangeKind::Config => {}
+                        ChangeKind::Config => config_changed = true,
                     }
+                }
+                if config_changed {
+                    reload_site(&app).await;
                 }
             }
         });
         Some(watcher)
+    }
+}
+
+/// Rereads the configuration after a `wasmlet.toml` changed. The new one
+/// replaces the old only if every file in it is good; otherwise the old one
+/// keeps serving and the error is logged where it points.
+async fn reload_site(app: &App) {
+    let current = app.current_site();
+    match Site::load(&app.config, Some(&current)).await {
+        Ok(site) => {
+            tracing::info!(files = site.files().len(), "configuration reloaded");
+            *app.site.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the configuration did not reload; keeping the previous one");
+        }
     }
 }
 

@@ -104,6 +104,7 @@ async fn handler(
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let policy = app.policy(file);
     let guest_request = RequestParts {
         method: parts.method,
         target,
@@ -112,11 +113,12 @@ async fn handler(
         body,
         handler: name,
         request_id: access.request_id().clone(),
+        policy: policy.clone(),
     };
     let (start_tx, start_rx) = oneshot::channel();
     let limits = Limits {
-        timeout: app.config.request_timeout,
-        max_memory: app.config.max_memory,
+        timeout: policy.request_timeout,
+        max_memory: policy.max_memory,
     };
     let task_app = app.clone();
     // The access line moves into the task: the request ends when the guest

@@ -24,7 +24,11 @@ const VERBS: &[&str] = &[
 
 /// Marks a plain function as the handler of a wasmlet module and exports it:
 /// `#[handler]` as `handle` (every verb), `#[handler(get, post)]` as
-/// `handle_get` and `handle_post`.
+/// `handle_get` and `handle_post`. Adding `reusable` (`#[handler(reusable)]`,
+/// `#[handler(get, reusable)]`) marks the module as reusable: the server
+/// then serves it from a pool of warm instances that keep their memory
+/// between requests (ASP.NET's `IsReusable`), instead of a fresh instance per
+/// request.
 ///
 /// Accepted signatures: `fn() -> impl IntoResponse`,
 /// `fn(Request) -> impl IntoResponse`, and the streaming
@@ -65,6 +69,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 "expected verbs as bare lower-case words: `#[handler(get, post)]`",
             )
         })?;
+    let reusable = verbs.iter().any(|v| v == "reusable");
+    let verbs: Punctuated<Ident, Token![,]> =
+        verbs.into_iter().filter(|v| v != "reusable").collect();
     let exports = export_names(&verbs)?;
     let function: ItemFn = syn::parse2(item).map_err(|error| {
         Error::new(
@@ -86,6 +93,19 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
 
     let call = serve_call(&function.sig, shape);
     let mut tokens = quote!(#function);
+    if reusable {
+        // A custom section the server looks for by name. Inside an unnamed
+        // const, so two reusable handlers in one crate do not clash; their
+        // sections merge into one, which is just as good.
+        tokens.extend(quote! {
+            #[cfg(target_arch = "wasm32")]
+            const _: () = {
+                #[unsafe(link_section = "wasmlet.reusable")]
+                #[used]
+                static REUSABLE: [u8; 1] = [1];
+            };
+        });
+    }
     for export in &exports {
         let doc = format!("The `{export}` export of this module: serves requests with `{name}`.");
         tokens.extend(quote! {

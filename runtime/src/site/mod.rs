@@ -1,0 +1,636 @@
+//! Per-directory configuration: the `wasmlet.toml` files of a web root, the
+//! `web.config` idea. A directory inherits its parent's settings and may
+//! override any of them; a `[handlers."name.wat"]` table overrides them for
+//! one handler file. What a handler may reach (outbound hosts, stores, file
+//! mounts) is denied unless a file grants it.
+//!
+//! The whole tree is read at once into a [`Site`]: every file parsed and
+//! checked, every store opened, every effective [`Policy`] built. A request
+//! looks its handler's policy up in a map, so configuration costs nothing per
+//! request. A reload builds a new `Site` beside the old one and swaps it in
+//! only when the whole tree is good: a broken edit keeps the previous
+//! configuration serving, and the error is logged with file, line and key.
+
+mod file;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capability::files::{Mount, Mounts};
+use crate::capability::http::{HttpClient, HttpSettings};
+use crate::capability::kv::{Backend, Store, StoreSettings};
+use crate::config::Config;
+use crate::router::CONFIG_FILE;
+
+use file::{DirFile, Settings, StoreBackend, StoreDef};
+
+/// The store a guest gets when it names none (`""`).
+pub const DEFAULT_STORE: &str = "default";
+
+/// Default largest value a store accepts.
+pub const DEFAULT_MAX_VALUE_SIZE: u64 = 1 << 20;
+
+/// Default number of warm instances a reusable handler keeps.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// Default time an idle warm instance is kept.
+pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(60);
+
+/// A configuration file that is malformed or names something that does not
+/// exist: where, which key, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SiteError {
+    /// The `wasmlet.toml` at fault.
+    pub file: PathBuf,
+    /// 1-based line, or 0 when the error is about the file as a whole.
+    pub line: usize,
+    /// 1-based column (0 with line 0).
+    pub column: usize,
+    /// The dotted key (`http.allow`), when one is at fault.
+    pub key: Option<String>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl std::fmt::Display for SiteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Instance reuse for one handler (`[instances]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstancePolicy {
+    /// Serve requests from a pool of warm instances instead of a fresh
+    /// instance per request.
+    pub reuse: bool,
+    /// Most warm instances kept.
+    pub pool_size: u32,
+    /// How long an unused warm instance is kept.
+    pub idle_timeout: Duration,
+}
+
+/// Everything one handler may do and the limits it runs under: the merged
+/// settings of every `wasmlet.toml` from the web root down to its directory,
+/// and its own `[handlers."…"]` table.
+pub struct Policy {
+    /// Wall-clock limit for one request.
+    pub request_timeout: Duration,
+    /// Largest linear memory of one instance, in bytes.
+    pub max_memory: u64,
+    /// Most concurrent executions of this handler, if capped.
+    pub max_concurrency: Option<u32>,
+    /// The outbound HTTP client, or `None` when no host is granted.
+    pub http: Option<HttpClient>,
+    /// The stores granted, by name.
+    pub stores: BTreeMap<String, Store>,
+    /// The directories granted for reading.
+    pub mounts: Mounts,
+    /// Instance reuse.
+    pub instances: InstancePolicy,
+    /// The configuration files that shaped this policy, root first; named in
+    /// the messages a guest gets when something is denied.
+    pub sources: Vec<PathBuf>,
+}
+
+impl Policy {
+    /// The policy where no `wasmlet.toml` applies: the server's limits and
+    /// nothing granted.
+    fn deny_all(config: &Config) -> Self {
+        Self {
+            request_timeout: config.request_timeout,
+            max_memory: config.max_memory,
+            max_concurrency: None,
+            http: None,
+            stores: BTreeMap::new(),
+            mounts: Mounts::default(),
+            instances: InstancePolicy {
+                reuse: false,
+                pool_size: DEFAULT_POOL_SIZE,
+                idle_timeout: DEFAULT_POOL_IDLE,
+            },
+            sources: Vec::new(),
+        }
+    }
+
+    /// Where to look to grant something, for a denial message.
+    pub fn grant_hint(&self, section: &str) -> String {
+        match self.sources.last() {
+            Some(file) => format!("grant it with {section} in {}", file.display()),
+            None => format!(
+                "grant it with {section} in a wasmlet.toml in the handler's directory or above"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("request_timeout", &self.request_timeout)
+            .field("max_memory", &self.max_memory)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("http", &self.http.as_ref().map(|c| &c.settings().allow))
+            .field("stores", &self.stores.keys().collect::<Vec<_>>())
+            .field("mounts", &self.mounts)
+            .field("instances", &self.instances)
+            .field("sources", &self.sources)
+            .finish()
+    }
+}
+
+/// The policies of one directory that has a `wasmlet.toml`.
+struct DirPolicies {
+    dir: Arc<Policy>,
+    handlers: HashMap<String, Arc<Policy>>,
+}
+
+/// Every `wasmlet.toml` of a web root, merged into the policy of each
+/// directory and handler that has one.
+pub struct Site {
+    root: PathBuf,
+    /// For handlers with no `wasmlet.toml` above them.
+    default: Arc<Policy>,
+    /// By directory relative to the root (`""` is the root).
+    dirs: HashMap<PathBuf, DirPolicies>,
+    /// Open stores with their definitions, so a reload keeps the ones whose
+    /// definition did not change (and their connections).
+    stores: BTreeMap<String, (StoreDef, Store)>,
+    files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site")
+            .field("root", &self.root)
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Site {
+    /// A site with no configuration files: nothing granted.
+    pub fn empty(config: &Config) -> Self {
+        Self {
+            root: config.webroot.clone(),
+            default: Arc::new(Policy::deny_all(config)),
+            dirs: HashMap::new(),
+            stores: BTreeMap::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Reads every `wasmlet.toml` under the web root, opens the stores they
+    /// grant (reusing `previous`'s where the definition is unchanged) and
+    /// builds every policy. Any error in any file fails the whole load.
+    pub async fn load(config: &Config, previous: Option<&Site>) -> Result<Self, SiteError> {
+        let root = config.webroot.clone();
+        let files = {
+            let root = root.clone();
+            tokio::task::spawn_blocking(move || read_all(&root))
+                .await
+                .map_err(|e| SiteError {
+                    file: config.webroot.join(CONFIG_FILE),
+                    line: 0,
+                    column: 0,
+                    key: None,
+                    message: format!("reading the configuration failed: {e}"),
+                })??
+        };
+        let mut site = Self::empty(config);
+        site.files = files.iter().map(|(_, f)| f.path.clone()).collect();
+        if files.is_empty() {
+            return Ok(site);
+        }
+        let defs = files
+            .iter()
+            .find(|(rel, _)| rel.as_os_str().is_empty())
+            .map(|(_, f)| f.stores.clone())
+            .unwrap_or_default();
+        let root_file = root.join(CONFIG_FILE);
+
+        // Effective settings per directory, parents first (sorted by depth).
+        let mut effective: HashMap<PathBuf, (Settings, Vec<PathBuf>)> = HashMap::new();
+        for (rel, file) in &files {
+            let (parent, mut sources) = rel
+                .ancestors()
+                .skip(1)
+                .find_map(|a| effective.get(a))
+                .cloned()
+                .unwrap_or_default();
+            sources.push(file.path.clone());
+            effective.insert(rel.clone(), (merge(&parent, &file.settings), sources));
+        }
+
+        // Open every store some directory or handler grants.
+        let mut granted: Vec<(&str, &Path)> = Vec::new();
+        for (rel, file) in &files {
+            let (settings, _) = &effective[rel];
+            let all = std::iter::once(settings).chain(file.handlers.values());
+            for s in all {
+                for name in s.kv.stores.iter().flatten() {
+                    granted.push((name, &file.path));
+                }
+            }
+        }
+        for (name, file) in granted {
+            if site.stores.contains_key(name) {
+                continue;
+            }
+            let def = match defs.get(name) {
+                Some(def) => def.clone(),
+                None if name == DEFAULT_STORE => StoreDef {
+                    backend: StoreBackend::Sqlite(None),
+                    max_value_size: None,
+                },
+                None => {
+                    return Err(SiteError {
+                        file: file.to_owned(),
+                        line: 0,
+                        column: 0,
+                        key: Some("kv.stores".to_owned()),
+                        message: format!(
+                            "no store named `{name}`; define [stores.{name}] in {}",
+                            root_file.display()
+                        ),
+                    });
+                }
+            };
+            let reused = previous
+                .and_then(|p| p.stores.get(name))
+                .filter(|(old, _)| *old == def)
+                .map(|(_, store)| store.clone());
+            let store = match reused {
+                Some(store) => store,
+                None => open_store(config, name, &def, &root_file).await?,
+            };
+            site.stores.insert(name.to_owned(), (def, store));
+        }
+
+        for (rel, file) in &files {
+            let (settings, sources) = &effective[rel];
+            let dir = Arc::new(site.policy_from(config, settings, sources, &file.path)?);
+            let mut handlers = HashMap::new();
+            for (name, own) in &file.handlers {
+                let merged = merge(settings, own);
+                let policy = site.policy_from(config, &merged, sources, &file.path)?;
+                handlers.insert(name.clone(), Arc::new(policy));
+            }
+            site.dirs.insert(rel.clone(), DirPolicies { dir, handlers });
+        }
+        Ok(site)
+    }
+
+    /// The policy for the handler file at `file` (a path under the root).
+    pub fn policy(&self, file: &Path) -> Arc<Policy> {
+        if self.dirs.is_empty() {
+            return self.default.clone();
+        }
+        let rel = file.strip_prefix(&self.root).unwrap_or(file);
+        let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let dir = rel.parent().unwrap_or(Path::new(""));
+        if let Some(own) = self.dirs.get(dir).and_then(|d| d.handlers.get(name)) {
+            return own.clone();
+        }
+        dir.ancestors()
+            .find_map(|a| self.dirs.get(a))
+            .map_or_else(|| self.default.clone(), |d| d.dir.clone())
+    }
+
+    /// The configuration files read, root first.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The names of the open stores.
+    pub fn store_names(&self) -> impl Iterator<Item = &str> {
+        self.stores.keys().map(String::as_str)
+    }
+
+    fn policy_from(
+        &self,
+        config: &Config,
+        s: &Settings,
+        sources: &[PathBuf],
+        file: &Path,
+    ) -> Result<Policy, SiteError> {
+        let fail = |key: &str, message: String| SiteError {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            key: Some(key.to_owned()),
+            message,
+        };
+        let defaults = HttpSettings::default();
+        let http = match &s.http.allow {
+            Some((rules, _)) if !rules.is_empty() => {
+                let settings = HttpSettings {
+                    allow: rules.clone(),
+                    allow_private: s.http.allow_private.unwrap_or(defaults.allow_private),
+                    timeout: s.http.timeout.unwrap_or(defaults.timeout),
+                    connect_timeout: s.http.connect_timeout.unwrap_or(defaults.connect_timeout),
+                    max_response_size: s
+                        .http
+                        .max_response_size
+                        .unwrap_or(defaults.max_response_size),
+                    max_redirects: s.http.max_redirects.unwrap_or(defaults.max_redirects),
+                };
+                Some(HttpClient::new(settings).map_err(|e| fail("http", e.to_string()))?)
+            }
+            _ => None,
+        };
+        let stores =
+            s.kv.stores
+                .iter()
+                .flatten()
+                .filter_map(|name| {
+                    self.stores
+                        .get(name)
+                        .map(|(_, store)| (name.clone(), store.clone()))
+                })
+                .collect();
+        let mut mounts = Vec::new();
+        for (name, dir) in s.files.mounts.iter().flatten() {
+            let real = std::fs::canonicalize(dir).map_err(|e| {
+                fail(
+                    "files.mounts",
+                    format!(
+                        "mount `{name}`: {} cannot be used: {e}; create the directory or fix the path",
+                        dir.display()
+                    ),
+                )
+            })?;
+            if !real.is_dir() {
+                return Err(fail(
+                    "files.mounts",
+                    format!("mount `{name}`: {} is not a directory", dir.display()),
+                ));
+            }
+            mounts.push(Mount {
+                name: name.clone(),
+                dir: real,
+            });
+        }
+        if let Some(m) = s.limits.max_memory
+            && m > config.max_memory
+        {
+            return Err(fail(
+                "limits.max-memory",
+                format!(
+                    "{m} bytes is more than the server's --max-memory ({} bytes); a directory may only lower it",
+                    config.max_memory
+                ),
+            ));
+        }
+        Ok(Policy {
+            request_timeout: s.limits.request_timeout.unwrap_or(config.request_timeout),
+            max_memory: s.limits.max_memory.unwrap_or(config.max_memory),
+            max_concurrency: s.limits.max_concurrency,
+            http,
+            stores,
+            mounts: Mounts::new(mounts),
+            instances: InstancePolicy {
+                reuse: s.instances.reuse.unwrap_or(false),
+                pool_size: s.instances.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
+                idle_timeout: s.instances.idle_timeout.unwrap_or(DEFAULT_POOL_IDLE),
+            },
+            sources: sources.to_vec(),
+        })
+    }
+}
+
+/// Opens the store `name` as `def` says.
+async fn open_store(
+    config: &Config,
+    name: &str,
+    def: &StoreDef,
+    root_file: &Path,
+) -> Result<Store, SiteError> {
+    let fail = |message: String| SiteError {
+        file: root_file.to_owned(),
+        line: 0,
+        column: 0,
+        key: Some(format!("stores.{name}")),
+        message,
+    };
+    let backend = match &def.backend {
+        StoreBackend::Sqlite(path) => {
+            let Some(data) = &config.data_dir else {
+                return Err(fail(
+                    "the embedded store needs a data directory; start the server with --data-dir"
+                        .to_owned(),
+                ));
+            };
+            let path = match path {
+                Some(p) => data.join(p),
+                None => default_store_path(data, &config.webroot, name),
+            };
+            if crate::config::inside(&path, &config.webroot) {
+                return Err(fail(format!(
+                    "{} is inside the web root, where it could be downloaded; use a path outside it",
+                    path.display()
+                )));
+            }
+            Backend::Sqlite { path }
+        }
+        StoreBackend::Redis { url, prefix } => Backend::Redis {
+            url: url.clone(),
+            prefix: prefix.clone().unwrap_or_else(|| format!("wasmlet:{name}:")),
+        },
+    };
+    let settings = StoreSettings {
+        name: name.to_owned(),
+        backend,
+        max_value_size: usize::try_from(def.max_value_size.unwrap_or(DEFAULT_MAX_VALUE_SIZE))
+            .unwrap_or(usize::MAX),
+    };
+    Store::open(&settings)
+        .await
+        .map_err(|e| fail(format!("cannot open the store: {e}")))
+}
+
+/// `<data>/kv/<web root id>/<name>.sqlite`: the id (a hash of the web root's
+/// path) keeps two sites served by one user from sharing a default store.
+pub fn default_store_path(data: &Path, webroot: &Path, name: &str) -> PathBuf {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(webroot.as_os_str().as_encoded_bytes());
+    let id: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    data.join("kv").join(id).join(format!("{name}.sqlite"))
+}
+
+/// `child` over `parent`: every setting the child sets wins.
+fn merge(parent: &Settings, child: &Settings) -> Settings {
+    fn pick<T: Clone>(child: &Option<T>, parent: &Option<T>) -> Option<T> {
+        child.clone().or_else(|| parent.clone())
+    }
+    let (p, c) = (parent, child);
+    Settings {
+        limits: file::Limits {
+            request_timeout: pick(&c.limits.request_timeout, &p.limits.request_timeout),
+            max_memory: pick(&c.limits.max_memory, &p.limits.max_memory),
+            max_concurrency: pick(&c.limits.max_concurrency, &p.limits.max_concurrency),
+        },
+        http: file::Http {
+            allow: pick(&c.http.allow, &p.http.allow),
+            allow_private: pick(&c.http.allow_private, &p.http.allow_private),
+            timeout: pick(&c.http.timeout, &p.http.timeout),
+            connect_timeout: pick(&c.http.connect_timeout, &p.http.connect_timeout),
+            max_response_size: pick(&c.http.max_response_size, &p.http.max_response_size),
+            max_redirects: pick(&c.http.max_redirects, &p.http.max_redirects),
+        },
+        kv: file::Kv {
+            stores: pick(&c.kv.stores, &p.kv.stores),
+        },
+        files: file::Files {
+            mounts: pick(&c.files.mounts, &p.files.mounts),
+        },
+        instances: file::Instances {
+            reuse: pick(&c.instances.reuse, &p.instances.reuse),
+            pool_size: pick(&c.instances.pool_size, &p.instances.pool_size),
+            idle_timeout: pick(&c.instances.idle_timeout, &p.instances.idle_timeout),
+        },
+    }
+}
+
+/// Every `wasmlet.toml` under `root`, parsed, parents before children.
+/// Hidden directories are skipped (nothing in them is served) and symlinked
+/// directories are not followed (the router never serves through them as
+/// directories outside the root, and a loop must not hang the load).
+fn read_all(root: &Path) -> Result<Vec<(PathBuf, DirFile)>, SiteError> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
+        let config = dir.join(CONFIG_FILE);
+        if config.is_file() {
+            let parsed = file::read(&config, rel.as_os_str().is_empty())?;
+            out.push((rel.clone(), parsed));
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(rel.join(name));
+            }
+        }
+    }
+    out.sort_by_key(|(rel, _)| rel.components().count());
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(root: &Path, data: &Path) -> Config {
+        Config {
+            data_dir: Some(data.to_owned()),
+            ..Config::new(root)
+        }
+        .validate()
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn directories_inherit_and_override_and_handlers_override_their_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir_all(r.join("api/v2")).unwrap();
+        std::fs::create_dir_all(r.join("files")).unwrap();
+        std::fs::write(
+            r.join("wasmlet.toml"),
+            "[limits]\nrequest-timeout = \"7s\"\n[http]\nallow = [\"https://a.example\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            r.join("api/wasmlet.toml"),
+            "[limits]\nmax-memory = \"8MiB\"\n[kv]\nstores = [\"default\"]\n[files]\nmounts = { d = \"../files\" }\n\n[handlers.\"slow.wat\"]\nlimits.request-timeout = \"60s\"\nhttp.allow = []\n",
+        )
+        .unwrap();
+        let c = config(r, data.path());
+        let site = Site::load(&c, None).await.unwrap();
+        let root_dir = std::fs::canonicalize(r).unwrap();
+
+        let top = site.policy(&root_dir.join("x.wat"));
+        assert_eq!(top.request_timeout, Duration::from_secs(7));
+        assert_eq!(top.max_memory, c.max_memory);
+        assert!(top.http.is_some());
+        assert!(top.stores.is_empty());
+
+        let deep = site.policy(&root_dir.join("api/v2/x.wat"));
+        assert_eq!(deep.request_timeout, Duration::from_secs(7), "inherited");
+        assert_eq!(deep.max_memory, 8 << 20, "overridden");
+        assert!(deep.stores.contains_key("default"));
+        assert_eq!(deep.mounts.iter().next().unwrap().name, "d");
+        assert_eq!(deep.sources.len(), 2);
+
+        let slow = site.policy(&root_dir.join("api/slow.wat"));
+        assert_eq!(slow.request_timeout, Duration::from_secs(60));
+        assert!(
+            slow.http.is_none(),
+            "an empty allow-list narrows to nothing"
+        );
+        assert_eq!(slow.max_memory, 8 << 20);
+        assert!(
+            default_store_path(data.path(), &c.webroot, "default").exists(),
+            "the embedded default store needs no setup"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_configuration_grants_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let c = config(root.path(), data.path());
+        let site = Site::load(&c, None).await.unwrap();
+        let p = site.policy(&c.webroot.join("a/b.wat"));
+        assert!(p.http.is_none() && p.stores.is_empty() && p.mounts.is_empty());
+        assert!(p.grant_hint("[http] allow").contains("a wasmlet.toml"));
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_not_defined_or_a_missing_mount_is_an_error() {
+        let root = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let c = config(root.path(), data.path());
+        std::fs::write(
+            root.path().join("wasmlet.toml"),
+            "[kv]\nstores = [\"nope\"]\n",
+        )
+        .unwrap();
+        let e = Site::load(&c, None).await.unwrap_err().to_string();
+        assert!(e.contains("kv.stores: no store named `nope`"), "{e}");
+        std::fs::write(
+            root.path().join("wasmlet.toml"),
+            "[files]\nmounts = { d = \"missing\" }\n",
+        )
+        .unwrap();
+        let e = Site::load(&c, None).await.unwrap_err().to_string();
+        assert!(e.contains("files.mounts: mount `d`"), "{e}");
+        let sub = root.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(root.path().join("wasmlet.toml"), "").unwrap();
+        std::fs::write(sub.join("wasmlet.toml"), "[limits]\nmax-memory = 5\n").unwrap();
+        let e = Site::load(&c, None).await.unwrap_err().to_string();
+        assert!(
+            e.contains("sub/wasmlet.toml:2:14: limits.max-memory"),
+            "{e}"
+        );
+    }
+}
