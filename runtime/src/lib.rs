@@ -43,14 +43,22 @@
 //!    that compile, later ones find the `InstancePre` in memory.
 //! 5. The verb picks `handle_<verb>` or `handle`; neither is `405` with
 //!    `Allow`, and no guest code runs.
-//! 6. A task gets a fresh `Store` with memory limits and an epoch deadline that
-//!    yields every tick, instantiates, and calls the entry point under the
-//!    request timeout.
-//! 7. Async imports (`req_body_read`, `resp_write`, `sleep_ms`) suspend the
+//! 6. The handler's [`Policy`](site::Policy) comes from the `wasmlet.toml`
+//!    files above it (grants and limits). Admission: a slot under
+//!    `--max-concurrency` and the handler's own `max-concurrency`, waiting
+//!    briefly in a bounded queue; past it, `503` with `Retry-After` and no
+//!    guest code runs.
+//! 7. A task gets a fresh `Store` (or, for a reusable handler, a warm one from
+//!    its pool) with memory limits and an epoch deadline that yields every
+//!    tick, instantiates, runs `init` once per new instance, and calls the
+//!    entry point under the request timeout.
+//! 8. Async imports (`req_body_read`, `resp_write`, `sleep_ms`, and the
+//!    capability imports: `http_send`, `kv_get`, `file_read`, every `_end`)
+//!    suspend the
 //!    guest's fiber; the worker serves other requests meanwhile.
-//! 8. The first `resp_write` sends the head and the body streams; a guest that
+//! 9. The first `resp_write` sends the head and the body streams; a guest that
 //!    never writes gets its status and headers with an empty body.
-//! 9. The outcome becomes a status once ([`error::Outcome::status`]); one
+//! 10. The outcome becomes a status once ([`error::Outcome::status`]); one
 //!    access line is logged and the request is counted once in the metrics
 //!    (by handler and status, with its latency, and its trap or timeout).
 

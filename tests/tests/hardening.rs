@@ -152,6 +152,50 @@ async fn a_burst_of_fifty_against_a_cap_of_four_gets_fast_503s_and_200s_for_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_handler_cap_from_wasmlet_toml_turns_away_the_excess_of_that_handler_only() {
+    let root = WebRoot::new()
+        .fixture("capped/sleep.wat", "sleep_200ms.wat")
+        .file("capped/wasmlet.toml", "[limits]\nmax-concurrency = 1\n")
+        .fixture("free/sleep.wat", "sleep_200ms.wat");
+    let server = Arc::new(
+        TestServer::start_with(root, |c| {
+            c.max_queue = 4;
+            c.queue_timeout = Duration::from_millis(100);
+        })
+        .await,
+    );
+    let burst = |path: &'static str| {
+        let server = server.clone();
+        async move {
+            join_all((0..6).map(|_| {
+                let server = server.clone();
+                async move { server.get(path).await }
+            }))
+            .await
+        }
+    };
+    let (capped, free) = tokio::join!(burst("/capped/sleep"), burst("/free/sleep"));
+    let ok = capped.iter().filter(|r| r.status == StatusCode::OK).count();
+    let busy: Vec<_> = capped
+        .iter()
+        .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    // One runs 200 ms; the queue wait of 100 ms admits no second one.
+    assert_eq!(
+        ok,
+        1,
+        "{:?}",
+        capped.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(busy.len(), 5);
+    assert!(busy.iter().all(|r| r.header("retry-after") == Some("1")));
+    assert!(
+        free.iter().all(|r| r.status == StatusCode::OK),
+        "the cap is per handler"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_depth_is_a_metric_while_requests_wait() {
     let root = WebRoot::new().fixture("burst.wat", "logs_then_sleeps.wat");
     let server = Arc::new(

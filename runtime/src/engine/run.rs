@@ -16,6 +16,7 @@ use super::WasmEngine;
 use crate::error::Outcome;
 use crate::host::{Ctx, RequestBody, RequestInfo, ResponseState, Start};
 use crate::loader::{Handler, error_text};
+use crate::server::BodyLimits;
 use crate::site::Policy;
 use crate::stats::Stats;
 
@@ -32,6 +33,8 @@ pub(crate) struct RequestParts {
     pub(crate) request_id: Arc<str>,
     /// What the handler's configuration grants.
     pub(crate) policy: Arc<Policy>,
+    /// How much of the body the guest may read, and how long it waits.
+    pub(crate) body_limits: BodyLimits,
 }
 
 /// Limits one request runs under.
@@ -73,7 +76,7 @@ pub(crate) async fn run_request(
             headers: request.headers,
             params: request.params,
         },
-        body: RequestBody::new(request.body),
+        body: RequestBody::new(request.body, request.body_limits),
         response: ResponseState::new(start),
         handler: request.handler,
         request_id: request.request_id,

@@ -60,9 +60,8 @@ enum BodyError {
 }
 
 impl RequestBody {
-    /// The body of the guest task running now, under its [`BodyLimits`].
-    pub(crate) fn new(incoming: Incoming) -> Self {
-        let limits = BodyLimits::current();
+    /// The body, read under `limits`.
+    pub(crate) fn new(incoming: Incoming, limits: BodyLimits) -> Self {
         // A limit past `usize` could not be reached in memory anyway.
         let max = usize::try_from(limits.max_size).unwrap_or(usize::MAX);
         Self {

@@ -80,6 +80,10 @@ pub(crate) struct App {
     pub(crate) admission: Admission,
     /// The `wasmlet.toml` files, merged; swapped whole on a good reload.
     pub(crate) site: RwLock<Arc<Site>>,
+    /// Per-handler caps from `[limits] max-concurrency`, by handler file,
+    /// with the limit each was made for.
+    pub(crate) handler_limits:
+        std::sync::Mutex<std::collections::HashMap<PathBuf, (u32, HandlerLimit)>>,
 }
 
 impl App {
@@ -89,6 +93,24 @@ impl App {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .policy(file)
+    }
+
+    /// The shared cap of the handler at `file`, `limit` executions at once
+    /// (`[limits] max-concurrency`). A changed limit starts a new cap;
+    /// requests running under the old one finish under it.
+    pub(crate) fn handler_limit(&self, file: &Path, limit: u32) -> HandlerLimit {
+        let mut limits = self
+            .handler_limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match limits.get(file) {
+            Some((current, cap)) if *current == limit => cap.clone(),
+            _ => {
+                let cap = HandlerLimit::new(limit);
+                limits.insert(file.to_owned(), (limit, cap.clone()));
+                cap
+            }
+        }
     }
 
     fn current_site(&self) -> Arc<Site> {
@@ -143,6 +165,7 @@ impl Server {
             request_ids: RequestIds::new(),
             admission,
             site: RwLock::new(Arc::new(Site::empty(&config))),
+            handler_limits: Default::default(),
             config,
         };
         Ok(Self {

@@ -88,8 +88,11 @@ async fn handler(
         return response;
     };
 
-    // The per-handler cap (`None`) is where a `wasmlet.toml` limit plugs in.
-    let permit = match app.admission.admit(None).await {
+    let policy = app.policy(file);
+    let handler_limit = policy
+        .max_concurrency
+        .map(|limit| app.handler_limit(file, limit));
+    let permit = match app.admission.admit(handler_limit.as_ref()).await {
         Ok(permit) => permit,
         Err(busy) => {
             tracing::debug!(handler = %name, reason = %busy, "request turned away");
@@ -104,7 +107,6 @@ async fn handler(
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    let policy = app.policy(file);
     let guest_request = RequestParts {
         method: parts.method,
         target,
@@ -114,6 +116,7 @@ async fn handler(
         handler: name,
         request_id: access.request_id().clone(),
         policy: policy.clone(),
+        body_limits: BodyLimits::of(&app.config),
     };
     let (start_tx, start_rx) = oneshot::channel();
     let limits = Limits {
@@ -123,8 +126,7 @@ async fn handler(
     let task_app = app.clone();
     // The access line moves into the task: the request ends when the guest
     // does, which for a streamed body is long after this function returns.
-    let body_limits = BodyLimits::of(&task_app.config);
-    let task = tokio::spawn(body_limits.apply(async move {
+    let task = tokio::spawn(async move {
         let (outcome, status) = run_request(
             &task_app.engine,
             &loaded,
@@ -138,7 +140,7 @@ async fn handler(
         // The slot frees when the guest is done, before its access line.
         drop(permit);
         access.finish(status, Some(&outcome));
-    }));
+    });
     // Until the head is sent, this future owns the guest: if hyper drops it
     // (the client went away), the guard cancels the guest task.
     let guard = AbortOnDrop(Some(task.abort_handle()));
