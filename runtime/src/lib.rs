@@ -54,13 +54,12 @@
 //!    entry point under the request timeout.
 //! 8. Async imports (`req_body_read`, `resp_write`, `sleep_ms`, and the
 //!    capability imports: `http_send`, `kv_get`, `file_read`, every `_end`)
-//!    suspend the
-//!    guest's fiber; the worker serves other requests meanwhile.
+//!    suspend the guest's fiber; the worker serves other requests meanwhile.
 //! 9. The first `resp_write` sends the head and the body streams; a guest that
 //!    never writes gets its status and headers with an empty body.
 //! 10. The outcome becomes a status once ([`error::Outcome::status`]); one
-//!    access line is logged and the request is counted once in the metrics
-//!    (by handler and status, with its latency, and its trap or timeout).
+//!     access line is logged and the request is counted once in the metrics
+//!     (by handler and status, with its latency, and its trap or timeout).
 
 pub mod abi;
 pub mod capability;
