@@ -22,6 +22,45 @@
 //! assert_eq!(response.text(), "hello, ann\n");
 //! ```
 //!
+//! # Capabilities
+//! What a handler may reach beyond its request is granted per directory by
+//! the web root's `wasmlet.toml` files, and denied otherwise:
+//!
+//! - [`http`]: outbound requests ([`http::get`], [`http::send`]), the body
+//!   read as a `std::io::Read`.
+//! - [`kv`]: key-value [`Store`](kv::Store)s: get, set (with a time-to-live),
+//!   delete, list by prefix.
+//! - [`fs`]: files in granted mounts, whole or in pieces.
+//!
+//! Each slow call also has a `_begin` form returning a [`Pending`]: the host
+//! runs every begun operation at once, so [`join_all`] or [`join!`] over
+//! three 300 ms fetches takes about 300 ms, not 900. A failed call is an
+//! [`Error`] carrying a [`HostError`] with the host's explanation (a denial
+//! names the configuration file at fault); returned from a handler, it
+//! answers `500`, or `502`/`503`/`504` when an upstream or a store failed
+//! ([`Error::status`]).
+//!
+//! ```
+//! use wasmlet_sdk::kv::Store;
+//! use wasmlet_sdk::{Request, Result, handler, http, join};
+//!
+//! #[handler(get)]
+//! fn dashboard(_req: Request) -> Result<String> {
+//!     let (visits, status) = join!(
+//!         Store::default().get_begin("visits"),
+//!         http::get_begin("https://status.example/api"),
+//!     );
+//!     let visits = String::from_utf8(visits?.unwrap_or_default())?;
+//!     Ok(format!("{visits} visits; status {}\n", status?.text()?))
+//! }
+//! # use wasmlet_sdk::testing::{Reply, TestRequest};
+//! # let response = TestRequest::get("/")
+//! #     .kv("", "visits", "7")
+//! #     .upstream(|_| Reply::text("green"))
+//! #     .call(handle_get);
+//! # assert_eq!(response.text(), "7 visits; status green\n");
+//! ```
+//!
 //! # Layout
 //! - [`handler`]: the attribute that exports a function as `handle` or
 //!   `handle_<verb>`.
@@ -30,13 +69,22 @@
 //! - [`Response`] and [`IntoResponse`] (`response.rs`): what a buffered
 //!   handler returns.
 //! - [`ResponseWriter`] (`writer.rs`): the body of a streaming handler.
-//! - [`Error`] and [`Result`] (`error.rs`).
+//! - [`Error`] and [`Result`] (`error.rs`); [`HostError`] and [`ErrorKind`]
+//!   (`host_error.rs`): a failed host call and the status it answers with.
 //! - [`log`] and the [`error!`], [`warn!`], [`info!`], [`debug!`] macros;
 //!   [`sleep`] (`time.rs`).
+//! - [`http`] (`http.rs`, `http/fetch.rs`): the `http` crate's types, and
+//!   outbound requests answered by a [`FetchResponse`](http::FetchResponse).
+//! - [`kv`] (`kv.rs`): key-value stores.
+//! - [`fs`] (`fs.rs`): files in granted mounts.
+//! - [`Pending`], [`join_all`], [`try_join_all`], [`join!`] (`pending.rs`):
+//!   operations running concurrently, and the handles behind them.
 //! - [`code`]: the ABI's status codes, mirrored from the runtime.
 //! - `sys/`: the only `unsafe` and the only host imports (on wasm32), or a
-//!   fake host in thread-local state (everywhere else).
-//! - `testing` (not on wasm32): drive a handler through the fake host.
+//!   fake host in thread-local state (everywhere else; its capabilities in
+//!   `sys/fake/`).
+//! - `testing` (not on wasm32): drive a handler through the fake host,
+//!   with fake upstreams, stores and files.
 //! - `serve.rs`: the entry points the attribute's exports call, the panic
 //!   hook, and how a handler's outcome becomes a response.
 //!
@@ -59,7 +107,12 @@ extern crate self as wasmlet_sdk;
 mod body;
 pub mod code;
 mod error;
+pub mod fs;
+mod host_error;
+pub mod http;
+pub mod kv;
 pub mod log;
+mod pending;
 mod query;
 mod request;
 mod response;
@@ -72,9 +125,8 @@ mod writer;
 
 pub use body::Body;
 pub use error::{Error, Result};
-/// The [`http`] crate, whose types the SDK speaks: [`StatusCode`](http::StatusCode),
-/// [`HeaderMap`](http::HeaderMap), [`Method`](http::Method), `http::Response`.
-pub use http;
+pub use host_error::{ErrorKind, HostError};
+pub use pending::{Join, Pending, join_all, try_join_all};
 pub use request::Request;
 pub use response::{IntoResponse, Response};
 pub use serve::StreamResult;
@@ -97,8 +149,10 @@ pub use writer::ResponseWriter;
 /// | `fn(Request) -> impl IntoResponse` | a buffered response |
 /// | `fn(Request, &mut ResponseWriter) -> Result<(), E>` (or `-> ()`) | streams its body |
 ///
-/// A buffered handler that returns `Err` answers `500` and logs the error. A
-/// streaming handler that returns `Err` answers `500` if it wrote nothing yet;
+/// A buffered handler that returns `Err` answers `500` (or
+/// [`Error::status`]: `502`, `503`, `504` for a failed upstream or store)
+/// and logs the error. A streaming handler that returns `Err` answers that
+/// status if it wrote nothing yet;
 /// after its first write, the error is logged and the response aborted (the
 /// module traps), so the client can tell the body is incomplete. A panic is
 /// logged with its message and location, then traps.
@@ -139,7 +193,8 @@ pub use wasmlet_sdk_macros::handler;
 pub mod prelude {
     pub use crate::http::{Method, StatusCode};
     pub use crate::{
-        Error, IntoResponse, Request, Response, ResponseWriter, Result, handler, sleep,
+        Error, ErrorKind, IntoResponse, Request, Response, ResponseWriter, Result, handler, join,
+        join_all, sleep,
     };
 }
 

@@ -7,10 +7,19 @@ use std::borrow::Cow;
 /// `?`), decoded; `None` if there is none. A parameter without `=` has the
 /// empty value. Names are compared after decoding.
 pub(crate) fn find<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
+    find_all(query, name).next()
+}
+
+/// The values of every parameter called `name` in `query`, in order,
+/// decoded as [`find`] decodes them.
+pub(crate) fn find_all<'q, 'n>(
+    query: &'q str,
+    name: &'n str,
+) -> impl Iterator<Item = Cow<'q, str>> + use<'q, 'n> {
     query
         .split('&')
         .filter(|pair| !pair.is_empty())
-        .find_map(|pair| {
+        .filter_map(move |pair| {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             (decode(key) == name).then(|| decode(value))
         })
@@ -65,7 +74,7 @@ fn hex_value(digit: u8) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::{decode, find};
+    use super::{decode, find, find_all};
     use std::borrow::Cow;
 
     #[test]
@@ -85,6 +94,20 @@ mod tests {
         ];
         for (raw, decoded) in cases {
             assert_eq!(decode(raw), decoded, "decode({raw:?})");
+        }
+    }
+
+    #[test]
+    fn find_all_returns_every_value_in_order() {
+        let cases: [(&str, &str, &[&str]); 4] = [
+            ("url=a&x=1&url=b+c", "url", &["a", "b c"]),
+            ("url=a", "url", &["a"]),
+            ("x=1", "url", &[]),
+            ("url&url=", "url", &["", ""]),
+        ];
+        for (query, name, expected) in cases {
+            let found: Vec<_> = find_all(query, name).collect();
+            assert_eq!(found, expected, "find_all({query:?}, {name:?})");
         }
     }
 

@@ -52,6 +52,15 @@ impl Request {
         query::find(self.uri.query()?, name)
     }
 
+    /// Every query parameter called `name`, in order, percent-decoded:
+    /// `["a", "b"]` for `?url=a&url=b`; empty when there is none.
+    pub fn query_all(&self, name: &str) -> Vec<Cow<'_, str>> {
+        self.uri
+            .query()
+            .map(|query| query::find_all(query, name).collect())
+            .unwrap_or_default()
+    }
+
     /// The value of header `name` (any case). Repeated headers come joined by
     /// `, `. Accepts a `&str` or an `http::HeaderName` such as
     /// `http::header::CONTENT_TYPE`.

@@ -89,9 +89,19 @@ impl Response {
         self.inner
     }
 
-    /// What a failed handler answers: no internals, which go to the log.
-    pub(crate) fn internal_error() -> Self {
-        Self::text("internal server error\n").with_status(StatusCode::INTERNAL_SERVER_ERROR)
+    /// What a failed handler answers: the status and its reason phrase
+    /// (`internal server error`), no internals, which go to the log.
+    pub(crate) fn failure(status: StatusCode) -> Self {
+        // Only the statuses `Error::status` gives; spelled out rather than
+        // taken from `canonical_reason`, whose table of every status would
+        // weigh on every module.
+        let body = match status {
+            StatusCode::BAD_GATEWAY => "bad gateway\n",
+            StatusCode::SERVICE_UNAVAILABLE => "service unavailable\n",
+            StatusCode::GATEWAY_TIMEOUT => "gateway timeout\n",
+            _ => "internal server error\n",
+        };
+        Self::text(body).with_status(status)
     }
 
     /// Hands the response to the host: head, then the body in one write.
@@ -122,7 +132,7 @@ impl<B: Into<Vec<u8>>> From<http::Response<B>> for Response {
 /// | `StatusCode` | that status, empty body |
 /// | `(StatusCode, T)` | `T`'s response with that status |
 /// | [`Response`], `http::Response<B>` | as built |
-/// | `Result<T, E>` with `E: Display` | `T`'s response, or `500` with the error logged |
+/// | `Result<T, E>` with `E: Display` | `T`'s response, or `500` with the error logged (`502`, `503` or `504` for some failed host calls: [`Error::status`](crate::Error::status)) |
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a response: a handler returns a type that implements `IntoResponse`",
     label = "not a response",
@@ -190,13 +200,16 @@ impl<T: IntoResponse> IntoResponse for (StatusCode, T) {
     }
 }
 
-impl<T: IntoResponse, E: Display> IntoResponse for Result<T, E> {
+// `'static` lets the error be inspected for a failed host call (whose status
+// may be 502, 503 or 504); a handler's error is always `'static` anyway, since
+// it outlives the request it came from.
+impl<T: IntoResponse, E: Display + 'static> IntoResponse for Result<T, E> {
     fn into_response(self) -> Response {
         match self {
             Ok(value) => value.into_response(),
             Err(error) => {
                 crate::serve::log_failure(&error.to_string());
-                Response::internal_error()
+                Response::failure(crate::error::status_of(&error))
             }
         }
     }

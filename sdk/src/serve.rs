@@ -1,18 +1,22 @@
 //! The entry points `#[handler]`'s exports call, and how a handler's outcome
 //! becomes a response: a value is sent, an error before the head is a
-//! logged `500`, an error after it is logged and traps (aborting the body),
-//! an error once the client has gone ends quietly, a panic is logged by the
-//! hook and traps.
+//! logged `500` (or the status [`Error::status`](crate::Error::status) gives
+//! a failed upstream or store), an error after it is logged and traps
+//! (aborting the body), an error once the client has gone ends quietly, a
+//! panic is logged by the hook and traps.
 
 use std::fmt::Display;
 use std::panic::PanicHookInfo;
 use std::sync::Once;
 
+use http::StatusCode;
+
 use crate::{IntoResponse, Request, Response, ResponseWriter, sys};
 
 /// What a streaming handler returns: `()`, or `Result<(), E>` with
-/// `E: Display`. An `Err` is logged and answers `500` if nothing was
-/// written; after the first write it aborts the response.
+/// `E: Display`. An `Err` is logged and answers `500` (or
+/// [`Error::status`](crate::Error::status)) if nothing was written; after
+/// the first write it aborts the response.
 #[diagnostic::on_unimplemented(
     message = "a streaming handler returns `Result<(), E>` (with `E: Display`) or `()`, not `{Self}`",
     label = "not a streaming handler's result",
@@ -21,6 +25,11 @@ use crate::{IntoResponse, Request, Response, ResponseWriter, sys};
 pub trait StreamResult {
     /// The error's message, if the handler failed.
     fn into_failure(self) -> Option<String>;
+
+    /// The status a failed handler answers with, if it wrote nothing yet.
+    fn failure_status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
 }
 
 impl StreamResult for () {
@@ -29,9 +38,18 @@ impl StreamResult for () {
     }
 }
 
-impl<E: Display> StreamResult for Result<(), E> {
+// `'static`: as for `IntoResponse for Result`, so a failed host call's status
+// can be found.
+impl<E: Display + 'static> StreamResult for Result<(), E> {
     fn into_failure(self) -> Option<String> {
         self.err().map(|error| error.to_string())
+    }
+
+    fn failure_status(&self) -> StatusCode {
+        match self {
+            Ok(()) => StatusCode::INTERNAL_SERVER_ERROR,
+            Err(error) => crate::error::status_of(error),
+        }
     }
 }
 
@@ -73,9 +91,11 @@ pub fn respond(result: impl IntoResponse) -> Response {
     result.into_response()
 }
 
-/// A streaming handler's result as its error message, if it failed.
-pub fn stream_failure(result: impl StreamResult) -> Option<String> {
-    result.into_failure()
+/// A streaming handler's result as its status and error message, if it
+/// failed.
+pub fn stream_failure(result: impl StreamResult) -> Option<(StatusCode, String)> {
+    let status = result.failure_status();
+    result.into_failure().map(|message| (status, message))
 }
 
 /// Serves `fn() -> impl IntoResponse`.
@@ -96,14 +116,16 @@ pub fn serve_request(handler: impl FnOnce(Request) -> Response) {
 
 /// Serves `fn(Request, &mut ResponseWriter) -> impl StreamResult`; the
 /// handler's result arrives as [`StreamResult::into_failure`] made it.
-pub fn serve_stream(handler: impl FnOnce(Request, &mut ResponseWriter) -> Option<String>) {
+pub fn serve_stream(
+    handler: impl FnOnce(Request, &mut ResponseWriter) -> Option<(StatusCode, String)>,
+) {
     install_panic_hook();
     let request = match Request::from_host() {
         Ok(request) => request,
         Err(error) => return Err::<(), _>(error).into_response().send(),
     };
     let mut writer = ResponseWriter::new();
-    let Some(failure) = handler(request, &mut writer) else {
+    let Some((status, failure)) = handler(request, &mut writer) else {
         return writer.finish();
     };
     if writer.client_gone() {
@@ -120,7 +142,7 @@ pub fn serve_stream(handler: impl FnOnce(Request, &mut ResponseWriter) -> Option
         // makes the runtime abort it, so the client knows.
         sys::trap();
     }
-    Response::internal_error().send();
+    Response::failure(status).send();
 }
 
 /// Logs a handler's error at level error.

@@ -26,13 +26,56 @@
 //! The fake host follows the ABI: the runtime's own behaviour around the
 //! module (routing, verb dispatch and `405`, limits, timeouts) is not
 //! simulated, so pick the export a request would reach.
+//!
+//! # Capabilities
+//! As in the runtime, nothing is granted unless the test grants it:
+//!
+//! - **Outbound HTTP**: [`TestRequest::upstream`] answers every request the
+//!   handler sends with a [`Reply`] (a response, a failure, a latency);
+//!   [`TestResponse::fetches`] lists them. Without it, requests are denied.
+//! - **Key-value**: [`TestRequest::store`] grants an empty store,
+//!   [`TestRequest::kv`] grants one holding a value; [`TestResponse::kv`]
+//!   reads what the handler left.
+//! - **Files**: [`TestRequest::file`] puts a file in a mount (and grants
+//!   the mount), [`TestRequest::mount`] grants an empty one.
+//!
+//! Latency is virtual like `sleep`: requests begun together overlap, so a
+//! test can check that a handler fans out (its [`elapsed`](TestResponse::elapsed)
+//! is the slowest upstream's latency, not the sum).
+//!
+//! ```
+//! use std::time::Duration;
+//! use wasmlet_sdk::kv::Store;
+//! use wasmlet_sdk::testing::{Reply, TestRequest};
+//! use wasmlet_sdk::{Result, handler, http, join_all};
+//!
+//! #[handler(get)]
+//! fn mirror() -> Result<String> {
+//!     let urls = Store::default().list("url/")?;
+//!     let pages = join_all(urls.iter().map(|key| http::get_begin(&key["url/".len()..])));
+//!     Ok(format!("{} pages\n", pages.into_iter().filter(Result::is_ok).count()))
+//! }
+//!
+//! let response = TestRequest::get("/mirror")
+//!     .kv("", "url/http://a.example/", "")
+//!     .kv("", "url/http://b.example/", "")
+//!     .upstream(|_| Reply::text("page").after(Duration::from_millis(200)))
+//!     .call(handle_get);
+//! assert_eq!(response.text(), "2 pages\n");
+//! assert_eq!(response.elapsed(), Duration::from_millis(200));
+//! ```
 
+mod reply;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::log::Level;
-use crate::sys::fake::{self, Exchange};
+use crate::sys::fake::{self, Entry, Exchange};
+
+pub use reply::Reply;
 
 /// A request to run a handler against. Build it, then
 /// [`call`](TestRequest::call) an export.
@@ -121,10 +164,118 @@ impl TestRequest {
         self
     }
 
+    /// Answers the handler's outbound HTTP requests: `responder` gets each
+    /// request (method, URI, headers, body) and returns the upstream's
+    /// [`Reply`], or anything that converts into one (an `http::Response`,
+    /// a `StatusCode`, a `&str`). A panic in it (a failing assertion) fails
+    /// the test.
+    ///
+    /// Without a responder, every request fails with `Denied`, as in the
+    /// runtime without an `[http]` grant.
+    pub fn upstream<R: Into<Reply>>(
+        mut self,
+        mut responder: impl FnMut(&http::Request<Vec<u8>>) -> R + 'static,
+    ) -> Self {
+        self.exchange.upstream.responder = Some(Box::new(move |request| responder(request).into()));
+        self
+    }
+
+    /// Reading more than `bytes` of an upstream's body fails with
+    /// `TooLarge`, as past the runtime's `max-response-size`.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.exchange.upstream.max_response_size = Some(bytes);
+        self
+    }
+
+    /// Grants the key-value store `name` (`""` is `default`), empty unless
+    /// [`kv`](TestRequest::kv) fills it.
+    pub fn store(mut self, name: &str) -> Self {
+        self.exchange.kv.grant(name);
+        self
+    }
+
+    /// Grants store `store` (`""` is `default`) and sets `key` in it to
+    /// `value`, with no expiry.
+    pub fn kv(mut self, store: &str, key: &str, value: impl AsRef<[u8]>) -> Self {
+        let entry = Entry {
+            value: value.as_ref().to_vec(),
+            ttl: None,
+            expires_at: None,
+        };
+        self.exchange.kv.grant(store).insert(key.to_owned(), entry);
+        self
+    }
+
+    /// Setting a value longer than `bytes` fails with `TooLarge`, as over a
+    /// store's `max-value-size` (1 MiB unless set).
+    pub fn kv_max_value_size(mut self, bytes: usize) -> Self {
+        self.exchange.kv.max_value_size = bytes;
+        self
+    }
+
+    /// Grants the file mount `name`, empty unless [`file`](TestRequest::file)
+    /// fills it.
+    pub fn mount(mut self, name: &str) -> Self {
+        self.exchange.files.mounts.insert(name.to_owned());
+        self
+    }
+
+    /// Puts a file at `path` (`mount/relative/path`, as a handler names it)
+    /// and grants its mount.
+    pub fn file(mut self, path: &str, contents: impl Into<Vec<u8>>) -> Self {
+        let mount = path.split('/').next().unwrap_or_default();
+        self.exchange.files.mounts.insert(mount.to_owned());
+        self.exchange
+            .files
+            .files
+            .insert(path.to_owned(), contents.into());
+        self
+    }
+
+    /// Runs `f` on the fake host with this request and its grants, and
+    /// returns what it returns: for testing code below a handler (a function
+    /// that uses a store or fetches). Unlike [`call`](TestRequest::call), a
+    /// panic in `f`, such as a failing assertion, fails the test.
+    ///
+    /// ```
+    /// use wasmlet_sdk::kv::Store;
+    /// use wasmlet_sdk::testing::TestRequest;
+    ///
+    /// fn visits() -> wasmlet_sdk::Result<usize> {
+    ///     Ok(Store::default().list("visit/")?.len())
+    /// }
+    ///
+    /// let count = TestRequest::get("/")
+    ///     .kv("", "visit/1", "")
+    ///     .kv("", "visit/2", "")
+    ///     .run(visits);
+    /// assert_eq!(count.unwrap(), 2);
+    /// ```
+    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        let (mut ex, result) = fake::run(self.exchange, f);
+        if let Some(payload) = ex.upstream.panic.take() {
+            std::panic::resume_unwind(payload);
+        }
+        result.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+    }
+
     /// Runs `export` (such as `handle_get`) against this request on the fake
     /// host, and returns what the client would see.
     pub fn call(self, export: impl FnOnce()) -> TestResponse {
-        let (ex, trapped) = fake::run(self.exchange, export);
+        let (mut ex, result) = fake::run(self.exchange, export);
+        if let Some(payload) = ex.upstream.panic.take() {
+            // A failing assertion in the test's responder, not the handler's
+            // fault: the test fails with it.
+            std::panic::resume_unwind(payload);
+        }
+        let trapped = result.is_err();
+        let capabilities = Capabilities {
+            fetches: ex.upstream.requests,
+            cancelled: ex.ops.cancelled,
+            open_handles: ex.ops.len(),
+            stores: ex.kv.stores,
+            clock: ex.clock,
+        };
         let logs = ex
             .logs
             .into_iter()
@@ -149,6 +300,7 @@ impl TestRequest {
                 logs,
                 elapsed: ex.clock,
                 outcome,
+                capabilities,
             };
         }
         let mut headers = HeaderMap::new();
@@ -178,7 +330,45 @@ impl TestRequest {
             logs,
             elapsed: ex.clock,
             outcome,
+            capabilities,
         }
+    }
+}
+
+#[cfg(test)]
+impl TestRequest {
+    /// [`call`](TestRequest::call) for the SDK's own tests, whose closures
+    /// assert: a failed assertion is a trap to `call`, so this checks the
+    /// closure ran to its end.
+    pub(crate) fn check(self, f: impl FnOnce()) -> TestResponse {
+        let response = self.call(f);
+        assert_eq!(
+            response.outcome(),
+            Outcome::Completed,
+            "the closure panicked (see the panic above); logs: {:?}",
+            response.logs()
+        );
+        response
+    }
+}
+
+/// What the handler did with its capabilities.
+#[derive(Debug)]
+struct Capabilities {
+    fetches: Vec<http::Request<Vec<u8>>>,
+    cancelled: usize,
+    open_handles: usize,
+    stores: BTreeMap<String, BTreeMap<String, Entry>>,
+    /// The virtual time the handler ended at, which decides what expired.
+    clock: Duration,
+}
+
+impl Capabilities {
+    fn entry(&self, store: &str, key: &str) -> Option<&Entry> {
+        self.stores
+            .get(fake::store_name(store))?
+            .get(key)
+            .filter(|entry| entry.live(self.clock))
     }
 }
 
@@ -192,6 +382,7 @@ pub struct TestResponse {
     logs: Vec<LogLine>,
     elapsed: Duration,
     outcome: Outcome,
+    capabilities: Capabilities,
 }
 
 /// How the handler ended.
@@ -278,5 +469,49 @@ impl TestResponse {
     /// How the handler ended.
     pub fn outcome(&self) -> Outcome {
         self.outcome
+    }
+
+    /// Every outbound request the handler sent to the upstream, in order
+    /// (those the host refused as malformed never got there).
+    pub fn fetches(&self) -> &[http::Request<Vec<u8>>] {
+        &self.capabilities.fetches
+    }
+
+    /// How many operations the handler abandoned before their end (each
+    /// `Pending` dropped without `wait`): the host cancelled them.
+    pub fn cancelled(&self) -> usize {
+        self.capabilities.cancelled
+    }
+
+    /// How many handles (pending operations, outbound responses) were still
+    /// open when the handler returned. The runtime releases them; the SDK
+    /// itself leaves none.
+    pub fn open_handles(&self) -> usize {
+        self.capabilities.open_handles
+    }
+
+    /// The value of `key` in store `store` (`""` is `default`) as the
+    /// handler left it; `None` if absent or expired by the end.
+    pub fn kv(&self, store: &str, key: &str) -> Option<&[u8]> {
+        Some(&self.capabilities.entry(store, key)?.value)
+    }
+
+    /// The time-to-live `key` in `store` was last set with; `None` if it
+    /// never expires (or is absent).
+    pub fn kv_ttl(&self, store: &str, key: &str) -> Option<Duration> {
+        self.capabilities.entry(store, key)?.ttl
+    }
+
+    /// The keys in store `store` at the end, in byte order (expired ones
+    /// left out).
+    pub fn kv_keys(&self, store: &str) -> Vec<&str> {
+        self.capabilities
+            .stores
+            .get(fake::store_name(store))
+            .into_iter()
+            .flatten()
+            .filter(|(_, entry)| entry.live(self.capabilities.clock))
+            .map(|(key, _)| key.as_str())
+            .collect()
     }
 }

@@ -6,12 +6,38 @@
 //! `CLOSED` once the client has gone), so the SDK above it runs the code it
 //! runs in the runtime. Time is virtual: `sleep_ms` advances a clock and
 //! returns at once, so a test of a slow handler is fast and exact.
+//!
+//! The capabilities live in `fake/`: the handle table behind every
+//! `_begin`/`_end` (`ops.rs`), outbound HTTP against a test's responder
+//! (`upstream.rs`), key-value stores in memory (`kv.rs`) and files in memory
+//! (`files.rs`). An outbound request's latency is virtual too: a request
+//! begun at `t` and answering after `d` is ready at `t + d`, and its `_end`
+//! moves the clock there if it is not yet past it, so begun requests overlap
+//! exactly as they do in the runtime.
+
+mod files;
+mod kv;
+mod ops;
+mod upstream;
 
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::code;
+
+pub(crate) use files::{FakeFiles, file_read, file_read_begin, file_read_end, file_size};
+pub(crate) use kv::{
+    Entry, FakeKv, kv_delete, kv_delete_begin, kv_delete_end, kv_get, kv_get_begin, kv_get_end,
+    kv_list, kv_list_begin, kv_list_end, kv_set, kv_set_begin, kv_set_end, store_name,
+};
+pub(crate) use ops::{Ops, close, error_message};
+pub(crate) use upstream::{
+    FakeUpstream, http_begin, http_end, http_header, http_headers, http_read, http_send,
+    http_status,
+};
+#[cfg(test)]
+pub(crate) use {files::remove_file, ops::open_handles};
 
 /// One request on the fake host, and everything the handler did with it.
 pub(crate) struct Exchange {
@@ -48,8 +74,18 @@ pub(crate) struct Exchange {
     pub(crate) writes: Vec<Written>,
     /// Every `log` line: level and message.
     pub(crate) logs: Vec<(i32, String)>,
-    /// Virtual time spent in `sleep_ms`.
+    /// Virtual time spent in `sleep_ms` and waiting for upstreams.
     pub(crate) clock: Duration,
+    /// Pending operations and open responses, by handle.
+    pub(crate) ops: Ops,
+    /// The message of the latest failed call, for `error_message`.
+    pub(crate) last_error: Option<String>,
+    /// Outbound HTTP: the test's responder and what it was asked.
+    pub(crate) upstream: FakeUpstream,
+    /// The stores the test granted, and their contents.
+    pub(crate) kv: FakeKv,
+    /// The mounts the test granted, and their files.
+    pub(crate) files: FakeFiles,
 }
 
 /// One accepted `resp_write`.
@@ -83,6 +119,34 @@ impl Exchange {
             writes: Vec::new(),
             logs: Vec::new(),
             clock: Duration::ZERO,
+            ops: Ops::default(),
+            last_error: None,
+            upstream: FakeUpstream::default(),
+            kv: FakeKv::default(),
+            files: FakeFiles::default(),
+        }
+    }
+
+    /// Records why a call failed (for `error_message`); returns its code.
+    pub(crate) fn fail(&mut self, failure: Failure) -> i32 {
+        self.last_error = Some(failure.message);
+        failure.code
+    }
+}
+
+/// A failed call: the code the guest gets and the message `error_message`
+/// gives it.
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: i32,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(code: i32, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
         }
     }
 }
@@ -95,9 +159,12 @@ thread_local! {
 struct Trap;
 
 /// Runs `entry` (a handler's export) against `exchange` on this thread.
-/// Returns the exchange as the handler left it, and whether the module
-/// trapped (a panic, or an explicit trap).
-pub(crate) fn run(exchange: Exchange, entry: impl FnOnce()) -> (Exchange, bool) {
+/// Returns the exchange as the handler left it, and what `entry` returned,
+/// or the payload it unwound with (a panic, or an explicit trap).
+pub(crate) fn run<R>(
+    exchange: Exchange,
+    entry: impl FnOnce() -> R,
+) -> (Exchange, std::thread::Result<R>) {
     CURRENT.with(|current| {
         let mut current = current.borrow_mut();
         assert!(
@@ -106,11 +173,11 @@ pub(crate) fn run(exchange: Exchange, entry: impl FnOnce()) -> (Exchange, bool) 
         );
         *current = Some(exchange);
     });
-    let trapped = panic::catch_unwind(AssertUnwindSafe(entry)).is_err();
+    let result = panic::catch_unwind(AssertUnwindSafe(entry));
     let exchange = CURRENT
         .with(|current| current.borrow_mut().take())
         .expect("the exchange is in place until the handler returns");
-    (exchange, trapped)
+    (exchange, result)
 }
 
 fn with<R>(f: impl FnOnce(&mut Exchange) -> R) -> R {

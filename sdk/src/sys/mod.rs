@@ -11,16 +11,22 @@
 mod wasm;
 #[cfg(target_arch = "wasm32")]
 pub(crate) use wasm::{
-    log, log_panic, req_body_read, req_header, req_method, req_param, req_uri, resp_header,
-    resp_status, resp_write, sleep_ms, trap,
+    close, error_message, file_read, file_read_begin, file_read_end, file_size, http_begin,
+    http_end, http_header, http_headers, http_read, http_send, http_status, kv_delete,
+    kv_delete_begin, kv_delete_end, kv_get, kv_get_begin, kv_get_end, kv_list, kv_list_begin,
+    kv_list_end, kv_set, kv_set_begin, kv_set_end, log, log_panic, req_body_read, req_header,
+    req_method, req_param, req_uri, resp_header, resp_status, resp_write, sleep_ms, trap,
 };
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod fake;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use fake::{
-    log, log_panic, req_body_read, req_header, req_method, req_param, req_uri, resp_header,
-    resp_status, resp_write, sleep_ms, trap,
+    close, error_message, file_read, file_read_begin, file_read_end, file_size, http_begin,
+    http_end, http_header, http_headers, http_read, http_send, http_status, kv_delete,
+    kv_delete_begin, kv_delete_end, kv_get, kv_get_begin, kv_get_end, kv_list, kv_list_begin,
+    kv_list_end, kv_set, kv_set_begin, kv_set_end, log, log_panic, req_body_read, req_header,
+    req_method, req_param, req_uri, resp_header, resp_status, resp_write, sleep_ms, trap,
 };
 
 /// The largest length an `i32` argument can carry; longer buffers are
@@ -31,15 +37,31 @@ pub(crate) const MAX_LEN: usize = i32::MAX as usize;
 /// when the value is longer than the buffer, ask again with a buffer of its
 /// full length. `None` for any negative code (absent, or a name the host
 /// rejects and so cannot hold).
-pub(crate) fn read_value(mut read: impl FnMut(&mut [u8]) -> i32) -> Option<Vec<u8>> {
+pub(crate) fn read_value(read: impl FnMut(&mut [u8]) -> i32) -> Option<Vec<u8>> {
     // Most methods, paths and header values fit; a longer one costs one
     // more call.
-    let mut buf = vec![0; 128];
+    read_full(128, read).ok()
+}
+
+/// [`read_value`] starting with a buffer of `first` bytes, keeping the
+/// negative code when there is one.
+///
+/// The same loop serves the `_end` imports that keep a value too long for
+/// the buffer (`kv_get_end`, `kv_list_end`, `file_read_end`): their second
+/// call returns the kept value at once. For a single-call import
+/// (`kv_get`) the second call asks again, and the loop also copes with a
+/// value that changed size in between.
+pub(crate) fn read_full(
+    first: usize,
+    mut read: impl FnMut(&mut [u8]) -> i32,
+) -> Result<Vec<u8>, i32> {
+    let mut buf = vec![0; first.min(MAX_LEN)];
     loop {
-        let len = usize::try_from(read(&mut buf)).ok()?;
+        let code = read(&mut buf);
+        let len = usize::try_from(code).map_err(|_| code)?;
         if len <= buf.len() {
             buf.truncate(len);
-            return Some(buf);
+            return Ok(buf);
         }
         buf.resize(len, 0);
     }
@@ -47,7 +69,7 @@ pub(crate) fn read_value(mut read: impl FnMut(&mut [u8]) -> i32) -> Option<Vec<u
 
 #[cfg(test)]
 mod tests {
-    use super::read_value;
+    use super::{read_full, read_value};
     use crate::code;
 
     /// A host value as the ABI serves it: copy what fits, return the length.
@@ -83,6 +105,24 @@ mod tests {
     #[test]
     fn an_empty_value_is_present() {
         assert_eq!(read_value(|buf| serve(b"", buf)), Some(Vec::new()));
+    }
+
+    #[test]
+    fn read_full_keeps_the_negative_code() {
+        assert_eq!(read_full(8, |_| code::DENIED), Err(code::DENIED));
+        assert_eq!(read_full(8, |buf| serve(b"ok", buf)), Ok(b"ok".to_vec()));
+    }
+
+    #[test]
+    fn a_value_that_grows_between_calls_is_read_until_it_fits() {
+        let mut sizes = [20, 40, 40].into_iter();
+        let mut calls = 0;
+        let value = read_full(10, |buf| {
+            calls += 1;
+            serve(&vec![b'v'; sizes.next().unwrap()], buf)
+        });
+        assert_eq!(value.map(|v| v.len()), Ok(40));
+        assert_eq!(calls, 3);
     }
 
     #[test]
