@@ -58,13 +58,16 @@ pub fn handlers_dir() -> PathBuf {
 /// The SDK handlers the end-to-end tests serve: the examples in
 /// `handlers/rust/` and the fixtures in `tests/sdk-fixtures/`, as cargo
 /// packages.
-pub const SDK_HANDLERS: [&str; 6] = [
+pub const SDK_HANDLERS: [&str; 9] = [
     "wasmlet-handler-hello",
     "wasmlet-handler-echo",
     "wasmlet-handler-json",
     "wasmlet-handler-countdown",
     "wasmlet-handler-user",
+    "wasmlet-handler-fanout",
+    "wasmlet-handler-notes",
     "wasmlet-fixture-faulty",
+    "wasmlet-fixture-counter",
 ];
 
 /// Builds [`SDK_HANDLERS`] for `wasm32-unknown-unknown` with the

@@ -159,3 +159,106 @@ async fn an_error_after_the_first_write_cuts_the_body() {
     );
     assert!(log_contains("failed halfway", Duration::from_secs(5)).await);
 }
+
+/// The capability examples and the reusable fixture, with a `wasmlet.toml`
+/// that grants what they use; `hosts` are allowed for outbound HTTP.
+async fn serve_capability_handlers(hosts: &[String]) -> (TestServer, tempfile::TempDir) {
+    let allow: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+    let config = format!(
+        "[kv]\nstores = [\"default\"]\n\n[files.mounts]\ndata = \"data\"\n\n[http]\nallow = [{}]\n",
+        allow.join(", ")
+    );
+    let root = tokio::task::spawn_blocking(move || {
+        WebRoot::new()
+            .sdk_handler("notes.wasm", "notes")
+            .sdk_handler("fanout.wasm", "fanout")
+            .sdk_handler("counter.wasm", "counter")
+            .file("data/readme.txt", "read me\n")
+            .file("wasmlet.toml", &config)
+    })
+    .await
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_owned();
+    let server = TestServer::start_with(root, |c| c.data_dir = Some(dir)).await;
+    (server, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reusable_sdk_handler_keeps_its_state_until_it_traps() {
+    let (server, _data) = serve_capability_handlers(&[]).await;
+    for n in 1..=3 {
+        assert_eq!(server.get("/counter").await.text(), format!("count={n}"));
+    }
+    assert_eq!(
+        server.get("/counter?trap").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(server.get("/counter").await.text(), "count=1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notes_example_stores_lists_deletes_and_reads_files() {
+    let (server, _data) = serve_capability_handlers(&[]).await;
+    let put = server
+        .send(Method::PUT, "/notes?key=shopping", "milk, eggs")
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
+    let put = server
+        .send(Method::PUT, "/notes?key=todo", "call back")
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
+    assert_eq!(server.get("/notes?key=shopping").await.text(), "milk, eggs");
+    assert_eq!(server.get("/notes").await.text(), "shopping\ntodo\n");
+    assert_eq!(
+        server.get("/notes?values").await.text(),
+        "shopping: milk, eggs\ntodo: call back\n"
+    );
+    let deleted = server.send(Method::DELETE, "/notes?key=todo", "").await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        server.get("/notes?key=todo").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        server.get("/notes?file=readme.txt").await.text(),
+        "read me\n"
+    );
+    assert_eq!(
+        server.get("/notes?file=nope.txt").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fanout_example_fetches_in_parallel_and_reports_denied_hosts() {
+    let up = wasmlet_tests::peers::Upstream::answering("ok\n", Duration::from_millis(300)).await;
+    let other = wasmlet_tests::peers::Upstream::answering("no\n", Duration::ZERO).await;
+    let origin = format!("http://127.0.0.1:{}", up.addr().port());
+    let (server, _data) = serve_capability_handlers(&[origin]).await;
+    let path = format!(
+        "/fanout?url={}&url={}&url={}",
+        up.url("/a"),
+        up.url("/b"),
+        up.url("/c")
+    );
+    assert_eq!(server.get(&path).await.status, StatusCode::OK, "warm-up");
+    let started = Instant::now();
+    let reply = server.get(&path).await;
+    let took = started.elapsed();
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let report: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(report["count"], 3);
+    for result in report["results"].as_array().unwrap() {
+        assert_eq!(result["status"], 200, "{report}");
+    }
+    assert!(
+        took < Duration::from_millis(750),
+        "{took:?}: not concurrent"
+    );
+
+    let denied = server.get(&format!("/fanout?url={}", other.url("/"))).await;
+    let report: serde_json::Value = serde_json::from_slice(&denied.body).unwrap();
+    assert_eq!(report["results"][0]["error"], "denied", "{report}");
+    assert_eq!(other.connections(), 0);
+}
