@@ -500,3 +500,45 @@ async fn a_broken_configuration_edit_keeps_the_previous_one_until_it_is_fixed() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn an_operation_still_pending_when_the_request_ends_is_cancelled() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Set when the upstream's handler future is dropped before finishing:
+    /// hyper drops it when the client (wasmlet) closes the connection.
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let flag = cancelled.clone();
+    let up = Upstream::start(move |_| {
+        let guard = Dropped(flag.clone());
+        async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            std::mem::forget(guard);
+            Response::new(Full::new(Bytes::from_static(b"too late")))
+        }
+    })
+    .await;
+    let root = WebRoot::new().fixture("leave.wat", "cap_begin_and_leave.wat").file(
+        "wasmlet.toml",
+        &format!("[http]\nallow = [\"http://127.0.0.1:{}\"]\n", up.addr().port()),
+    );
+    let (server, _data) = serve(root).await;
+    let reply = fetch(&server, "/leave", &up.url("/slow")).await;
+    assert_eq!(reply.text(), "left");
+    assert!(
+        wasmlet_tests::eventually(Duration::from_secs(5), || up.connections() == 1).await,
+        "the operation started"
+    );
+    assert!(
+        wasmlet_tests::eventually(Duration::from_secs(5), || cancelled.load(Ordering::SeqCst))
+            .await,
+        "the upstream request was abandoned when the handler's request ended"
+    );
+}
