@@ -304,8 +304,10 @@ fn guarded_root() -> (tempfile::TempDir, std::path::PathBuf) {
     write("sub/.hidden/x.txt", SECRET);
     write("sub/.env", SECRET);
     write(".hidden.wat", &says(SECRET));
-    write("wasmlet.toml", SECRET);
-    write("sub/wasmlet.toml", SECRET);
+    // Valid configuration (the server reads it) that carries the secret in a
+    // comment, so a leak would show in the body.
+    write("wasmlet.toml", &format!("# {SECRET}\n"));
+    write("sub/wasmlet.toml", &format!("# {SECRET}\n"));
     symlink(&outer.path().join("secret.txt"), &root.join("link-out.txt"));
     symlink(outer.path(), &root.join("dir-out"));
     symlink(&outer.path().join("outside.wat"), &root.join("evil.wat"));
