@@ -525,10 +525,15 @@ async fn an_operation_still_pending_when_the_request_ends_is_cancelled() {
         }
     })
     .await;
-    let root = WebRoot::new().fixture("leave.wat", "cap_begin_and_leave.wat").file(
-        "wasmlet.toml",
-        &format!("[http]\nallow = [\"http://127.0.0.1:{}\"]\n", up.addr().port()),
-    );
+    let root = WebRoot::new()
+        .fixture("leave.wat", "cap_begin_and_leave.wat")
+        .file(
+            "wasmlet.toml",
+            &format!(
+                "[http]\nallow = [\"http://127.0.0.1:{}\"]\n",
+                up.addr().port()
+            ),
+        );
     let (server, _data) = serve(root).await;
     let reply = fetch(&server, "/leave", &up.url("/slow")).await;
     assert_eq!(reply.text(), "left");
