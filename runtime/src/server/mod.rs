@@ -5,6 +5,7 @@
 mod access;
 mod admin;
 mod body;
+mod component;
 mod service;
 mod static_files;
 mod status;
@@ -23,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
+pub use component::ComponentBody;
 
 use crate::config::Config;
 use crate::engine::WasmEngine;

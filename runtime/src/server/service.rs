@@ -21,6 +21,7 @@ use super::{static_files, status};
 use crate::engine::{Limits, RequestParts, run_request};
 use crate::error::Outcome;
 use crate::host::Start;
+use crate::loader::HandlerKind;
 use crate::router::Route;
 
 /// Answers one request. Never fails: every failure is a response.
@@ -70,9 +71,18 @@ async fn handler(
             return response;
         }
     };
-    let Some(entry) = loaded.entry_point(request.method()) else {
+    let core = match &loaded.kind {
+        HandlerKind::Core(core) => core.clone(),
+        // A component answers every verb itself.
+        HandlerKind::Component(component) => {
+            let policy = app.policy(file);
+            let component = component.clone();
+            return super::component::serve(app, request, component, policy, name, access).await;
+        }
+    };
+    let Some(entry) = core.entry_point(request.method()) else {
         let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        if let Ok(allow) = HeaderValue::from_str(&loaded.allow()) {
+        if let Ok(allow) = HeaderValue::from_str(&core.allow()) {
             response.headers_mut().insert(header::ALLOW, allow);
         }
         access.finish(response.status(), None);
@@ -106,7 +116,7 @@ async fn handler(
     let task = tokio::spawn(async move {
         let (outcome, status) = run_request(
             &task_app.engine,
-            &loaded,
+            &core,
             entry,
             guest_request,
             limits,
@@ -152,7 +162,7 @@ fn with_head(
 
 /// The response for a failure before the head was sent. Details only in
 /// development mode: a trap message can reveal the guest's internals.
-fn failure(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
+pub(super) fn failure(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
     let status = outcome.status();
     let reason = status.canonical_reason().unwrap_or("error");
     let body = match outcome.detail() {
@@ -187,10 +197,10 @@ fn handler_name(root: &Path, file: &Path) -> Arc<str> {
 
 /// Cancels the guest task (after the grace period) when dropped, unless
 /// disarmed: hyper drops the request future when the client goes away.
-struct AbortOnDrop(Option<AbortHandle>);
+pub(super) struct AbortOnDrop(pub(super) Option<AbortHandle>);
 
 impl AbortOnDrop {
-    fn disarm(mut self) -> AbortHandle {
+    pub(super) fn disarm(mut self) -> AbortHandle {
         self.0.take().expect("disarmed once")
     }
 }
