@@ -17,6 +17,8 @@
 //! - [`TestServer::connect`], [`closed_within`] and [`rss_bytes`]: raw
 //!   connections that misbehave, and the process's memory, for the
 //!   hardening tests.
+//! - [`sdk_handlers`] and [`component_handlers`]: the example handlers,
+//!   built for wasm32 from source.
 //! - [`peers`]: an upstream HTTP server that counts its connections, and the
 //!   `wasmlet` binary as a process of its own.
 //! - [`redis`]: a real `redis-server` per test, for the Redis key-value
@@ -73,47 +75,70 @@ pub const SDK_HANDLERS: [&str; 9] = [
 /// Builds [`SDK_HANDLERS`] for `wasm32-unknown-unknown` with the
 /// `wasm-release` profile, once per test binary, and returns the directory
 /// holding `hello.wasm`, `echo.wasm`, …
-///
-/// The build runs a nested cargo with its own target directory: the outer
-/// `cargo test` may still hold the lock on the workspace's.
 pub fn sdk_handlers() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let workspace = handlers_dir().parent().expect("a workspace").to_path_buf();
-            let target_dir = workspace.join("target").join("wasm-handlers");
-            // rust-toolchain.toml names the wasm target, but rustup adds
-            // targets only when it installs the toolchain; make sure it is
-            // there on a machine that had the toolchain already. Without
-            // rustup, the build below says what is missing.
-            let _ = std::process::Command::new("rustup")
-                .args(["toolchain", "install"])
-                .current_dir(&workspace)
-                .stdout(std::process::Stdio::null())
-                .status();
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let mut command = std::process::Command::new(cargo);
-            command
-                .current_dir(&workspace)
-                .args(["build", "--profile", "wasm-release"])
-                .args(["--target", "wasm32-unknown-unknown"])
-                .arg("--target-dir")
-                .arg(&target_dir);
-            for package in SDK_HANDLERS {
-                command.args(["-p", package]);
-            }
-            let status = command
-                .status()
-                .expect("run cargo to build the SDK handlers");
-            assert!(
-                status.success(),
-                "building the SDK handlers for wasm32 failed"
-            );
-            target_dir
-                .join("wasm32-unknown-unknown")
-                .join("wasm-release")
-        })
+        .get_or_init(|| build_for_wasm("wasm32-unknown-unknown", &SDK_HANDLERS))
         .clone()
+}
+
+/// The `wasi:http` component handlers the end-to-end tests serve, as cargo
+/// packages (examples in `handlers/rust/`).
+pub const COMPONENT_HANDLERS: [&str; 1] = ["wasmlet-handler-wasi-hello"];
+
+/// Builds [`COMPONENT_HANDLERS`] for `wasm32-wasip2` (where a `cdylib` is a
+/// component) with the `wasm-release` profile, once per test binary, and
+/// returns the directory holding `wasi_hello.wasm`.
+pub fn component_handlers() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| build_for_wasm("wasm32-wasip2", &COMPONENT_HANDLERS))
+        .clone()
+}
+
+/// Builds `packages` for `target` with the `wasm-release` profile and
+/// returns the directory holding the `.wasm` files.
+///
+/// The build runs a nested cargo with its own target directory: the outer
+/// `cargo test` may still hold the lock on the workspace's.
+fn build_for_wasm(target: &str, packages: &[&str]) -> PathBuf {
+    let workspace = handlers_dir().parent().expect("a workspace").to_path_buf();
+    let target_dir = workspace.join("target").join("wasm-handlers");
+    // rust-toolchain.toml names the wasm targets, but rustup adds targets
+    // only when it installs the toolchain; make sure they are there on a
+    // machine that had the toolchain already. Without rustup, the build
+    // below says what is missing.
+    let _ = std::process::Command::new("rustup")
+        .args(["toolchain", "install"])
+        .current_dir(&workspace)
+        .stdout(std::process::Stdio::null())
+        .status();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command
+        .current_dir(&workspace)
+        .args(["build", "--profile", "wasm-release"])
+        .args(["--target", target])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo to build the handlers for {target}: {e}"));
+    assert!(
+        status.success(),
+        "building {packages:?} for {target} failed"
+    );
+    target_dir.join(target).join("wasm-release")
+}
+
+/// The bytes of the built component handler `<name>.wasm` (see
+/// [`component_handlers`]).
+pub fn component_bytes(name: &str) -> Vec<u8> {
+    let built = component_handlers().join(format!("{name}.wasm"));
+    std::fs::read(&built).unwrap_or_else(|e| panic!("read {}: {e}", built.display()))
 }
 
 /// A temporary web root that is deleted when dropped.
@@ -149,6 +174,12 @@ impl WebRoot {
         let bytes =
             std::fs::read(&built).unwrap_or_else(|e| panic!("read {}: {e}", built.display()));
         self.bytes(rel, bytes)
+    }
+
+    /// Copies the built component handler `<name>.wasm` (see
+    /// [`component_handlers`]) to `<root>/<rel>`.
+    pub fn component_handler(self, rel: &str, name: &str) -> Self {
+        self.bytes(rel, component_bytes(name))
     }
 
     /// Writes `contents` to `<root>/<rel>`, creating parent directories.

@@ -8,8 +8,9 @@
 //! file per row in DIR, for `perf report -i`). A partial or profiled run
 //! writes nothing.
 //!
-//! 1. Hello world: the WAT and SDK hello handlers against a native hyper
-//!    server doing the same work (the ceiling), at 1, 16 and 64 connections.
+//! 1. Hello world: the WAT and SDK hello handlers and the `wasi:http`
+//!    component hello against a native hyper server doing the same work (the
+//!    ceiling), at 1, 16 and 64 connections.
 //! 2. The async claim: N connections, each request waiting 100 ms in
 //!    `sleep_ms`, on 2 workers; against the ideal N / 0.1 s, a native tokio
 //!    server, and a 20-thread thread-per-request server; with each server's
@@ -174,6 +175,29 @@ fn workspace() -> &'static Path {
 /// The SDK's hello example built for wasm32, as the tests build it; `None`
 /// (and its rows are skipped) if the wasm target is missing.
 fn build_sdk_hello() -> Option<Vec<u8>> {
+    build_wasm(
+        "wasm32-unknown-unknown",
+        "wasmlet-handler-hello",
+        "hello.wasm",
+        "the SDK hello",
+    )
+}
+
+/// The `wasi:http` component example (`handlers/rust/wasi-hello`) built for
+/// wasm32-wasip2, as the tests build it; `None` (and its rows are skipped)
+/// if the target is missing.
+fn build_component_hello() -> Option<Vec<u8>> {
+    build_wasm(
+        "wasm32-wasip2",
+        "wasmlet-handler-wasi-hello",
+        "wasi_hello.wasm",
+        "the component hello",
+    )
+}
+
+/// Builds `package` for `target` with the `wasm-release` profile and reads
+/// its `file`.
+fn build_wasm(target: &str, package: &str, file: &str, what: &str) -> Option<Vec<u8>> {
     let target_dir = workspace().join("target").join("wasm-handlers");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = std::process::Command::new(cargo)
@@ -184,18 +208,18 @@ fn build_sdk_hello() -> Option<Vec<u8>> {
             "--profile",
             "wasm-release",
             "--target",
-            "wasm32-unknown-unknown",
+            target,
         ])
         .arg("--target-dir")
         .arg(&target_dir)
-        .args(["-p", "wasmlet-handler-hello"])
+        .args(["-p", package])
         .status()
         .ok()?;
     if !status.success() {
-        eprintln!("warning: the SDK hello did not build; its rows are skipped");
+        eprintln!("warning: {what} did not build; its rows are skipped");
         return None;
     }
-    std::fs::read(target_dir.join("wasm32-unknown-unknown/wasm-release/hello.wasm")).ok()
+    std::fs::read(target_dir.join(target).join("wasm-release").join(file)).ok()
 }
 
 /// Everything the load rows share.
@@ -308,7 +332,7 @@ fn slug(name: &str) -> String {
 impl Bench {
     /// Section 1, hello world: each server fresh for each row, the servers
     /// taking turns at each connection count so drift hits them alike.
-    fn hello(&self, report: &mut Report, sdk_hello: bool) {
+    fn hello(&self, report: &mut Report, sdk_hello: bool, component_hello: bool) {
         let warmup = self.plan.hello_warmup;
         let native = || self.native("native");
         let wasmlet = || self.wasmlet(&[], QUIET);
@@ -320,6 +344,12 @@ impl Bench {
                     .then(|| {
                         let name = "wasmlet SDK hello (Rust)";
                         self.row(name, wasmlet, "/sdk-hello", connections, warmup)
+                    })
+                    .flatten(),
+                component_hello
+                    .then(|| {
+                        let name = COMPONENT_HELLO;
+                        self.row(name, wasmlet, "/wasi-hello", connections, warmup)
                     })
                     .flatten(),
             ];
@@ -366,6 +396,9 @@ impl Bench {
         }
     }
 }
+
+/// The component hello's row name (the report names it too).
+pub(crate) const COMPONENT_HELLO: &str = "wasmlet component hello (wasi:http, Rust)";
 
 /// `RUST_LOG` for a wasmlet child: warnings only, so no access log.
 const QUIET: &str = "wasmlet=warn";
@@ -438,6 +471,11 @@ fn main() {
     if let Some(bytes) = &sdk_hello {
         std::fs::write(root.join("sdk-hello.wasm"), bytes).expect("write a handler");
     }
+    // Answers `hello, world` at any path but its other endpoints' names.
+    let component_hello = build_component_hello();
+    if let Some(bytes) = &component_hello {
+        std::fs::write(root.join("wasi-hello.wasm"), bytes).expect("write a handler");
+    }
     let started = Instant::now();
 
     // The micro-benchmark first, in a process no load has run in yet: its
@@ -448,7 +486,7 @@ fn main() {
     }
     if sections.contains(&1) {
         eprintln!("1. hello world");
-        bench.hello(&mut report, sdk_hello.is_some());
+        bench.hello(&mut report, sdk_hello.is_some(), component_hello.is_some());
     }
     if sections.contains(&2) {
         eprintln!("2. 100 ms waits");

@@ -456,7 +456,11 @@ impl Report {
             );
         }
         let _ = writeln!(md);
-        for server in ["wasmlet WAT hello", "wasmlet SDK hello (Rust)"] {
+        for server in [
+            "wasmlet WAT hello",
+            "wasmlet SDK hello (Rust)",
+            crate::COMPONENT_HELLO,
+        ] {
             let ratios = self.hello_ratios(server);
             if ratios.is_empty() {
                 continue;
@@ -651,6 +655,7 @@ impl Report {
             "hello_ratio_to_native": {
                 "wat": self.hello_ratios("wasmlet WAT hello").iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),
                 "sdk": self.hello_ratios("wasmlet SDK hello (Rust)").iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),
+                "component": self.hello_ratios(crate::COMPONENT_HELLO).iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),
             },
             "waits": self.waits.iter().map(|r| {
                 let mut v = r.json();

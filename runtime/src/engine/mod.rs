@@ -1,7 +1,8 @@
 //! The one WebAssembly engine a server uses: its configuration, the epoch
-//! ticker that makes guests yield, and the shared `Linker` with every host
-//! import.
+//! ticker that makes guests yield, and the shared linkers: the `Linker` with
+//! every host import for core modules, and the WASI one for components.
 
+mod component;
 mod pool;
 mod run;
 
@@ -15,8 +16,10 @@ use wasmtime::{
 
 use crate::config::Config;
 use crate::error::ConfigError;
-use crate::host::{self, Ctx};
+use crate::host::{self, Ctx, WasiState};
 
+pub use component::ComponentHandler;
+pub(crate) use component::{ComponentRequest, run_component};
 pub use pool::Pool;
 pub(crate) use run::{Limits, RequestParts, run_request};
 
@@ -31,6 +34,11 @@ const ASYNC_STACK_SIZE: usize = 2 << 20;
 /// Bytes of each pooled linear memory reset in place between instances.
 const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
 
+/// Core instances (and tables) pooled per allowed handler instance, so a
+/// component fits: a Rust `wasm32-wasip2` component (`wstd`) has 3 core
+/// instances and 2 tables.
+const CORE_PARTS_PER_COMPONENT: u32 = 4;
+
 /// Bytes of each pooled fiber stack kept resident between instances.
 const ASYNC_STACK_KEEP_RESIDENT: usize = 64 << 10;
 
@@ -44,10 +52,12 @@ pub enum Allocator {
     OnDemand,
 }
 
-/// The engine, its linker, and the ticker thread that drives epochs.
+/// The engine, its linkers, and the ticker thread that drives epochs.
 pub struct WasmEngine {
     engine: Engine,
     linker: Arc<Linker<Ctx>>,
+    /// WASI 0.2 and `wasi:http`, for component handlers.
+    component_linker: Arc<wasmtime::component::Linker<WasiState>>,
     allocator: Allocator,
     ticker: Ticker,
 }
@@ -70,10 +80,14 @@ impl WasmEngine {
         };
         let mut linker = Linker::new(&engine);
         host::add_to_linker(&mut linker).map_err(|e| ConfigError::Engine(e.to_string()))?;
+        let mut component_linker = wasmtime::component::Linker::new(&engine);
+        host::add_wasi_to_linker(&mut component_linker)
+            .map_err(|e| ConfigError::Engine(e.to_string()))?;
         let ticker = Ticker::start(engine.clone());
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            component_linker: Arc::new(component_linker),
             allocator,
             ticker,
         })
@@ -87,6 +101,11 @@ impl WasmEngine {
     /// The linker that defines every `wasmlet` import.
     pub(crate) fn linker(&self) -> &Arc<Linker<Ctx>> {
         &self.linker
+    }
+
+    /// The linker that defines WASI 0.2 and `wasi:http` for components.
+    pub(crate) fn component_linker(&self) -> &Arc<wasmtime::component::Linker<WasiState>> {
+        &self.component_linker
     }
 
     /// The allocator in use.
@@ -108,9 +127,19 @@ fn engine_config(config: &Config, pooling: bool) -> wasmtime::Config {
         .cranelift_opt_level(OptLevel::Speed);
     if pooling {
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_core_instances(config.max_instances)
+        // `max_instances` counts handler instances of either kind. A
+        // component instance holds several core instances and tables (its
+        // module and the shims between it and WASI), so those pools have
+        // room for that many components; memories (the address space that
+        // matters) and fiber stacks stay at one per handler instance, and
+        // cap core handlers as before.
+        let parts = config
+            .max_instances
+            .saturating_mul(CORE_PARTS_PER_COMPONENT);
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(parts)
             .total_memories(config.max_instances)
-            .total_tables(config.max_instances)
+            .total_tables(parts)
             .total_stacks(config.max_instances)
             .max_memory_size(config.max_memory as usize)
             // Reset a freed slot's memory in place instead of `madvise`:

@@ -15,7 +15,7 @@ use wasmtime::{
 use super::WasmEngine;
 use crate::error::Outcome;
 use crate::host::{Ctx, RequestBody, RequestInfo, ResponseState, Start};
-use crate::loader::{Handler, error_text};
+use crate::loader::{CoreHandler, error_text};
 use crate::server::BodyLimits;
 use crate::site::Policy;
 use crate::stats::Stats;
@@ -53,7 +53,7 @@ pub(crate) struct Limits {
 /// cleanly.
 pub(crate) async fn run_request(
     engine: &WasmEngine,
-    handler: &Handler,
+    handler: &CoreHandler,
     entry: ModuleExport,
     request: RequestParts,
     limits: Limits,
@@ -157,7 +157,7 @@ fn new_store(engine: &WasmEngine, ctx: Ctx) -> Store<Ctx> {
 /// outcome, for the pool.
 async fn call(
     store: &mut Store<Ctx>,
-    handler: &Handler,
+    handler: &CoreHandler,
     warm: Option<Instance>,
     entry: ModuleExport,
 ) -> (Outcome, Option<Instance>) {
@@ -217,7 +217,7 @@ async fn call_export(
 }
 
 /// A trap as one log line: its kind first when wasmtime knows it.
-fn trap_text(e: &wasmtime::Error) -> String {
+pub(super) fn trap_text(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<Trap>() {
         Some(trap) => format!("wasm trap: {trap}; {}", error_text(e)),
         None => error_text(e),

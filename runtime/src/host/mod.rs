@@ -13,6 +13,8 @@ mod ops;
 mod request;
 mod response;
 mod system;
+mod wasi;
+mod wasi_http;
 
 use std::sync::Arc;
 
@@ -26,6 +28,8 @@ use crate::site::Policy;
 
 pub(crate) use request::{RequestBody, RequestInfo};
 pub(crate) use response::{BodyStream, ResponseState, Start};
+pub use wasi::WasiState;
+pub(crate) use wasi::{Identity, add_to_linker as add_wasi_to_linker};
 
 /// Everything one request's guest can reach through its imports. One `Ctx`
 /// per `Store`, one `Store` per request: nothing leaks between requests.

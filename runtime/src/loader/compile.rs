@@ -1,21 +1,41 @@
 //! One handler file → a ready [`Handler`]: read, text to binary for `.wat`,
 //! the disk cache or a compile, import and export checks, `InstancePre`.
-//! Runs on a blocking thread.
+//! A core module takes the path below; a component (told apart by its
+//! header) is loaded by `component.rs`. Runs on a blocking thread.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use http::Method;
 use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport};
 
-use super::disk_cache::DiskCache;
+use super::disk_cache::{Artifact, CacheKey, DiskCache};
 use crate::abi::MODULE;
+use crate::engine::ComponentHandler;
 use crate::error::LoadError;
-use crate::host::{self, Ctx};
+use crate::host::{self, Ctx, WasiState};
 use crate::stats::Stats;
 
-/// A compiled handler, ready to instantiate once per request.
+/// A loaded handler version, ready to instantiate once per request.
 pub struct Handler {
+    /// What the file holds, and what runs it.
+    pub(crate) kind: HandlerKind,
+    /// Where the code came from and how long it took, for the status page.
+    pub(crate) provenance: Provenance,
+}
+
+/// The two kinds of handler a `.wasm` file can be. Each behind an `Arc`, so
+/// a request's task holds just the part it runs.
+pub(crate) enum HandlerKind {
+    /// A core module for wasmlet's own ABI (`handle`, `handle_<verb>`).
+    Core(Arc<CoreHandler>),
+    /// A standard `wasi:http` component (`wasi:http/incoming-handler`).
+    Component(Arc<ComponentHandler>),
+}
+
+/// A compiled core-ABI handler.
+pub struct CoreHandler {
     /// Imports resolved against the linker once, so a request only allocates
     /// and initialises an instance.
     pub(crate) pre: InstancePre<Ctx>,
@@ -33,8 +53,6 @@ pub struct Handler {
     pub(crate) reusable: bool,
     /// Warm instances of this version, when reuse is on; dropped with it.
     pub(crate) pool: crate::engine::Pool,
-    /// Where the code came from and how long it took, for the status page.
-    pub(crate) provenance: Provenance,
 }
 
 /// The custom section that marks a module as reusable.
@@ -55,6 +73,18 @@ pub struct Provenance {
 }
 
 impl Handler {
+    /// How this version became ready.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+
+    /// Whether this is a `wasi:http` component (else a core-ABI module).
+    pub fn is_component(&self) -> bool {
+        matches!(self.kind, HandlerKind::Component(_))
+    }
+}
+
+impl CoreHandler {
     /// The export that serves `method`: `handle_<verb>` first, then `handle`.
     pub(crate) fn entry_point(&self, method: &Method) -> Option<ModuleExport> {
         self.verbs
@@ -69,17 +99,14 @@ impl Handler {
         let verbs: Vec<&str> = self.verbs.iter().map(|(v, _)| v.as_str()).collect();
         verbs.join(", ")
     }
-
-    /// How this version became ready.
-    pub fn provenance(&self) -> &Provenance {
-        &self.provenance
-    }
 }
 
 /// What a compile needs besides the file.
 pub(crate) struct Toolchain<'a> {
     pub(crate) engine: &'a wasmtime::Engine,
     pub(crate) linker: &'a Linker<Ctx>,
+    /// The WASI linker, for components.
+    pub(crate) component_linker: &'a wasmtime::component::Linker<WasiState>,
     pub(crate) disk_cache: Option<&'a DiskCache>,
     pub(crate) stats: &'a Stats,
     pub(crate) max_module_size: u64,
@@ -94,6 +121,7 @@ pub(crate) fn load(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadEr
             file = %file.display(),
             ms = %format_args!("{:.1}", handler.provenance.load_ms),
             version = &handler.provenance.content_hash[..12],
+            kind = if handler.is_component() { "wasi:http component" } else { "core module" },
             from = if handler.provenance.from_disk_cache { "disk cache" } else { "compiler" },
             "handler ready"
         ),
@@ -112,34 +140,12 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
     } else {
         bytes
     };
-    let key = DiskCache::key(tools.engine, &wasm);
-    let cached = tools
-        .disk_cache
-        .and_then(|cache| cache.get(tools.engine, &key));
-    let from_disk_cache = cached.is_some();
-    if tools.disk_cache.is_some() {
-        tools.stats.disk_cache_lookup(from_disk_cache);
+    if wasmparser::Parser::is_component(&wasm) {
+        return super::component::load(tools, file, &wasm, started);
     }
-    let module = match cached {
-        Some(module) => module,
-        None => {
-            tools.stats.compile_started();
-            let compiling = Instant::now();
-            let compiled = Module::new(tools.engine, &wasm);
-            tools.stats.compile_finished(compiling.elapsed());
-            let module = compiled.map_err(|e| LoadError::Compile {
-                path: file.to_path_buf(),
-                message: error_text(&e),
-            })?;
-            if let Some(cache) = tools.disk_cache
-                && let Err(e) = cache.put(&key, &module)
-            {
-                // The handler still serves; only the next restart compiles.
-                tracing::warn!(error = %e, "cannot write the compiled handler to the disk cache");
-            }
-            module
-        }
-    };
+    let key = DiskCache::key(tools.engine, &wasm);
+    let (module, from_disk_cache) =
+        cached_or_compiled(tools, file, &key, || Module::new(tools.engine, &wasm))?;
     check_imports(&module, file)?;
     let (handle, verbs) = entry_points(&module, file)?;
     let init = init_export(&module, file)?;
@@ -151,7 +157,7 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
             path: file.to_path_buf(),
             message: error_text(&e),
         })?;
-    Ok(Handler {
+    let core = CoreHandler {
         pre,
         handle,
         verbs,
@@ -159,6 +165,9 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
         init,
         reusable,
         pool: crate::engine::Pool::default(),
+    };
+    Ok(Handler {
+        kind: HandlerKind::Core(Arc::new(core)),
         provenance: Provenance {
             content_hash: key.to_string(),
             from_disk_cache,
@@ -197,6 +206,41 @@ fn read_bounded(file: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
         return Err(too_large(bytes.len() as u64));
     }
     Ok(bytes)
+}
+
+/// The compiled code for `key` from the disk cache, or `compile`d now (and
+/// put in the cache); with whether it came from the cache. Counts the
+/// lookup and the compile in the stats.
+pub(super) fn cached_or_compiled<A: Artifact>(
+    tools: &Toolchain<'_>,
+    file: &Path,
+    key: &CacheKey,
+    compile: impl FnOnce() -> wasmtime::Result<A>,
+) -> Result<(A, bool), LoadError> {
+    let cached = tools
+        .disk_cache
+        .and_then(|cache| cache.get::<A>(tools.engine, key));
+    if tools.disk_cache.is_some() {
+        tools.stats.disk_cache_lookup(cached.is_some());
+    }
+    if let Some(cached) = cached {
+        return Ok((cached, true));
+    }
+    tools.stats.compile_started();
+    let compiling = Instant::now();
+    let compiled = compile();
+    tools.stats.compile_finished(compiling.elapsed());
+    let compiled = compiled.map_err(|e| LoadError::Compile {
+        path: file.to_path_buf(),
+        message: error_text(&e),
+    })?;
+    if let Some(cache) = tools.disk_cache
+        && let Err(e) = cache.put(key, &compiled)
+    {
+        // The handler still serves; only the next restart compiles.
+        tracing::warn!(error = %e, "cannot write the compiled handler to the disk cache");
+    }
+    Ok((compiled, false))
 }
 
 /// Text format to binary, with the error's line and column.

@@ -1,5 +1,6 @@
 //! The on-disk cache of compiled handler code, so that a restarted server
-//! serves a handler's first request without compiling it.
+//! serves a handler's first request without compiling it. It holds both
+//! kinds of handler: core modules and components ([`Artifact`]).
 //!
 //! # Key
 //!
@@ -9,34 +10,38 @@
 //! settings, the target and its CPU features, the enabled proposals and
 //! tunables), and the module's WebAssembly bytes. A new wasmtime, a changed
 //! engine setting, a different CPU or a changed module thus each look up a
-//! different entry instead of finding a stale one.
+//! different entry instead of finding a stale one. A module and a component
+//! never share a key (their bytes differ from the header on), and the entry
+//! names its kind besides.
 //!
 //! # Entry format
 //!
 //! Each entry is one file, `<key as 64 hex digits>.cwasm`, holding a fixed
-//! header followed by the bytes of [`Module::serialize`]. Integers are little
-//! endian.
+//! header followed by the bytes of [`Module::serialize`] or
+//! [`Component::serialize`]. Integers are little endian.
 //!
-//! | offset | size | field                                           |
-//! | ------ | ---- | ----------------------------------------------- |
-//! | 0      | 8    | magic, `b"wasmlet\0"`                           |
-//! | 8      | 4    | format version, currently 1                     |
-//! | 12     | 32   | the key the entry was written for               |
-//! | 44     | 8    | payload length in bytes                         |
-//! | 52     | 32   | SHA-256 of the payload                          |
-//! | 84     | …    | payload: the output of [`Module::serialize`]    |
+//! | offset | size | field                                               |
+//! | ------ | ---- | --------------------------------------------------- |
+//! | 0      | 8    | magic, `b"wasmlet\0"`                               |
+//! | 8      | 4    | format version, currently 2                         |
+//! | 12     | 1    | kind: 1 a core module, 2 a component                |
+//! | 13     | 32   | the key the entry was written for                   |
+//! | 45     | 8    | payload length in bytes                             |
+//! | 53     | 32   | SHA-256 of the payload                              |
+//! | 85     | …    | payload: the output of `serialize` for its kind     |
 //!
 //! # Why loading an entry is safe
 //!
-//! [`Module::deserialize`] is `unsafe` because it trusts its input to be
-//! machine code wasmtime produced: handed arbitrary bytes it would run them.
-//! So nothing reaches it unchecked. The header must have the right magic and
-//! format version, name the key being looked up (a valid entry copied or
-//! renamed to another key's name would otherwise load the wrong module), and
+//! [`Module::deserialize`] (and [`Component::deserialize`]) is `unsafe`
+//! because it trusts its input to be machine code wasmtime produced: handed
+//! arbitrary bytes it would run them. So nothing reaches it unchecked. The
+//! header must have the right magic and format version, the kind being
+//! looked up, name the key being looked up (a valid entry copied or renamed
+//! to another key's name would otherwise load the wrong module), and
 //! announce exactly as many payload bytes as the file holds; the payload must
 //! hash to the SHA-256 in the header. Together these prove the payload is the
-//! unmodified output of [`Module::serialize`] that [`DiskCache::put`] wrote
-//! for this module, not a truncated, torn or bit-flipped file. Whether that
+//! unmodified output of `serialize` that [`DiskCache::put`] wrote for this
+//! module or component, not a truncated, torn or bit-flipped file. Whether that
 //! output suits the engine at hand, wasmtime checks itself and reports as an
 //! error.
 //!
@@ -66,6 +71,7 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 /// First bytes of every entry: a file that does not start with these was not
@@ -73,12 +79,69 @@ use wasmtime::{Engine, Module};
 const MAGIC: [u8; 8] = *b"wasmlet\0";
 
 /// Bumped whenever the header or payload layout changes, so an entry written
-/// by an older wasmlet is rebuilt instead of misread.
-const FORMAT_VERSION: u32 = 1;
+/// by an older wasmlet is rebuilt instead of misread. (2 added the kind.)
+const FORMAT_VERSION: u32 = 2;
 
 const KEY_LEN: usize = 32;
 const DIGEST_LEN: usize = 32;
-const HEADER_LEN: usize = MAGIC.len() + 4 + KEY_LEN + 8 + DIGEST_LEN;
+const HEADER_LEN: usize = MAGIC.len() + 4 + 1 + KEY_LEN + 8 + DIGEST_LEN;
+
+/// Compiled code the cache can hold: a core [`Module`] or a [`Component`].
+/// Sealed: loading an entry is `unsafe` (see the module docs), so only the
+/// two wasmtime types whose `deserialize` contract this file keeps may be
+/// stored.
+pub trait Artifact: Sized + sealed::Sealed {
+    /// The kind byte in the entry's header.
+    const KIND: u8;
+    /// What the kind is called in messages.
+    const NAME: &'static str;
+    /// Wasmtime's serialized form.
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+    /// Loads what [`serialize`](Self::serialize) wrote.
+    ///
+    /// # Safety
+    /// `bytes` must be the unmodified output of `serialize` for this kind.
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for wasmtime::Module {}
+    impl Sealed for wasmtime::component::Component {}
+}
+
+impl Artifact for Module {
+    const KIND: u8 = 1;
+    const NAME: &'static str = "a core module";
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Module::serialize(self)
+    }
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract is `Module::deserialize`'s.
+        unsafe { Module::deserialize(engine, bytes) }
+    }
+}
+
+impl Artifact for Component {
+    const KIND: u8 = 2;
+    const NAME: &'static str = "a component";
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Component::serialize(self)
+    }
+    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract is `Component::deserialize`'s.
+        unsafe { Component::deserialize(engine, bytes) }
+    }
+}
+
+/// What kind byte `kind` names, for messages.
+fn kind_name(kind: u8) -> String {
+    match kind {
+        Module::KIND => Module::NAME.to_owned(),
+        Component::KIND => Component::NAME.to_owned(),
+        other => format!("unknown kind {other}"),
+    }
+}
 
 /// Entry files end in this; temporary files do not, so a reader never opens
 /// one.
@@ -118,7 +181,7 @@ pub enum CacheError {
         #[source]
         source: std::io::Error,
     },
-    /// Wasmtime could not serialize the module.
+    /// Wasmtime could not serialize the module or component.
     #[error("cannot serialize compiled code for {}: {message}", path.display())]
     Serialize {
         /// The entry that was to be written.
@@ -154,7 +217,8 @@ impl fmt::Debug for CacheKey {
     }
 }
 
-/// A directory of compiled modules that outlives the process.
+/// A directory of compiled modules and components that outlives the
+/// process.
 #[derive(Debug)]
 pub struct DiskCache {
     /// Holds only entries and, briefly, the temporary files they are written
@@ -199,8 +263,8 @@ impl DiskCache {
         &self.dir
     }
 
-    /// The key of `wasm` (the bytes given to [`Module::new`]) compiled by
-    /// `engine`. Stable across restarts, and across engines built with the
+    /// The key of `wasm` (the bytes given to [`Module::new`] or
+    /// [`Component::new`]) compiled by `engine`. Stable across restarts, and across engines built with the
     /// same configuration on the same machine and wasmtime version. Needs no
     /// cache, so it also names a module when the cache is off.
     pub fn key(engine: &Engine, wasm: &[u8]) -> CacheKey {
@@ -216,10 +280,11 @@ impl DiskCache {
         CacheKey(key.finalize().into())
     }
 
-    /// The module stored under `key`, loaded into `engine`, or `None` on a
-    /// miss. An entry that is corrupt, truncated, from another format version
-    /// or rejected by wasmtime is removed, with a warning, and is a miss.
-    pub fn get(&self, engine: &Engine, key: &CacheKey) -> Option<Module> {
+    /// The module or component stored under `key`, loaded into `engine`, or
+    /// `None` on a miss. An entry that is corrupt, truncated, from another
+    /// format version, of the other kind or rejected by wasmtime is removed,
+    /// with a warning, and is a miss.
+    pub fn get<A: Artifact>(&self, engine: &Engine, key: &CacheKey) -> Option<A> {
         let path = self.entry_path(key);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -237,7 +302,7 @@ impl DiskCache {
             }
         };
         match load(engine, key, &bytes) {
-            Ok(module) => Some(module),
+            Ok(artifact) => Some(artifact),
             Err(why) => {
                 tracing::warn!(
                     file = %path.display(),
@@ -260,12 +325,12 @@ impl DiskCache {
         }
     }
 
-    /// Stores `module`'s compiled code under `key`, replacing any entry
-    /// there. Atomic: the entry's file name holds either the old entry or the
-    /// complete new one.
-    pub fn put(&self, key: &CacheKey, module: &Module) -> Result<(), CacheError> {
+    /// Stores the compiled code of `artifact` (a module or a component) under
+    /// `key`, replacing any entry there. Atomic: the entry's file name holds
+    /// either the old entry or the complete new one.
+    pub fn put<A: Artifact>(&self, key: &CacheKey, artifact: &A) -> Result<(), CacheError> {
         let path = self.entry_path(key);
-        let payload = module.serialize().map_err(|e| CacheError::Serialize {
+        let payload = artifact.serialize().map_err(|e| CacheError::Serialize {
             path: path.clone(),
             message: format!("{e:#}"),
         })?;
@@ -281,7 +346,7 @@ impl DiskCache {
             .suffix(".tmp")
             .tempfile_in(&self.dir)
             .map_err(write_error)?;
-        file.write_all(&header(key, &payload))
+        file.write_all(&header(A::KIND, key, &payload))
             .and_then(|()| file.write_all(&payload))
             .map_err(write_error)?;
         // No fsync: if a crash loses the data but keeps the rename, the entry
@@ -323,6 +388,11 @@ enum Invalid {
     Magic,
     #[error("the entry has format version {0}; this wasmlet writes version {FORMAT_VERSION}")]
     Version(u32),
+    #[error("the entry holds {stored}, not {wanted}")]
+    Kind {
+        stored: String,
+        wanted: &'static str,
+    },
     #[error("the entry was written for key {0}")]
     Key(CacheKey),
     #[error("the header announces {announced} bytes of compiled code, but the file holds {held}")]
@@ -333,28 +403,30 @@ enum Invalid {
     Rejected(String),
 }
 
-/// The module in `entry`, the contents of the file for `key`, if every check
-/// holds.
-fn load(engine: &Engine, key: &CacheKey, entry: &[u8]) -> Result<Module, Invalid> {
-    let payload = verify(key, entry)?;
-    // SAFETY: `deserialize` needs the unmodified output of `Module::serialize`.
+/// The module or component in `entry`, the contents of the file for `key`,
+/// if every check holds.
+fn load<A: Artifact>(engine: &Engine, key: &CacheKey, entry: &[u8]) -> Result<A, Invalid> {
+    let payload = verify(A::KIND, A::NAME, key, entry)?;
+    // SAFETY: `deserialize` needs the unmodified output of `A::serialize`.
     // `verify` proved these bytes are exactly the payload `put` wrote for this
-    // key: the header names this key and the payload's length and SHA-256
-    // match it, so the file is not truncated, torn or corrupted. Only the
+    // key and kind: the header names this key and kind, and the payload's
+    // length and SHA-256 match it, so the file is not truncated, torn or
+    // corrupted. Only the
     // user can write the directory (`open` makes it so, and warns when an
     // existing one is more open), so no one else wrote it; see the module
     // docs.
     // Whether the code suits this engine wasmtime checks itself, returning an
     // error that is handled as a miss. The bytes are copied, so later changes
     // to the file cannot reach the loaded code.
-    unsafe { Module::deserialize(engine, payload) }.map_err(|e| Invalid::Rejected(format!("{e:#}")))
+    unsafe { A::deserialize(engine, payload) }.map_err(|e| Invalid::Rejected(format!("{e:#}")))
 }
 
 /// The header `put` writes before `payload`.
-fn header(key: &CacheKey, payload: &[u8]) -> Vec<u8> {
+fn header(kind: u8, key: &CacheKey, payload: &[u8]) -> Vec<u8> {
     let mut header = Vec::with_capacity(HEADER_LEN);
     header.extend_from_slice(&MAGIC);
     header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.push(kind);
     header.extend_from_slice(&key.0);
     header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     header.extend_from_slice(&Sha256::digest(payload));
@@ -362,13 +434,20 @@ fn header(key: &CacheKey, payload: &[u8]) -> Vec<u8> {
     header
 }
 
-/// The payload of `entry` if its header holds up, for `key`.
-fn verify<'a>(key: &CacheKey, entry: &'a [u8]) -> Result<&'a [u8], Invalid> {
+/// The payload of `entry` if its header holds up, for `key` and `kind`
+/// (called `wanted` in messages).
+fn verify<'a>(
+    kind: u8,
+    wanted: &'static str,
+    key: &CacheKey,
+    entry: &'a [u8],
+) -> Result<&'a [u8], Invalid> {
     let Some((header, payload)) = entry.split_at_checked(HEADER_LEN) else {
         return Err(Invalid::ShortHeader(entry.len()));
     };
     let (magic, rest) = header.split_at(MAGIC.len());
     let (version, rest) = rest.split_at(4);
+    let (stored_kind, rest) = rest.split_at(1);
     let (stored_key, rest) = rest.split_at(KEY_LEN);
     let (length, digest) = rest.split_at(8);
     if magic != MAGIC {
@@ -377,6 +456,12 @@ fn verify<'a>(key: &CacheKey, entry: &'a [u8]) -> Result<&'a [u8], Invalid> {
     let version = u32::from_le_bytes(version.try_into().expect("split at 4 bytes"));
     if version != FORMAT_VERSION {
         return Err(Invalid::Version(version));
+    }
+    if stored_kind[0] != kind {
+        return Err(Invalid::Kind {
+            stored: kind_name(stored_kind[0]),
+            wanted,
+        });
     }
     if stored_key != key.0 {
         let stored = CacheKey(stored_key.try_into().expect("split at KEY_LEN bytes"));
@@ -451,11 +536,11 @@ mod tests {
         /// then that `get` misses and removes it.
         fn assert_discarded(&self, expected: fn(&Invalid) -> bool) {
             let bytes = std::fs::read(self.entry()).unwrap();
-            match load(&self.engine, &self.key, &bytes) {
+            match load::<Module>(&self.engine, &self.key, &bytes) {
                 Ok(_) => panic!("the bad entry loaded"),
                 Err(why) => assert!(expected(&why), "discarded for another reason: {why}"),
             }
-            assert!(self.cache.get(&self.engine, &self.key).is_none());
+            assert!(self.cache.get::<Module>(&self.engine, &self.key).is_none());
             assert!(!self.entry().exists(), "the bad entry was not removed");
         }
     }
@@ -480,7 +565,7 @@ mod tests {
     fn a_key_that_was_never_put_is_a_miss() {
         let f = Fixture::new();
         let other = DiskCache::key(&f.engine, b"\0asm\x01\0\0\0");
-        assert!(f.cache.get(&f.engine, &other).is_none());
+        assert!(f.cache.get::<Module>(&f.engine, &other).is_none());
         assert!(f.entry().exists());
     }
 
@@ -594,10 +679,10 @@ mod tests {
         std::fs::rename(f.entry(), f.cache.entry_path(&other)).unwrap();
         let bytes = std::fs::read(f.cache.entry_path(&other)).unwrap();
         assert!(matches!(
-            load(&f.engine, &other, &bytes),
+            load::<Module>(&f.engine, &other, &bytes),
             Err(Invalid::Key(k)) if k == f.key
         ));
-        assert!(f.cache.get(&f.engine, &other).is_none());
+        assert!(f.cache.get::<Module>(&f.engine, &other).is_none());
         assert!(!f.cache.entry_path(&other).exists());
     }
 
@@ -612,6 +697,48 @@ mod tests {
         // must still refuse it.
         f.cache.put(&f.key, &module).unwrap();
         f.assert_discarded(|why| matches!(why, Invalid::Rejected(_)));
+    }
+
+    /// A component that exports `answer`, lifted from a core function.
+    const COMPONENT_WAT: &str = r#"(component
+        (core module $m (func (export "answer") (result i32) i32.const 42))
+        (core instance $i (instantiate $m))
+        (func (export "answer") (result u32) (canon lift (core func $i "answer"))))"#;
+
+    #[test]
+    fn a_component_put_in_the_cache_comes_back_from_get_and_runs() {
+        let f = Fixture::new();
+        let wasm = wat::parse_str(COMPONENT_WAT).unwrap();
+        let key = DiskCache::key(&f.engine, &wasm);
+        assert_ne!(key, f.key);
+        f.cache
+            .put(&key, &Component::new(&f.engine, &wasm).unwrap())
+            .unwrap();
+        let component: Component = f.cache.get(&f.engine, &key).expect("a hit");
+        let mut store = Store::new(&f.engine, ());
+        let linker = wasmtime::component::Linker::new(&f.engine);
+        let instance = linker.instantiate(&mut store, &component).unwrap();
+        let answer = instance
+            .get_typed_func::<(), (u32,)>(&mut store, "answer")
+            .unwrap();
+        assert_eq!(answer.call(&mut store, ()).unwrap(), (42,));
+    }
+
+    #[test]
+    fn an_entry_of_the_other_kind_is_a_miss_naming_both_kinds() {
+        let f = Fixture::new();
+        let bytes = std::fs::read(f.entry()).unwrap();
+        let why = match load::<Component>(&f.engine, &f.key, &bytes) {
+            Ok(_) => panic!("a module's entry loaded as a component"),
+            Err(why) => why,
+        };
+        assert!(matches!(why, Invalid::Kind { .. }), "{why}");
+        assert_eq!(
+            why.to_string(),
+            "the entry holds a core module, not a component"
+        );
+        assert!(f.cache.get::<Component>(&f.engine, &f.key).is_none());
+        assert!(!f.entry().exists(), "the entry of the other kind was kept");
     }
 
     #[test]

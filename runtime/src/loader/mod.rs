@@ -17,6 +17,7 @@
 //! last good version, and the failure shows on the status page.
 
 mod compile;
+mod component;
 pub mod disk_cache;
 
 use std::collections::HashMap;
@@ -28,8 +29,10 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
-pub use compile::{Handler, Provenance, REUSABLE_SECTION};
+pub use compile::{CoreHandler, Handler, Provenance, REUSABLE_SECTION};
 pub use disk_cache::DiskCache;
+
+pub(crate) use compile::HandlerKind;
 
 use crate::engine::WasmEngine;
 use crate::error::LoadError;
@@ -267,6 +270,7 @@ impl Loader {
                 let tools = compile::Toolchain {
                     engine: engine.engine(),
                     linker: engine.linker(),
+                    component_linker: engine.component_linker(),
                     disk_cache: disk_cache.as_deref(),
                     stats: &stats,
                     max_module_size,

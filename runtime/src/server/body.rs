@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::task::AbortHandle;
 
+use super::component::ComponentBody;
 use crate::host::BodyStream;
 
 /// Errors a response body can end with; hyper then cuts the connection's
@@ -24,6 +25,8 @@ pub enum ResponseBody {
     File(hyper_staticfile::Body),
     /// A guest's output, streamed as it writes.
     Guest(GuestBody),
+    /// A `wasi:http` component's body, streamed as it writes.
+    Component(ComponentBody),
 }
 
 impl ResponseBody {
@@ -126,6 +129,7 @@ impl Body for ResponseBody {
                     Poll::Ready(Some(Err(Incomplete.into())))
                 }
             },
+            ResponseBody::Component(component) => Pin::new(component).poll_frame(cx),
         }
     }
 
@@ -133,7 +137,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Full(bytes) => bytes.is_none(),
             ResponseBody::File(file) => file.is_end_stream(),
-            ResponseBody::Guest(_) => false,
+            ResponseBody::Guest(_) | ResponseBody::Component(_) => false,
         }
     }
 
@@ -144,6 +148,7 @@ impl Body for ResponseBody {
             }
             ResponseBody::File(file) => file.size_hint(),
             ResponseBody::Guest(_) => SizeHint::default(),
+            ResponseBody::Component(component) => component.size_hint(),
         }
     }
 }

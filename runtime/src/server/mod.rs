@@ -14,6 +14,7 @@ mod admin;
 mod admission;
 mod body;
 mod body_limits;
+mod component;
 mod connection;
 mod service;
 mod static_files;
@@ -35,6 +36,7 @@ use tokio::task::JoinSet;
 pub use admission::{Admission, Busy, HandlerLimit, Permit};
 pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
 pub use body_limits::BodyLimits;
+pub use component::ComponentBody;
 use connection::{Ended, FirstRequest, serve_until_first_request};
 
 use crate::config::Config;

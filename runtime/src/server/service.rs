@@ -23,6 +23,7 @@ use super::{static_files, status};
 use crate::engine::{Limits, RequestParts, run_request};
 use crate::error::Outcome;
 use crate::host::Start;
+use crate::loader::HandlerKind;
 use crate::router::Route;
 
 /// Answers one request. Never fails: every failure is a response.
@@ -79,13 +80,22 @@ async fn handler(
             return response;
         }
     };
-    let Some(entry) = loaded.entry_point(request.method()) else {
-        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        if let Ok(allow) = HeaderValue::from_str(&loaded.allow()) {
-            response.headers_mut().insert(header::ALLOW, allow);
-        }
-        access.finish(response.status(), None);
-        return response;
+    // The verb check needs no slot: a core module without an export for the
+    // verb is `405` without running guest code. A component answers every
+    // verb itself.
+    let core = match &loaded.kind {
+        HandlerKind::Core(core) => match core.entry_point(request.method()) {
+            Some(entry) => Some((core.clone(), entry)),
+            None => {
+                let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+                if let Ok(allow) = HeaderValue::from_str(&core.allow()) {
+                    response.headers_mut().insert(header::ALLOW, allow);
+                }
+                access.finish(response.status(), None);
+                return response;
+            }
+        },
+        HandlerKind::Component(_) => None,
     };
 
     let policy = app.policy(file);
@@ -100,6 +110,15 @@ async fn handler(
             access.finish(response.status(), None);
             return response;
         }
+    };
+    let (core, entry) = match (core, &loaded.kind) {
+        (Some(core), _) => core,
+        (None, HandlerKind::Component(component)) => {
+            let component = component.clone();
+            return super::component::serve(app, request, component, policy, name, access, permit)
+                .await;
+        }
+        (None, HandlerKind::Core(_)) => unreachable!("a core handler has its entry point"),
     };
 
     let (parts, body) = request.into_parts();
@@ -129,7 +148,7 @@ async fn handler(
     let task = tokio::spawn(async move {
         let (outcome, status) = run_request(
             &task_app.engine,
-            &loaded,
+            &core,
             entry,
             guest_request,
             limits,
@@ -177,7 +196,7 @@ fn with_head(
 
 /// The response for a failure before the head was sent. Details only in
 /// development mode: a trap message can reveal the guest's internals.
-fn failure(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
+pub(super) fn failure(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
     let status = outcome.status();
     let reason = status.canonical_reason().unwrap_or("error");
     let body = match outcome.detail() {
@@ -225,10 +244,10 @@ fn handler_name(root: &Path, file: &Path) -> Arc<str> {
 
 /// Cancels the guest task (after the grace period) when dropped, unless
 /// disarmed: hyper drops the request future when the client goes away.
-struct AbortOnDrop(Option<AbortHandle>);
+pub(super) struct AbortOnDrop(pub(super) Option<AbortHandle>);
 
 impl AbortOnDrop {
-    fn disarm(mut self) -> AbortHandle {
+    pub(super) fn disarm(mut self) -> AbortHandle {
         self.0.take().expect("disarmed once")
     }
 }

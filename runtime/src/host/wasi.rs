@@ -1,0 +1,287 @@
+//! The host side of standard `wasi:http` components: the per-request state a
+//! component's WASI imports work on ([`WasiState`], the `Store`'s data), the
+//! sandbox it grants, and stdout/stderr into the log.
+//!
+//! The linker defines every WASI 0.2 interface wasmtime implements
+//! (`wasi:http`, `wasi:io`, `wasi:clocks`, `wasi:random`, `wasi:cli`,
+//! `wasi:filesystem`, `wasi:sockets`), because toolchains import more than
+//! the proxy world names (Rust's `wasm32-wasip2` standard library imports
+//! `wasi:cli/environment` and friends whether or not a handler uses them); a
+//! component that imports anything else fails at load time. What the
+//! interfaces reach is another matter, decided here per request:
+//! - clocks and random numbers: the host's;
+//! - no environment variables, no arguments, stdin closed;
+//! - stdout and stderr: each line a log event with the handler and request id;
+//! - no file system: no directory is preopened (a `[files]` grant is not
+//!   mapped to a preopen, because a preopened directory would expose the
+//!   handler and `wasmlet.toml` files the files capability refuses);
+//! - no sockets and no name lookups: every address is refused;
+//! - outbound HTTP only through `wasi:http/outgoing-handler`, checked against
+//!   the handler's `[http]` grant (see `wasi_http.rs`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::AsyncWrite;
+use wasmtime::StoreLimits;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::wasi_http::Outbound;
+use crate::site::Policy;
+
+/// Longest line kept from a guest's stdout or stderr, as for the core ABI's
+/// `log`: a guest must not be able to fill the operator's disk with one line.
+const MAX_LINE: usize = 4096;
+
+/// What a stdout or stderr write may carry at once (`check-write`).
+const WRITE_BUDGET: usize = 64 << 10;
+
+/// Everything one request's component can reach through its imports. One per
+/// `Store`, one `Store` per request: nothing leaks between requests.
+pub struct WasiState {
+    /// Caps the component's memories and tables.
+    pub(crate) limits: StoreLimits,
+    /// Clocks, random, stdio; no files, no sockets, no environment.
+    wasi: WasiCtx,
+    /// `wasi:http`'s own settings (field size limits).
+    http: WasiHttpCtx,
+    /// The component's resources (streams, requests, pollables, …).
+    table: ResourceTable,
+    /// Where outgoing requests go: the handler's allow-list.
+    outbound: Outbound,
+}
+
+/// Who a component's log lines and denials are about.
+#[derive(Clone)]
+pub(crate) struct Identity {
+    /// The handler's URL path.
+    pub(crate) handler: Arc<str>,
+    /// The request's id, shared with its access line.
+    pub(crate) request_id: Arc<str>,
+}
+
+impl WasiState {
+    /// The state for one request of `who`, granted what `policy` grants and
+    /// limited by `limits`.
+    pub(crate) fn new(who: Identity, policy: Arc<Policy>, limits: StoreLimits) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(GuestOutput {
+            who: who.clone(),
+            stream: "stdout",
+        })
+        .stderr(GuestOutput {
+            who: who.clone(),
+            stream: "stderr",
+        })
+        // The builder's defaults already deny every address and name lookup;
+        // these say so, and keep saying so if a default changes.
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+        Self {
+            limits,
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            outbound: Outbound::new(who, policy),
+        }
+    }
+}
+
+impl WasiView for WasiState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for WasiState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+/// Defines every WASI 0.2 interface, `wasi:http` included, in `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+}
+
+/// A component's stdout or stderr: each line becomes a log event.
+struct GuestOutput {
+    who: Identity,
+    /// `stdout` or `stderr`, the event's `stream` field.
+    stream: &'static str,
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(LineLog::new(self))
+    }
+
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineLog::new(self))
+    }
+}
+
+/// Collects output into lines and logs each complete one; the last partial
+/// line is logged when the stream is dropped (at the latest when the request
+/// ends). Never blocks and never refuses a write: logging is synchronous.
+struct LineLog {
+    who: Identity,
+    stream: &'static str,
+    line: Vec<u8>,
+    /// The current line passed [`MAX_LINE`]; the rest of it is dropped.
+    truncated: bool,
+}
+
+impl LineLog {
+    fn new(output: &GuestOutput) -> Self {
+        Self {
+            who: output.who.clone(),
+            stream: output.stream,
+            line: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    fn push(&mut self, mut bytes: &[u8]) {
+        while let Some(newline) = bytes.iter().position(|&b| b == b'\n') {
+            self.append(&bytes[..newline]);
+            self.emit();
+            bytes = &bytes[newline + 1..];
+        }
+        self.append(bytes);
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.line.len());
+        self.line.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.truncated |= bytes.len() > room;
+    }
+
+    fn emit(&mut self) {
+        let line = String::from_utf8_lossy(&self.line);
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        // A blank line (Rust's panic message starts with one) is no event.
+        if line.trim().is_empty() {
+            self.line.clear();
+            return;
+        }
+        let truncated = if self.truncated { " …" } else { "" };
+        let handler = &*self.who.handler;
+        let request_id = &*self.who.request_id;
+        let stream = self.stream;
+        // stderr is where panics and `eprintln!` go: worth a warning; stdout
+        // is the component's ordinary chatter.
+        if stream == "stderr" {
+            tracing::warn!(target: "wasmlet::guest", handler, %request_id, stream, "{line}{truncated}");
+        } else {
+            tracing::info!(target: "wasmlet::guest", handler, %request_id, stream, "{line}{truncated}");
+        }
+        self.line.clear();
+        self.truncated = false;
+    }
+}
+
+impl Drop for LineLog {
+    fn drop(&mut self) {
+        if !self.line.is_empty() || self.truncated {
+            self.emit();
+        }
+    }
+}
+
+impl OutputStream for LineLog {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        // Always this much room: `push` logs as it goes and keeps at most
+        // MAX_LINE bytes, so the guest may write in chunks of any size.
+        Ok(WRITE_BUDGET)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for LineLog {
+    async fn ready(&mut self) {}
+}
+
+impl AsyncWrite for LineLog {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.get_mut().push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> LineLog {
+        LineLog::new(&GuestOutput {
+            who: Identity {
+                handler: "/h".into(),
+                request_id: "r".into(),
+            },
+            stream: "stdout",
+        })
+    }
+
+    #[test]
+    fn output_is_split_into_lines_and_a_partial_line_waits_for_its_end() {
+        let mut log = log();
+        log.push(b"one\ntw");
+        assert_eq!(log.line, b"tw");
+        log.push(b"o\nthree");
+        assert_eq!(log.line, b"three");
+    }
+
+    #[test]
+    fn a_line_longer_than_the_limit_is_cut_and_marked() {
+        let mut log = log();
+        log.push(&vec![b'x'; MAX_LINE + 10]);
+        assert_eq!(log.line.len(), MAX_LINE);
+        assert!(log.truncated);
+        log.push(b"\nnext");
+        assert_eq!(log.line, b"next");
+        assert!(!log.truncated);
+    }
+}

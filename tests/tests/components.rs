@@ -1,0 +1,363 @@
+//! Standard `wasi:http` components served next to core handlers: the example
+//! component (`handlers/rust/wasi-hello`, built for wasm32-wasip2 from
+//! source) answers, streams, traps, times out, fetches only what the
+//! allow-list grants, is replaced under load without a failed request, and
+//! comes back from the disk cache after a restart. A component that exports
+//! something else fails to load with a message saying so.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use wasmlet_tests::peers::Upstream;
+use wasmlet_tests::{
+    TestServer, WebRoot, component_bytes, eventually, first_chunk, log_contains, test_config,
+};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The example component, mounted so that `/c/<endpoint>` reaches it.
+const MOUNT: &str = "c/[...path].wasm";
+
+fn root() -> WebRoot {
+    WebRoot::new().component_handler(MOUNT, "wasi_hello")
+}
+
+/// `url` as a query value.
+fn encoded(url: &str) -> String {
+    url.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The component with a custom section appended: the same code as another
+/// version of the file (a new content hash), as a rebuild would give.
+fn component_version(n: u32) -> Vec<u8> {
+    let mut bytes = component_bytes("wasi_hello");
+    let name = b"wasmlet-test-version";
+    let payload = n.to_le_bytes();
+    let size = 1 + name.len() + payload.len();
+    assert!(size < 128 && name.len() < 128, "one-byte LEB128 sizes");
+    bytes.push(0); // custom section
+    bytes.push(size as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+/// Writes `bytes` to `path` through a temp file and a rename, as deploys do.
+fn replace_atomically(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp-upload");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_answers_get_and_echoes_a_posted_body() {
+    let server = TestServer::start(root()).await;
+    let reply = server.get("/c/hello?name=ann").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.text(), "hello, ann\n");
+
+    let body = "a body of some length, ".repeat(1000);
+    let reply = server.send(Method::POST, "/c/echo", body.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.text(), body);
+
+    let reply = server.send(Method::DELETE, "/c/hello", "").await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    // Each request is counted (and logged) once, when its guest's task ends.
+    assert!(eventually(DEADLINE, || server.stats.requests() == 3).await);
+    assert!(log_contains("kind=\"wasi:http component\"", DEADLINE).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_chunk_reaches_the_client_before_the_component_finishes() {
+    let server = TestServer::start(root()).await;
+    // Compile first, so the timing is of running.
+    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+    let start = Instant::now();
+    let response = server.open(Method::GET, "/c/stream?chunks=2&ms=2000").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(DEADLINE, first_chunk(&mut body))
+        .await
+        .expect("a first chunk");
+    let first_at = start.elapsed();
+    assert_eq!(&first[..], b"chunk 0\n");
+    assert!(
+        first_at < Duration::from_millis(1500),
+        "first chunk after {first_at:?}"
+    );
+    let rest = body.collect().await.expect("the rest").to_bytes();
+    assert_eq!(&rest[..], b"chunk 1\n");
+    assert!(start.elapsed() >= Duration::from_millis(2000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_component_gets_500_and_its_panic_message_reaches_the_log() {
+    let server = TestServer::start(root()).await;
+    let reply = server.get("/c/trap").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    // stderr (where the panic message goes) is logged line by line, with
+    // the request's id.
+    assert!(log_contains("the trap endpoint was asked to trap", DEADLINE).await);
+    assert!(log_contains("stream=\"stderr\"", DEADLINE).await);
+    // The server is fine afterwards.
+    assert_eq!(server.get("/c/hello").await.text(), "hello, world\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_past_the_request_timeout_gets_504() {
+    let server = TestServer::start_with(root(), |c| {
+        c.request_timeout = Duration::from_millis(500);
+    })
+    .await;
+    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+    let start = Instant::now();
+    let reply = server.get("/c/sleep?ms=30000").await;
+    assert_eq!(
+        reply.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        reply.text()
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_components_get_504_while_other_requests_answer_quickly() {
+    let timeout = Duration::from_secs(3);
+    let server = Arc::new(TestServer::start_with(root(), |c| c.request_timeout = timeout).await);
+    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+    // More spinning guests than worker threads: if one held its thread, or
+    // kept it from polling the network, nothing else could run.
+    let spinners: Vec<_> = (0..3)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move { server.get("/c/spin").await.status })
+        })
+        .collect();
+    assert!(eventually(DEADLINE, || server.stats.live_instances() == 3).await);
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(1) {
+        let start = Instant::now();
+        assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(500), "hello took {took:?}");
+    }
+    assert!(
+        spinners.iter().all(|s| !s.is_finished()),
+        "a spinner ended early"
+    );
+    for spinner in spinners {
+        assert_eq!(spinner.await.unwrap(), StatusCode::GATEWAY_TIMEOUT);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_cannot_grow_its_memory_past_the_limit() {
+    // The test configuration's limit is 16 MiB.
+    let server = TestServer::start(root()).await;
+    let reply = server.get("/c/grow?mib=4").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.text(), "grew 4 MiB\n");
+    let reply = server.get("/c/grow?mib=32").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(server.get("/c/grow?mib=4").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_instance_limit_a_component_request_gets_503_with_retry_after() {
+    let server = Arc::new(TestServer::start_with(root(), |c| c.max_instances = 1).await);
+    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+    let sleeper = {
+        let server = server.clone();
+        tokio::spawn(async move { server.get("/c/sleep?ms=1500").await })
+    };
+    assert!(eventually(DEADLINE, || server.stats.live_instances() == 1).await);
+    let hello = server.get("/c/hello").await;
+    let sleeper = sleeper.await.unwrap();
+    // One instance fits: the sleeper holds it, so hello is refused. (Should
+    // hello win the race for the slot, the sleeper is; either way exactly
+    // one of the two gets 503.)
+    let (refused, served) = if hello.status == StatusCode::SERVICE_UNAVAILABLE {
+        (hello, sleeper)
+    } else {
+        (sleeper, hello)
+    };
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.text()
+    );
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(served.status, StatusCode::OK, "{}", served.text());
+    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_timing_out_mid_body_cuts_the_body() {
+    let server = TestServer::start_with(root(), |c| {
+        c.request_timeout = Duration::from_millis(1000);
+    })
+    .await;
+    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+    let response = server.open(Method::GET, "/c/stream?chunks=3&ms=3000").await;
+    // The head went out with the first chunk: the status is the guest's.
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    assert_eq!(&first_chunk(&mut body).await[..], b"chunk 0\n");
+    // The timeout then ends the guest: the client sees a cut body, not a
+    // clean end that would pass for the whole response.
+    let rest = tokio::time::timeout(DEADLINE, body.collect())
+        .await
+        .expect("the body ends");
+    assert!(rest.is_err(), "the body ended cleanly after a timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_fetch_reaches_a_granted_upstream() {
+    let up = Upstream::answering("from upstream\n", Duration::ZERO).await;
+    let root = root().file(
+        "wasmlet.toml",
+        &format!(
+            "[http]\nallow = [\"http://127.0.0.1:{}\"]\n",
+            up.addr().port()
+        ),
+    );
+    let server = TestServer::start(root).await;
+    let path = format!("/c/fetch?url={}", encoded(&up.url("/x")));
+    let reply = server.get(&path).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.text(), "from upstream\n");
+    assert_eq!(up.connections(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_fetch_without_a_grant_is_denied_before_any_connection() {
+    let up = Upstream::answering("never\n", Duration::ZERO).await;
+    let granted = Upstream::answering("other\n", Duration::ZERO).await;
+    // A grant for another origin does not cover this one.
+    let root = root().file(
+        "elsewhere/wasmlet.toml",
+        &format!(
+            "[http]\nallow = [\"http://127.0.0.1:{}\"]\n",
+            granted.addr().port()
+        ),
+    );
+    let server = TestServer::start(root).await;
+    let path = format!("/c/fetch?url={}", encoded(&up.url("/x")));
+    let reply = server.get(&path).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.text());
+    assert!(
+        reply.text().contains("HttpRequestDenied"),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(up.connections(), 0);
+    assert!(
+        log_contains(
+            "outbound HTTP is not granted to /c/[...path].wasm",
+            DEADLINE
+        )
+        .await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_component_under_load_fails_no_request() {
+    let root = WebRoot::new().bytes(MOUNT, component_version(0));
+    let file = root.path().join(MOUNT);
+    let server = Arc::new(TestServer::start(root).await);
+    assert_eq!(server.get("/c/hello").await.text(), "hello, world\n");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (server, stop, served) = (server.clone(), stop.clone(), served.clone());
+        clients.push(tokio::spawn(async move {
+            let mut bad = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let reply = server.get("/c/hello").await;
+                if reply.status != StatusCode::OK || reply.text() != "hello, world\n" {
+                    bad.push(format!("{} {:?}", reply.status, reply.text()));
+                }
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+            bad
+        }));
+    }
+    for version in 1..=5 {
+        replace_atomically(&file, &component_version(version));
+        // Each version compiles once and is live before the next.
+        let compiles = u64::from(version) + 1;
+        assert!(
+            eventually(DEADLINE, || server.stats.compiles() == compiles).await,
+            "version {version} never compiled"
+        );
+    }
+    let before = served.load(Ordering::Relaxed);
+    assert!(eventually(DEADLINE, || served.load(Ordering::Relaxed) > before + 10).await);
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for client in clients {
+        failures.extend(client.await.unwrap());
+    }
+    assert!(failures.is_empty(), "failed responses: {failures:?}");
+    assert_eq!(server.stats.compiles(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_serves_the_component_from_the_disk_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let root = root();
+    let mut config = test_config(root.path());
+    config.cache_dir = Some(cache.path().join("wasmlet"));
+    config.status_path = Some("/_status".into());
+
+    let first = TestServer::start_config(config.clone()).await;
+    assert_eq!(first.get("/c/hello").await.text(), "hello, world\n");
+    assert_eq!(first.stats.compiles(), 1);
+    drop(first);
+
+    let second = TestServer::start_config(config).await;
+    assert_eq!(second.get("/c/hello").await.text(), "hello, world\n");
+    assert_eq!(second.stats.compiles(), 0, "the restart compiled again");
+    let page = second.get("/_status").await.text();
+    assert!(page.contains("\"source\": \"disk cache\""), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_that_is_not_a_wasi_http_handler_fails_to_load_saying_what_it_exports() {
+    let root = WebRoot::new().file(
+        "answer.wat",
+        r#"(component
+            (core module $m (func (export "answer") (result i32) i32.const 42))
+            (core instance $i (instantiate $m))
+            (func (export "answer") (result u32) (canon lift (core func $i "answer"))))"#,
+    );
+    let server = TestServer::start_with(root, |c| c.dev = true).await;
+    let reply = server.get("/answer").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let text = reply.text();
+    assert!(
+        text.contains("is a component that exports `answer`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("must export `wasi:http/incoming-handler@0.2.x`"),
+        "{text}"
+    );
+}
