@@ -132,7 +132,10 @@ impl SqliteStore {
     ) -> Result<(), KvError> {
         let key = key.as_bytes().to_vec();
         let value = value.to_vec();
-        let now = now_millis();
+        // `now_millis` truncates, so "now" may be up to 1 ms in the past; one
+        // more millisecond makes sure a key never expires before its time to
+        // live (it may outlive it by under a millisecond).
+        let now = now_millis().saturating_add(1);
         let expires_at = ttl_ms.map(|ttl| now.saturating_add(ttl));
         self.conn
             .call(move |conn| {
