@@ -562,6 +562,75 @@ pub fn rss_bytes() -> u64 {
     kib * 1024
 }
 
+/// Writes `contents` to `path` the way deploy tools and editors do: a temp
+/// file beside it, then a rename over the target, so no reader ever sees half
+/// and the file is a new version (a new inode) even when the bytes are the
+/// same.
+pub fn replace_atomically(path: &Path, contents: impl AsRef<[u8]>) {
+    let tmp = path.with_extension("tmp-upload");
+    std::fs::write(&tmp, contents).expect("write the new version");
+    std::fs::rename(&tmp, path).expect("rename it over the old one");
+}
+
+/// Clients that send `GET path` back to back until stopped, keeping every
+/// reply that `accept` rejects: the load under which the hot-reload tests
+/// replace a handler.
+pub struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    served: Arc<std::sync::atomic::AtomicU64>,
+    clients: Vec<JoinHandle<Vec<String>>>,
+}
+
+impl Load {
+    /// Starts `clients` clients on `server`.
+    pub fn start(
+        server: &Arc<TestServer>,
+        clients: usize,
+        path: &'static str,
+        accept: fn(&Reply) -> bool,
+    ) -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicU64::new(0));
+        let clients = (0..clients)
+            .map(|_| {
+                let (server, stop, served) = (server.clone(), stop.clone(), served.clone());
+                tokio::spawn(async move {
+                    let mut bad = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let reply = server.get(path).await;
+                        if !accept(&reply) {
+                            bad.push(format!("{} {:?}", reply.status, reply.text()));
+                        }
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                    bad
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            served,
+            clients,
+        }
+    }
+
+    /// Requests answered so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops the clients and returns the replies `accept` rejected.
+    pub async fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut failures = Vec::new();
+        for client in self.clients {
+            failures.extend(client.await.expect("a load client panicked"));
+        }
+        failures
+    }
+}
+
 /// Polls `check` every 10 ms until it returns true or `deadline` passes.
 /// Tests use this instead of sleeping to synchronise.
 pub async fn eventually(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {

@@ -5,16 +5,15 @@
 //! comes back from the disk cache after a restart. A component that exports
 //! something else fails to load with a message saying so.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use wasmlet_tests::peers::Upstream;
 use wasmlet_tests::{
-    TestServer, WebRoot, component_bytes, eventually, first_chunk, log_contains, test_config,
+    Load, TestServer, WebRoot, component_bytes, eventually, first_chunk, log_contains,
+    replace_atomically, test_config,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -52,13 +51,6 @@ fn component_version(n: u32) -> Vec<u8> {
     bytes.extend_from_slice(name);
     bytes.extend_from_slice(&payload);
     bytes
-}
-
-/// Writes `bytes` to `path` through a temp file and a rename, as deploys do.
-fn replace_atomically(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_extension("tmp-upload");
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -282,25 +274,11 @@ async fn replacing_a_component_under_load_fails_no_request() {
     let server = Arc::new(TestServer::start(root).await);
     assert_eq!(server.get("/c/hello").await.text(), "hello, world\n");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let served = Arc::new(AtomicU64::new(0));
-    let mut clients = Vec::new();
-    for _ in 0..4 {
-        let (server, stop, served) = (server.clone(), stop.clone(), served.clone());
-        clients.push(tokio::spawn(async move {
-            let mut bad = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let reply = server.get("/c/hello").await;
-                if reply.status != StatusCode::OK || reply.text() != "hello, world\n" {
-                    bad.push(format!("{} {:?}", reply.status, reply.text()));
-                }
-                served.fetch_add(1, Ordering::Relaxed);
-            }
-            bad
-        }));
-    }
+    let load = Load::start(&server, 4, "/c/hello", |reply| {
+        reply.status == StatusCode::OK && reply.text() == "hello, world\n"
+    });
     for version in 1..=5 {
-        replace_atomically(&file, &component_version(version));
+        replace_atomically(&file, component_version(version));
         // Each version compiles once and is live before the next.
         let compiles = u64::from(version) + 1;
         assert!(
@@ -308,13 +286,9 @@ async fn replacing_a_component_under_load_fails_no_request() {
             "version {version} never compiled"
         );
     }
-    let before = served.load(Ordering::Relaxed);
-    assert!(eventually(DEADLINE, || served.load(Ordering::Relaxed) > before + 10).await);
-    stop.store(true, Ordering::Relaxed);
-    let mut failures = Vec::new();
-    for client in clients {
-        failures.extend(client.await.unwrap());
-    }
+    let before = load.served();
+    assert!(eventually(DEADLINE, || load.served() > before + 10).await);
+    let failures = load.stop().await;
     assert!(failures.is_empty(), "failed responses: {failures:?}");
     assert_eq!(server.stats.compiles(), 6);
 }

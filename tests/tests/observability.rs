@@ -2,11 +2,12 @@
 //! page (HTML and JSON) on the admin listener, and a request id that ties a
 //! request's access line to its guest's log lines.
 
-use std::path::Path;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use wasmlet_tests::{Metrics, TestServer, WebRoot, eventually, logs, says, test_config};
+use wasmlet_tests::{
+    Metrics, TestServer, WebRoot, eventually, logs, replace_atomically, says, test_config,
+};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -19,14 +20,6 @@ fn requests(metrics: &Metrics, handler: &str, status: &str) -> Option<f64> {
 
 fn by_handler(metrics: &Metrics, name: &str, handler: &str) -> Option<f64> {
     metrics.value(name, &[("handler", handler)])
-}
-
-/// Writes `contents` to `path` through a temporary file renamed over it, so
-/// the file is a new version (a new inode) even when the bytes are the same.
-fn replace_atomically(path: &Path, contents: &str) {
-    let tmp = path.with_extension("tmp-upload");
-    std::fs::write(&tmp, contents).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +129,7 @@ async fn a_new_version_counts_as_one_reload_and_the_same_bytes_again_as_none() {
     let server = TestServer::start_with_admin(root, |_| {}).await;
     assert_eq!(server.get("/h").await.text(), "one");
 
-    replace_atomically(&file, &says("two"));
+    replace_atomically(&file, says("two"));
     // Every request checks its file's version, so this one serves the new
     // version and makes it the one served.
     assert_eq!(server.get("/h").await.text(), "two");
@@ -145,7 +138,7 @@ async fn a_new_version_counts_as_one_reload_and_the_same_bytes_again_as_none() {
 
     // Redeployed with the same bytes: a new file version, compiled again (no
     // disk cache here), but the module served is the same.
-    replace_atomically(&file, &says("two"));
+    replace_atomically(&file, says("two"));
     assert_eq!(server.get("/h").await.text(), "two");
     let m = server.settled_metrics().await;
     assert_eq!(m.value("wasmlet_compiles_total", &[]), Some(3.0), "{m}");

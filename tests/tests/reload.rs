@@ -2,23 +2,15 @@
 //! a handler and the running server follows, without a restart and without a
 //! failed request. A restart with a warm disk cache compiles nothing.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::StatusCode;
-use wasmlet_tests::{TestServer, WebRoot, eventually, log_contains, says, test_config};
+use wasmlet_tests::{
+    Load, TestServer, WebRoot, eventually, log_contains, replace_atomically, says, test_config,
+};
 
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Writes `contents` to `path` the way deploy tools and editors do: a temp
-/// file beside it, then a rename over the target, so no reader ever sees half.
-fn replace_atomically(path: &Path, contents: &str) {
-    let tmp = path.with_extension("tmp-upload");
-    std::fs::write(&tmp, contents).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
-}
 
 /// Polls `GET path` until the body is `want` or the deadline passes.
 async fn serves(server: &TestServer, path: &str, want: &str) -> bool {
@@ -48,7 +40,7 @@ async fn a_temp_file_renamed_over_the_handler_serves_the_new_version() {
     let file = root.path().join("h.wat");
     let server = TestServer::start(root).await;
     assert_eq!(server.get("/h").await.text(), "one");
-    replace_atomically(&file, &says("two"));
+    replace_atomically(&file, says("two"));
     assert!(serves(&server, "/h", "two").await);
 }
 
@@ -181,45 +173,28 @@ async fn a_hundred_replacements_under_load_fail_no_request() {
     let server = Arc::new(TestServer::start(root).await);
     assert_eq!(server.get("/h").await.text(), "version 0");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let served = Arc::new(AtomicU64::new(0));
-    let mut clients = Vec::new();
-    for _ in 0..4 {
-        let (server, stop, served) = (server.clone(), stop.clone(), served.clone());
-        clients.push(tokio::spawn(async move {
-            let mut bad = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let reply = server.get("/h").await;
-                let text = reply.text();
-                let ok = reply.status == StatusCode::OK
-                    && text
-                        .strip_prefix("version ")
-                        .and_then(|n| n.parse::<u32>().ok())
-                        .is_some_and(|n| n <= 100);
-                if !ok {
-                    bad.push(format!("{} {text:?}", reply.status));
-                }
-                served.fetch_add(1, Ordering::Relaxed);
-            }
-            bad
-        }));
-    }
+    // Any version is fine; anything else is a failure.
+    let load = Load::start(&server, 4, "/h", |reply| {
+        reply.status == StatusCode::OK
+            && reply
+                .text()
+                .strip_prefix("version ")
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n <= 100)
+    });
     for version in 1..=100 {
-        replace_atomically(&file, &says(&format!("version {version}")));
+        replace_atomically(&file, says(&format!("version {version}")));
         // Each version is live before the next: a request after the rename
         // sees it.
         assert!(serves(&server, "/h", &format!("version {version}")).await);
     }
-    stop.store(true, Ordering::Relaxed);
-    let mut failures = Vec::new();
-    for client in clients {
-        failures.extend(client.await.unwrap());
-    }
+    let served = load.served();
+    let failures = load.stop().await;
     assert!(
         failures.is_empty(),
         "failed or foreign responses: {failures:?}"
     );
-    assert!(served.load(Ordering::Relaxed) > 100, "the load never ran");
+    assert!(served > 100, "the load never ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,7 +284,7 @@ async fn the_watcher_compiles_a_changed_handler_before_its_next_request() {
     let server = TestServer::start(root).await;
     assert_eq!(server.get("/h").await.text(), "one");
     assert_eq!(server.stats.compiles(), 1);
-    replace_atomically(&file, &says("two"));
+    replace_atomically(&file, says("two"));
     assert!(
         eventually(DEADLINE, || server.stats.compiles() == 2).await,
         "no compile followed the change"
