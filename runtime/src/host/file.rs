@@ -4,9 +4,9 @@
 
 use wasmtime::{Caller, Linker};
 
-use super::memory::{range, read, write_some};
-use super::ops::{Failure, Kind, Value, end};
-use super::{Ctx, memory_and_ctx};
+use super::memory::{read, write_some};
+use super::ops::{Failure, Kind, Prepared, Value, begin, end};
+use super::{Ctx, check_buffer, memory_and_ctx};
 use crate::abi::{MODULE, code};
 use crate::capability::files::{self, FileError, Mounts};
 
@@ -96,10 +96,7 @@ async fn file_read(
     buf: i32,
     cap: i32,
 ) -> wasmtime::Result<i32> {
-    {
-        let (memory, _) = memory_and_ctx(&mut caller)?;
-        range(memory.len(), buf, cap)?;
-    }
+    check_buffer(&mut caller, buf, cap)?;
     let prepared = path_and_mounts(&mut caller, path, path_len)?
         .and_then(|(path, mounts)| Ok((path, mounts, offset_of(offset)?)));
     let (path, mounts, offset) = match prepared {
@@ -138,16 +135,16 @@ fn file_read_begin(
     offset: i64,
     len: i32,
 ) -> wasmtime::Result<i32> {
-    let started = path_and_mounts(&mut caller, path, path_len)?.and_then(|(path, mounts)| {
-        let offset = offset_of(offset)?;
-        let len = usize::try_from(len)
-            .map_err(|_| Failure::new(code::INVALID, "the length is negative"))?;
-        caller.data_mut().ops.begin(Kind::FileRead, async move {
-            read_chunk(path, mounts, offset, len)
-                .await
-                .map(Value::Bytes)
-        })
-    });
-    let ctx = caller.data_mut();
-    Ok(started.unwrap_or_else(|failure| ctx.fail(failure)))
+    let read: Prepared =
+        path_and_mounts(&mut caller, path, path_len)?.and_then(|(path, mounts)| -> Prepared {
+            let offset = offset_of(offset)?;
+            let len = usize::try_from(len)
+                .map_err(|_| Failure::new(code::INVALID, "the length is negative"))?;
+            Ok(Box::pin(async move {
+                read_chunk(path, mounts, offset, len)
+                    .await
+                    .map(Value::Bytes)
+            }))
+        });
+    Ok(begin(&mut caller, Kind::FileRead, read))
 }

@@ -12,8 +12,8 @@ use http::{HeaderName, Method};
 use wasmtime::{Caller, Linker};
 
 use super::memory::{range, read, write_full_length, write_some};
-use super::ops::{Failure, Kind, OpResult, Value, wait};
-use super::{Ctx, memory_and_ctx};
+use super::ops::{Failure, Kind, OpResult, Prepared, Value, begin, wait};
+use super::{Ctx, check_buffer, memory_and_ctx};
 use crate::abi::{MODULE, code};
 use crate::capability::http::{
     FetchError, OutboundRequest, format_header_block, parse_header_block,
@@ -46,10 +46,6 @@ pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// The send, ready to run on its own: everything read out of guest memory
-/// and checked against the grant.
-type Sending = std::pin::Pin<Box<dyn Future<Output = OpResult> + Send>>;
-
 /// Reads the guest's request and checks the grant. `Ok(Err(_))` is a refusal
 /// the guest gets as a code; `Err` is a trap (a bad pointer).
 fn prepare(
@@ -64,7 +60,7 @@ fn prepare(
         i32,
         i32,
     ),
-) -> wasmtime::Result<Result<Sending, Failure>> {
+) -> wasmtime::Result<Prepared> {
     let (memory, ctx) = memory_and_ctx(caller)?;
     let method = read(memory, method, method_len)?;
     let url = read(memory, url, url_len)?;
@@ -195,10 +191,8 @@ fn http_begin(
         body,
         body_len,
     );
-    let started =
-        prepare(&mut caller, args)?.and_then(|send| caller.data_mut().ops.begin(Kind::Http, send));
-    let ctx = caller.data_mut();
-    Ok(started.unwrap_or_else(|failure| ctx.fail(failure)))
+    let send = prepare(&mut caller, args)?;
+    Ok(begin(&mut caller, Kind::Http, send))
 }
 
 async fn http_end(mut caller: Caller<'_, Ctx>, op: i32) -> wasmtime::Result<i32> {
@@ -271,10 +265,7 @@ async fn http_read(
     buf: i32,
     cap: i32,
 ) -> wasmtime::Result<i32> {
-    {
-        let (memory, _) = memory_and_ctx(&mut caller)?;
-        range(memory.len(), buf, cap)?;
-    }
+    check_buffer(&mut caller, buf, cap)?;
     if cap == 0 {
         // `0` means "end of body"; a zero-sized read must not look like one.
         let failure = Failure::new(

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use wasmtime::{Caller, Linker};
 
-use super::memory::{range, read};
-use super::ops::{Failure, Kind, OpResult, Value, deliver, end};
-use super::{Ctx, memory_and_ctx};
+use super::memory::read;
+use super::ops::{Failure, Kind, OpResult, Prepared, Value, begin, deliver, end};
+use super::{Ctx, check_buffer, memory_and_ctx};
 use crate::abi::{MODULE, code};
 use crate::capability::kv::{KvError, MAX_LIST, Store, check_key};
 use crate::site::DEFAULT_STORE;
@@ -19,7 +19,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         "kv_get",
         |mut caller: Caller<'_, Ctx>, (s, sl, k, kl, buf, cap): (i32, i32, i32, i32, i32, i32)| {
             Box::new(async move {
-                range_ok(&mut caller, buf, cap)?;
+                check_buffer(&mut caller, buf, cap)?;
                 let op = prepare(&mut caller, s, sl, k, kl, Kind::KvGet, |_| Ok(None))?;
                 once(caller, op, buf, cap).await
             })
@@ -106,7 +106,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
         "kv_list",
         |mut caller: Caller<'_, Ctx>, (s, sl, p, pl, buf, cap): (i32, i32, i32, i32, i32, i32)| {
             Box::new(async move {
-                range_ok(&mut caller, buf, cap)?;
+                check_buffer(&mut caller, buf, cap)?;
                 let op = prepare(&mut caller, s, sl, p, pl, Kind::KvList, |_| Ok(None))?;
                 once(caller, op, buf, cap).await
             })
@@ -132,16 +132,6 @@ pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
 
 /// What `kv_set` stores: the value's bytes and its time to live.
 type SetArgs = Option<(Vec<u8>, Option<Duration>)>;
-
-/// An operation read out of guest memory and checked against the grant,
-/// ready to run; `Err` inside is a refusal the guest gets as a code.
-type Prepared = Result<std::pin::Pin<Box<dyn Future<Output = OpResult> + Send>>, Failure>;
-
-fn range_ok(caller: &mut Caller<'_, Ctx>, buf: i32, cap: i32) -> wasmtime::Result<()> {
-    let (memory, _) = memory_and_ctx(caller)?;
-    range(memory.len(), buf, cap)?;
-    Ok(())
-}
 
 fn value(memory: &[u8], v: i32, vl: i32, ttl_ms: i64) -> wasmtime::Result<SetArgs> {
     let ttl = (ttl_ms > 0).then(|| Duration::from_millis(ttl_ms as u64));
@@ -230,12 +220,6 @@ fn kv_failure(e: KvError) -> Failure {
         KvError::Unavailable(_) => code::FAILED,
     };
     Failure::new(code, e.to_string())
-}
-
-fn begin(caller: &mut Caller<'_, Ctx>, kind: Kind, op: Prepared) -> i32 {
-    let ctx = caller.data_mut();
-    op.and_then(|op| ctx.ops.begin(kind, op))
-        .unwrap_or_else(|failure| ctx.fail(failure))
 }
 
 /// The single-call form: run the operation here and deliver its result.

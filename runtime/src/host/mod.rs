@@ -127,6 +127,15 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Traps now if `buf .. buf + cap` is outside the guest's memory: an async
+/// import checks its output buffer before it waits, so a bad pointer traps
+/// at the call, not after the wait.
+fn check_buffer(caller: &mut Caller<'_, Ctx>, buf: i32, cap: i32) -> wasmtime::Result<()> {
+    let (memory, _) = memory_and_ctx(caller)?;
+    memory::range(memory.len(), buf, cap)?;
+    Ok(())
+}
+
 /// The guest's memory and the request state, borrowed together so an import
 /// can copy between them.
 fn memory_and_ctx<'a>(

@@ -17,8 +17,8 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 use wasmtime::{Caller, Linker};
 
-use super::memory::{range, write_full_length};
-use super::{Ctx, memory_and_ctx};
+use super::memory::write_full_length;
+use super::{Ctx, check_buffer, memory_and_ctx};
 use crate::abi::{MODULE, code};
 use crate::capability::http::OutboundResponse;
 
@@ -56,6 +56,19 @@ impl Failure {
 }
 
 pub(crate) type OpResult = Result<Value, Failure>;
+
+/// An operation read out of guest memory and checked against the grant,
+/// ready to run; `Err` is a refusal the guest gets as a code.
+pub(super) type Prepared =
+    Result<std::pin::Pin<Box<dyn Future<Output = OpResult> + Send>>, Failure>;
+
+/// A `_begin`: starts the prepared operation as its own task and returns its
+/// handle, or the refusal's code.
+pub(super) fn begin(caller: &mut Caller<'_, Ctx>, kind: Kind, op: Prepared) -> i32 {
+    let ctx = caller.data_mut();
+    op.and_then(|op| ctx.ops.begin(kind, op))
+        .unwrap_or_else(|failure| ctx.fail(failure))
+}
 
 /// Which `_begin` made a handle, so `kv_get_end` cannot end an HTTP request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,10 +298,7 @@ pub(super) async fn end(
     cap: i32,
 ) -> wasmtime::Result<i32> {
     // A bad buffer traps now, not after the operation has finished.
-    {
-        let (memory, _) = memory_and_ctx(&mut caller)?;
-        range(memory.len(), buf, cap)?;
-    }
+    check_buffer(&mut caller, buf, cap)?;
     let result = wait(&mut caller, handle, kind).await;
     deliver(&mut caller, Some((handle, kind)), result, buf, cap)
 }

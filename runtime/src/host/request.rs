@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use wasmtime::{Caller, Linker};
 
 use super::memory::{read, write_full_length, write_some};
-use super::{Ctx, memory_and_ctx};
+use super::{Ctx, check_buffer, memory_and_ctx};
 use crate::abi::{MODULE, code};
 use crate::server::BodyLimits;
 
@@ -189,10 +189,7 @@ fn req_param(
 async fn req_body_read(mut caller: Caller<'_, Ctx>, buf: i32, cap: i32) -> wasmtime::Result<i32> {
     // Check the buffer before waiting on the network: a bad pointer traps now,
     // not after the client has sent its next chunk.
-    {
-        let (memory, _) = memory_and_ctx(&mut caller)?;
-        super::memory::range(memory.len(), buf, cap)?;
-    }
+    check_buffer(&mut caller, buf, cap)?;
     if cap == 0 {
         // `0` means "end of body"; a zero-sized read must not look like one.
         return Ok(code::INVALID);
