@@ -451,6 +451,58 @@ impl TestServer {
             .expect("connect to the test server")
     }
 
+    /// Sends `POST path` with a chunked body of `size` bytes, in 16 KiB
+    /// chunks, on a fresh connection, and returns the raw answer. The body is
+    /// written on a task of its own: the server may answer (and stop reading)
+    /// before all of it is sent.
+    pub async fn post_chunked(&self, path: &str, size: usize) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut reader, mut writer) = self.connect().await.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        let writing = tokio::spawn(async move {
+            writer.write_all(head.as_bytes()).await?;
+            let chunk = vec![b'x'; 16 << 10];
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                writer.write_all(format!("{n:x}\r\n").as_bytes()).await?;
+                writer.write_all(&chunk[..n]).await?;
+                writer.write_all(b"\r\n").await?;
+                left -= n;
+            }
+            writer.write_all(b"0\r\n\r\n").await?;
+            // Keep the write side open until the answer is read.
+            std::future::pending::<()>().await;
+            Ok::<_, std::io::Error>(writer)
+        });
+        let mut answer = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut answer)).await;
+        writing.abort();
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// Sends `POST path` declaring a 1000-byte body, sends the first 10
+    /// bytes (`ten bytes!`) and stalls, and returns the one answer that
+    /// arrives within 4 s and how long it took. The connection stays open
+    /// meanwhile: the client still owes 990 bytes.
+    pub async fn post_then_stall(&self, path: &str) -> (String, Duration) {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = self.connect().await;
+        let start = Instant::now();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nten bytes!"
+        );
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write the request");
+        let answer = read_raw_answer(&mut stream, Duration::from_secs(4)).await;
+        (answer, start.elapsed())
+    }
+
     /// Sends raw bytes on a fresh TCP connection and returns everything the
     /// server answers until it closes the connection or `within` passes. For
     /// requests a well-behaved client cannot send (hostile paths).
@@ -515,6 +567,60 @@ pub fn raw_status(answer: &str) -> Option<u16> {
         return None;
     }
     parts.next()?.parse().ok()
+}
+
+/// The body of a complete raw HTTP/1.1 answer: decoded from the chunked
+/// transfer coding (trailers dropped), or cut at its `Content-Length`.
+/// `None` while the answer is incomplete; an answer with neither header ends
+/// only when the connection closes, so it is `None` too.
+pub fn raw_body(answer: &[u8]) -> Option<Vec<u8>> {
+    let head_end = find(answer, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&answer[..head_end]).to_ascii_lowercase();
+    let mut rest = &answer[head_end + 4..];
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    if header("transfer-encoding").is_some_and(|coding| coding.ends_with("chunked")) {
+        let mut body = Vec::new();
+        loop {
+            let line_end = find(rest, b"\r\n")?;
+            let size = std::str::from_utf8(&rest[..line_end]).ok()?;
+            let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                return Some(body);
+            }
+            body.extend_from_slice(rest.get(..size)?);
+            rest = rest.get(size + 2..)?;
+        }
+    }
+    let length: usize = header("content-length")?.parse().ok()?;
+    rest.get(..length).map(<[u8]>::to_vec)
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads one answer from `stream` until it is complete (see [`raw_body`]),
+/// the server closes the connection, or `within` passes, and returns what
+/// arrived.
+async fn read_raw_answer(stream: &mut tokio::net::TcpStream, within: Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let _ = tokio::time::timeout(within, async {
+        while raw_body(&answer).is_none() {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// Reads the first data frame of a streaming response body.

@@ -12,8 +12,8 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use wasmlet_tests::peers::Upstream;
 use wasmlet_tests::{
-    Load, TestServer, WebRoot, component_bytes, eventually, first_chunk, log_contains,
-    replace_atomically, test_config,
+    Load, TestServer, WebRoot, component_bytes, eventually, first_chunk, log_contains, raw_body,
+    raw_status, replace_atomically, test_config,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -216,6 +216,64 @@ async fn a_component_timing_out_mid_body_cuts_the_body() {
         .await
         .expect("the body ends");
     assert!(rest.is_err(), "the body ended cleanly after a timeout");
+}
+
+/// What the component's `count` endpoint answered in a raw HTTP/1.1 answer:
+/// the status and the body's text.
+fn counted(answer: &str) -> (Option<u16>, String) {
+    let body =
+        raw_body(answer.as_bytes()).unwrap_or_else(|| panic!("an incomplete answer: {answer:?}"));
+    (
+        raw_status(answer),
+        String::from_utf8(body).expect("a text body"),
+    )
+}
+
+/// The byte count in `failed after N: …`.
+fn failed_after(text: &str) -> u64 {
+    text.strip_prefix("failed after ")
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a failed read: {text:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunked_body_past_the_limit_fails_the_components_read_at_the_limit() {
+    let limit = 64 << 10;
+    let server = TestServer::start_with(root(), |c| c.max_body_size = limit).await;
+    let (status, text) = counted(&server.post_chunked("/c/count", 48 << 10).await);
+    assert_eq!((status, text.as_str()), (Some(200), "read 49152\n"));
+
+    let (status, text) = counted(&server.post_chunked("/c/count", 4 << 20).await);
+    assert_eq!(status, Some(400), "{text}");
+    let read = failed_after(&text);
+    assert!(read <= limit, "the component read {read} bytes: {text}");
+    println!(
+        "a 4 MiB chunked body against a 64 KiB limit: {}",
+        text.trim_end()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stalls_fails_the_components_read_at_the_body_timeout() {
+    let body_timeout = Duration::from_millis(500);
+    let server = TestServer::start_with(root(), |c| c.body_timeout = body_timeout).await;
+    // Compile first, so the timing is of the body.
+    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+    let (answer, took) = server.post_then_stall("/c/count").await;
+    let (status, text) = counted(&answer);
+    assert_eq!(status, Some(400), "{text}");
+    assert_eq!(failed_after(&text), 10, "{text}");
+    // Well before the 5 s request timeout.
+    assert!(
+        took >= body_timeout && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    println!(
+        "a component's body that stalls after 10 of 1000 bytes: its read failed after {:.0} ms (body timeout 500 ms): {}",
+        took.as_secs_f64() * 1e3,
+        text.trim_end()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

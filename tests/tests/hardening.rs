@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wasmlet_tests::{
-    TestServer, WebRoot, closed_within, eventually, logs, raw_status, rss_bytes, says,
+    TestServer, WebRoot, closed_within, eventually, logs, raw_body, raw_status, rss_bytes, says,
 };
 
 /// The header timeout of these tests: short, so a connection that should be
@@ -587,55 +587,12 @@ async fn a_declared_body_over_the_limit_gets_413_before_the_guest_runs() {
     assert_eq!(guest_runs("/upload.wat"), 0, "the guest ran");
 }
 
-/// Sends `POST /count` with a chunked body of `size` bytes, in 16 KiB chunks,
-/// and returns the raw answer. The body is written on its own task: the
-/// server may answer (and stop reading) before it has all been sent.
-async fn post_chunked(server: &TestServer, size: usize) -> String {
-    let (mut reader, mut writer) = server.connect().await.into_split();
-    let writing = tokio::spawn(async move {
-        writer
-            .write_all(
-                b"POST /count HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-            )
-            .await?;
-        let chunk = vec![b'x'; 16 << 10];
-        let mut left = size;
-        while left > 0 {
-            let n = left.min(chunk.len());
-            writer.write_all(format!("{n:x}\r\n").as_bytes()).await?;
-            writer.write_all(&chunk[..n]).await?;
-            writer.write_all(b"\r\n").await?;
-            left -= n;
-        }
-        writer.write_all(b"0\r\n\r\n").await?;
-        // Keep the write side open until the answer is read.
-        std::future::pending::<()>().await;
-        Ok::<_, std::io::Error>(writer)
-    });
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut answer)).await;
-    writing.abort();
-    String::from_utf8_lossy(&answer).into_owned()
-}
-
-/// What `counts_body.wat` answered in a raw HTTP/1.1 answer with a chunked
-/// body: `("read", N)` or `("failed after", N)`.
+/// What `counts_body.wat` answered in a raw HTTP/1.1 answer:
+/// `("read", N)` or `("failed after", N)`.
 fn counted(answer: &str) -> (String, usize) {
-    let (_, mut chunked) = answer
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no head in {answer:?}"));
-    let mut body = String::new();
-    loop {
-        let (size, rest) = chunked
-            .split_once("\r\n")
-            .unwrap_or_else(|| panic!("a cut chunked body in {answer:?}"));
-        let size = usize::from_str_radix(size, 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        body.push_str(&rest[..size]);
-        chunked = &rest[size + 2..];
-    }
+    let body =
+        raw_body(answer.as_bytes()).unwrap_or_else(|| panic!("an incomplete answer: {answer:?}"));
+    let body = String::from_utf8(body).expect("a text body");
     let (word, n) = body
         .trim_end()
         .rsplit_once(' ')
@@ -651,13 +608,13 @@ async fn a_chunked_body_past_the_limit_fails_the_guests_read_at_the_limit() {
         |c| c.max_body_size = limit,
     )
     .await;
-    let within = post_chunked(&server, 48 << 10).await;
+    let within = server.post_chunked("/count", 48 << 10).await;
     assert_eq!(raw_status(&within), Some(200), "{within:?}");
     assert_eq!(counted(&within), ("read".to_owned(), 48 << 10));
 
     // 400 also says the read after the failure failed too (the fixture
     // traps otherwise).
-    let over = post_chunked(&server, 4 << 20).await;
+    let over = server.post_chunked("/count", 4 << 20).await;
     assert_eq!(raw_status(&over), Some(400), "{over:?}");
     let (word, read) = counted(&over);
     assert_eq!(word, "failed after");
@@ -675,29 +632,7 @@ async fn a_body_that_stalls_fails_the_guests_read_at_the_body_timeout() {
         |c| c.body_timeout = body_timeout,
     )
     .await;
-    let mut stream = server.connect().await;
-    let start = Instant::now();
-    stream
-        .write_all(
-            b"POST /count HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\nten bytes!",
-        )
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    // Read to the end of the chunked answer; the connection stays open (the
-    // client still owes 990 bytes).
-    let _ = tokio::time::timeout(Duration::from_secs(4), async {
-        while !String::from_utf8_lossy(&answer).ends_with("0\r\n\r\n") {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    let took = start.elapsed();
-    let answer = String::from_utf8_lossy(&answer);
+    let (answer, took) = server.post_then_stall("/count").await;
     assert_eq!(raw_status(&answer), Some(400), "{answer:?}");
     assert_eq!(counted(&answer), ("failed after".to_owned(), 10));
     // Well before the 5 s request timeout.

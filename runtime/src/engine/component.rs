@@ -7,7 +7,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
@@ -19,6 +18,7 @@ use super::{Limits, WasmEngine, run::trap_text};
 use crate::error::Outcome;
 use crate::host::{Identity, WasiState};
 use crate::loader::error_text;
+use crate::server::LimitedBody;
 use crate::site::Policy;
 use crate::stats::Stats;
 
@@ -41,8 +41,9 @@ pub(crate) type ComponentResponse = Result<hyper::Response<HyperOutgoingBody>, E
 
 /// Who the request is for and what its handler may do.
 pub(crate) struct ComponentRequest {
-    /// The request as hyper received it; its body streams to the guest.
-    pub(crate) request: hyper::Request<Incoming>,
+    /// The request as hyper received it; its body streams to the guest,
+    /// under the server's body limits.
+    pub(crate) request: hyper::Request<LimitedBody>,
     /// The handler and request id, for log lines.
     pub(crate) who: Identity,
     /// What the handler's configuration grants.

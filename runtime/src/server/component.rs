@@ -21,7 +21,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use super::access::Access;
 use super::body::{BodyError, ResponseBody, cancel_after_grace};
 use super::service::{AbortOnDrop, failure, plain};
-use super::{App, Permit};
+use super::{App, BodyLimits, LimitedBody, Permit};
 use crate::engine::{ComponentHandler, ComponentRequest, Limits, run_component};
 use crate::error::Outcome;
 use crate::host::Identity;
@@ -57,12 +57,15 @@ pub(super) async fn serve(
         timeout: policy.request_timeout,
         max_memory: policy.max_memory,
     };
+    let who = Identity {
+        handler: name,
+        request_id: access.request_id().clone(),
+    };
+    let body_limits = BodyLimits::of(&app.config);
+    let body_who = who.clone();
     let guest_request = ComponentRequest {
-        request,
-        who: Identity {
-            handler: name,
-            request_id: access.request_id().clone(),
-        },
+        request: request.map(|body| LimitedBody::new(body, body_limits, body_who)),
+        who,
         policy,
     };
     let (respond_tx, respond_rx) = oneshot::channel();

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 
 use futures_util::stream;
 use wstd::http::body::Bytes;
+use wstd::http::body::util::BodyExt;
 use wstd::http::{Body, Client, Error, Method, Request, Response, StatusCode};
 use wstd::time::Duration;
 
@@ -18,6 +19,7 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
     let query = request.uri().query().unwrap_or_default().to_owned();
     match (last, request.method()) {
         ("echo", _) => Ok(Response::new(request.into_body())),
+        ("count", _) => Ok(count(request.into_body()).await),
         ("stream", _) => Ok(stream_lines(&query)),
         ("trap", _) => panic!("the trap endpoint was asked to trap"),
         ("spin", _) => {
@@ -48,6 +50,26 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
             Ok(text(StatusCode::OK, format!("hello, {name}\n")))
         }
         _ => Ok(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n".to_owned())),
+    }
+}
+
+/// Reads the body piece by piece as it arrives and answers `read N`, or,
+/// when a read fails (the host's body size limit or read timeout, a client
+/// that gave up), `400` with `failed after N: ERROR`.
+async fn count(body: Body) -> Response<Body> {
+    let mut body = body.into_boxed_body();
+    let mut read = 0;
+    loop {
+        match body.frame().await {
+            None => return text(StatusCode::OK, format!("read {read}\n")),
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |data| data.len()),
+            Some(Err(e)) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("failed after {read}: {e:?}\n"),
+                );
+            }
+        }
     }
 }
 

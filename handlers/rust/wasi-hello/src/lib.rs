@@ -7,6 +7,8 @@
 //! It answers by the last segment of the request path, so it works wherever
 //! it is mounted (as `app/[...path].wasm` it serves `/app/echo`, …):
 //! - `echo` (`POST`): the request body back, streamed.
+//! - `count` (`POST`): reads the body as it arrives and says how many bytes
+//!   came, or after how many a read failed and why.
 //! - `stream`: `?chunks=N&ms=M` (default 5 and 100): N lines, M ms apart, each
 //!   sent as it is written.
 //! - `trap`: panics, which traps the instance.
