@@ -72,7 +72,7 @@
 //! - [`Error`] and [`Result`] (`error.rs`); [`HostError`] and [`ErrorKind`]
 //!   (`host_error.rs`): a failed host call and the status it answers with.
 //! - [`log`] and the [`error!`], [`warn!`], [`info!`], [`debug!`] macros;
-//!   [`sleep`] (`time.rs`).
+//!   [`sleep`], and the clocks [`now`] and [`elapsed`] (`time.rs`).
 //! - [`http`] (`http.rs`, `http/fetch.rs`): the `http` crate's types, and
 //!   outbound requests answered by a [`FetchResponse`](http::FetchResponse).
 //! - [`kv`] (`kv.rs`): key-value stores.
@@ -130,7 +130,7 @@ pub use pending::{Join, Pending, join_all, try_join_all};
 pub use request::Request;
 pub use response::{IntoResponse, Response};
 pub use serve::StreamResult;
-pub use time::sleep;
+pub use time::{elapsed, now, sleep};
 pub use writer::ResponseWriter;
 
 /// Exports a function as this module's request handler.

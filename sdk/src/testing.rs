@@ -150,6 +150,15 @@ impl TestRequest {
         self
     }
 
+    /// The wall-clock time the request starts at, for [`crate::now`]; it
+    /// advances with the virtual time the handler spends. Without it the
+    /// fake clock starts at 2026-01-01 00:00:00 UTC, so a test's result
+    /// does not depend on the day it runs.
+    pub fn at(mut self, time: std::time::SystemTime) -> Self {
+        self.exchange.wall_start = time;
+        self
+    }
+
     /// The client aborts the upload after `bytes` bytes of the body: reading
     /// further fails.
     pub fn body_fails_after(mut self, bytes: usize) -> Self {

@@ -1,7 +1,7 @@
 //! The v1 guest ABI end to end: each import's rules, one fixture per rule,
 //! seen through a real server and a real client.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -265,4 +265,38 @@ async fn a_zero_sized_body_read_is_invalid_and_consumes_nothing() {
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.text(), "-2 x");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clocks_give_the_wall_time_and_the_requests_elapsed_microseconds() {
+    let unix_ms = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let server = serve_fixture("clocks").await;
+    let before = unix_ms();
+    let reply = server.get("/clocks").await;
+    let after = unix_ms();
+    assert_eq!(reply.status, StatusCode::OK);
+    let values: Vec<i64> = reply
+        .body
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let [now, first, second] = values[..] else {
+        panic!("three i64s, got {} bytes", reply.body.len());
+    };
+    assert!(
+        (before..=after).contains(&now),
+        "{before} <= {now} <= {after}"
+    );
+    // Counted from the start of this request, not from any earlier one.
+    assert!((0..1_000_000).contains(&first), "first reading {first} us");
+    let slept = second - first;
+    assert!(
+        (100_000..5_000_000).contains(&slept),
+        "a 100 ms sleep measured {slept} us"
+    );
 }

@@ -256,6 +256,14 @@ async fn the_fanout_example_fetches_in_parallel_and_reports_denied_hosts() {
         took < Duration::from_millis(750),
         "{took:?}: not concurrent"
     );
+    // The handler's own measure, on the host's clock: at least the slowest
+    // upstream, and within what the client saw.
+    let took_ms = report["took_ms"].as_u64().expect("took_ms");
+    assert!(
+        (300..=took.as_millis() as u64).contains(&took_ms),
+        "took_ms {took_ms} for a client-side {took:?}"
+    );
+    println!("fanout of three 300 ms upstreams: took_ms {took_ms}, client saw {took:?}");
 
     let denied = server.get(&format!("/fanout?url={}", other.url("/"))).await;
     let report: serde_json::Value = serde_json::from_slice(&denied.body).unwrap();

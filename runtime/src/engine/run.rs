@@ -2,7 +2,7 @@
 //! instantiate, call the entry point, map how it ended to an [`Outcome`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method};
 use hyper::body::Incoming;
@@ -83,6 +83,7 @@ pub(crate) async fn run_request(
         policy: request.policy,
         ops: Default::default(),
         last_error: None,
+        started: Instant::now(),
     };
     let warm = if reusable {
         handler.pool.take(reuse.idle_timeout)

@@ -17,6 +17,7 @@ mod wasi;
 mod wasi_http;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::{Caller, Linker, Memory, StoreLimits};
 
@@ -56,6 +57,8 @@ pub struct Ctx {
     pub(crate) ops: Ops,
     /// The message of the latest failed call, for `error_message`.
     pub(crate) last_error: Option<String>,
+    /// When the host began running this request, for `clock_elapsed_us`.
+    pub(crate) started: Instant,
 }
 
 impl Ctx {
@@ -88,6 +91,8 @@ pub const IMPORTS: &[&str] = &[
     "resp_write",
     "log",
     "sleep_ms",
+    "clock_now_ms",
+    "clock_elapsed_us",
     "error_message",
     "close",
     "http_send",
@@ -167,6 +172,8 @@ mod tests {
         (import "wasmlet" "resp_write" (func (param i32 i32) (result i32)))
         (import "wasmlet" "log" (func (param i32 i32 i32)))
         (import "wasmlet" "sleep_ms" (func (param i64)))
+        (import "wasmlet" "clock_now_ms" (func (result i64)))
+        (import "wasmlet" "clock_elapsed_us" (func (result i64)))
         (import "wasmlet" "error_message" (func (param i32 i32) (result i32)))
         (import "wasmlet" "close" (func (param i32) (result i32)))
         (import "wasmlet" "http_send" (func (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))

@@ -1,6 +1,6 @@
-//! `log` and the async `sleep_ms`.
+//! `log`, the async `sleep_ms`, and the clocks.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wasmtime::{Caller, Linker};
 
@@ -29,7 +29,26 @@ pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
             })
         },
     )?;
+    linker.func_wrap(MODULE, "clock_now_ms", clock_now_ms)?;
+    linker.func_wrap(MODULE, "clock_elapsed_us", clock_elapsed_us)?;
     Ok(())
+}
+
+/// The wall clock: milliseconds since 1970-01-01 00:00 UTC, negative
+/// before it. It may jump when the host's clock is set.
+fn clock_now_ms() -> i64 {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => ms(since),
+        Err(before) => -ms(before.duration()),
+    }
+}
+
+/// A monotonic clock for measuring: microseconds since the host began
+/// running this request. Per request rather than since boot, so a guest
+/// learns nothing of the host's uptime or of other requests.
+fn clock_elapsed_us(caller: Caller<'_, Ctx>) -> i64 {
+    i64::try_from(caller.data().started.elapsed().as_micros()).unwrap_or(i64::MAX)
 }
 
 fn log(mut caller: Caller<'_, Ctx>, level: i32, msg: i32, len: i32) -> wasmtime::Result<()> {

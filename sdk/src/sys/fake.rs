@@ -76,6 +76,9 @@ pub(crate) struct Exchange {
     pub(crate) logs: Vec<(i32, String)>,
     /// Virtual time spent in `sleep_ms` and waiting for upstreams.
     pub(crate) clock: Duration,
+    /// The wall-clock time the request starts at ([`fake_epoch`] unless the
+    /// test sets one).
+    pub(crate) wall_start: std::time::SystemTime,
     /// Pending operations and open responses, by handle.
     pub(crate) ops: Ops,
     /// The message of the latest failed call, for `error_message`.
@@ -86,6 +89,13 @@ pub(crate) struct Exchange {
     pub(crate) kv: FakeKv,
     /// The mounts the test granted, and their files.
     pub(crate) files: FakeFiles,
+}
+
+/// Where the fake host's wall clock starts unless a test sets it
+/// (`TestRequest::at`): 2026-01-01 00:00:00 UTC, fixed so that a test's
+/// result does not depend on the day it runs.
+pub(crate) fn fake_epoch() -> std::time::SystemTime {
+    std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
 }
 
 /// One accepted `resp_write`.
@@ -119,6 +129,7 @@ impl Exchange {
             writes: Vec::new(),
             logs: Vec::new(),
             clock: Duration::ZERO,
+            wall_start: fake_epoch(),
             ops: Ops::default(),
             last_error: None,
             upstream: FakeUpstream::default(),
@@ -359,6 +370,23 @@ pub(crate) fn log_panic(message: &str) {
                 .push((crate::log::Level::Error as i32, message.to_owned()));
         }
     });
+}
+
+/// `clock_now_ms`: the request's virtual wall clock, [`Exchange::wall_start`]
+/// plus the virtual time spent so far.
+pub(crate) fn clock_now_ms() -> i64 {
+    with(|ex| {
+        let now = ex.wall_start + ex.clock;
+        match now.duration_since(std::time::UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+        }
+    })
+}
+
+/// `clock_elapsed_us`: the virtual time spent so far.
+pub(crate) fn clock_elapsed_us() -> i64 {
+    with(|ex| i64::try_from(ex.clock.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// `sleep_ms`: advances the virtual clock.

@@ -10,23 +10,20 @@
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]
-pub(crate) use wasm::{
-    close, error_message, file_read, file_read_begin, file_read_end, file_size, http_begin,
-    http_end, http_header, http_headers, http_read, http_send, http_status, kv_delete,
-    kv_delete_begin, kv_delete_end, kv_get, kv_get_begin, kv_get_end, kv_list, kv_list_begin,
-    kv_list_end, kv_set, kv_set_begin, kv_set_end, log, log_panic, req_body_read, req_header,
-    req_method, req_param, req_uri, resp_header, resp_status, resp_write, sleep_ms, trap,
-};
+use wasm as host;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod fake;
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) use fake::{
-    close, error_message, file_read, file_read_begin, file_read_end, file_size, http_begin,
-    http_end, http_header, http_headers, http_read, http_send, http_status, kv_delete,
-    kv_delete_begin, kv_delete_end, kv_get, kv_get_begin, kv_get_end, kv_list, kv_list_begin,
-    kv_list_end, kv_set, kv_set_begin, kv_set_end, log, log_panic, req_body_read, req_header,
-    req_method, req_param, req_uri, resp_header, resp_status, resp_write, sleep_ms, trap,
+use fake as host;
+
+pub(crate) use host::{
+    clock_elapsed_us, clock_now_ms, close, error_message, file_read, file_read_begin,
+    file_read_end, file_size, http_begin, http_end, http_header, http_headers, http_read,
+    http_send, http_status, kv_delete, kv_delete_begin, kv_delete_end, kv_get, kv_get_begin,
+    kv_get_end, kv_list, kv_list_begin, kv_list_end, kv_set, kv_set_begin, kv_set_end, log,
+    log_panic, req_body_read, req_header, req_method, req_param, req_uri, resp_header, resp_status,
+    resp_write, sleep_ms, trap,
 };
 
 /// The largest length an `i32` argument can carry; longer buffers are

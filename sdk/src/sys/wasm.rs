@@ -33,6 +33,10 @@ unsafe extern "C" {
     fn import_log(level: i32, msg: *const u8, len: usize);
     /// Waits on a host timer; no pointers, so nothing to uphold.
     pub(crate) safe fn sleep_ms(ms: i64);
+    /// The wall clock; no pointers, so nothing to uphold.
+    pub(crate) safe fn clock_now_ms() -> i64;
+    /// The request's monotonic clock; no pointers, so nothing to uphold.
+    pub(crate) safe fn clock_elapsed_us() -> i64;
 
     #[link_name = "error_message"]
     fn import_error_message(buf: *mut u8, cap: usize) -> i32;
