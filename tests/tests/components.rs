@@ -248,6 +248,16 @@ async fn a_chunked_body_past_the_limit_fails_the_components_read_at_the_limit() 
     assert_eq!(status, Some(400), "{text}");
     let read = failed_after(&text);
     assert!(read <= limit, "the component read {read} bytes: {text}");
+    // The guest reads the error with `to-debug-string`: the code's message,
+    // and none of the host's stack (RUST_BACKTRACE is set on CI machines).
+    assert!(
+        text.contains("HTTP request body size exceeds limit: 65536 bytes"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("acktrace"),
+        "a host backtrace reached the guest: {text}"
+    );
     println!(
         "a 4 MiB chunked body against a 64 KiB limit: {}",
         text.trim_end()
@@ -264,6 +274,11 @@ async fn a_body_that_stalls_fails_the_components_read_at_the_body_timeout() {
     let (status, text) = counted(&answer);
     assert_eq!(status, Some(400), "{text}");
     assert_eq!(failed_after(&text), 10, "{text}");
+    assert!(text.contains("connection read timeout"), "{text}");
+    assert!(
+        !text.contains("acktrace"),
+        "a host backtrace reached the guest: {text}"
+    );
     // Well before the 5 s request timeout.
     assert!(
         took >= body_timeout && took < Duration::from_secs(3),
