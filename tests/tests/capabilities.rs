@@ -6,6 +6,8 @@
 //! The fixtures answer `600 + |code|` with `error_message` as the body when a
 //! call fails, so `606` is DENIED, `607` TIMEOUT, `608` TOO_LARGE.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,6 +19,7 @@ use wasmlet_tests::{TestServer, WebRoot, log_contains};
 const DENIED: u16 = 606;
 const TIMEOUT: u16 = 607;
 const TOO_LARGE: u16 = 608;
+const FAILED: u16 = 609;
 
 /// A server over `root` with a data directory of its own (kept alive by the
 /// returned guard).
@@ -137,6 +140,102 @@ async fn a_name_that_resolves_to_loopback_is_denied_unless_private_addresses_are
     let allowed = fetch(&server, "/open/fetch", &url).await;
     assert_eq!(allowed.status, StatusCode::OK, "{}", allowed.text());
     assert_eq!(allowed.text(), "local\n");
+}
+
+/// A TLS upstream on 127.0.0.1 answering `body`, with a certificate for
+/// `localhost` issued by a CA made for this test; returns its port, the CA's
+/// certificate (PEM), and how many TLS handshakes it completed.
+async fn tls_upstream(body: &'static str) -> (u16, String, Arc<AtomicUsize>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "wasmlet test CA");
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let counted = handshakes.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, counted) = (acceptor.clone(), counted.clone());
+            tokio::spawn(async move {
+                // A client that does not trust the certificate ends here.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let service = hyper::service::service_fn(|_| async {
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(
+                        body.as_bytes(),
+                    ))))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (port, ca.pem(), handshakes)
+}
+
+#[tokio::test]
+async fn https_reaches_an_upstream_whose_ca_is_granted_and_fails_on_one_that_is_not() {
+    let (port, ca_pem, handshakes) = tls_upstream("over tls\n").await;
+    // The CA file lives outside the web root, as an operator's would.
+    let certs = tempfile::tempdir().unwrap();
+    let ca_file = certs.path().join("test-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let grant = format!("[http]\nallow = [\"https://localhost:{port}\"]\nallow-private = true\n");
+    let root = WebRoot::new()
+        .fixture("trusted/fetch.wat", "cap_fetch.wat")
+        .file(
+            "trusted/wasmlet.toml",
+            &format!("{grant}ca-file = \"{}\"\n", ca_file.display()),
+        )
+        .fixture("untrusted/fetch.wat", "cap_fetch.wat")
+        .file("untrusted/wasmlet.toml", &grant);
+    let (server, _data) = serve(root).await;
+    let url = format!("https://localhost:{port}/x");
+
+    let reply = fetch(&server, "/trusted/fetch", &url).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.text(), "over tls\n");
+    assert_eq!(handshakes.load(Ordering::SeqCst), 1);
+
+    // Without the grant the web PKI roots alone do not trust the test CA:
+    // FAILED, naming the certificate, and no handshake completed.
+    let refused = fetch(&server, "/untrusted/fetch", &url).await;
+    assert_eq!(refused.status.as_u16(), FAILED, "{}", refused.text());
+    assert!(
+        refused.text().to_lowercase().contains("certificate"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(handshakes.load(Ordering::SeqCst), 1);
+    println!(
+        "https without the CA granted: {}",
+        refused.text().trim_end()
+    );
 }
 
 #[tokio::test]

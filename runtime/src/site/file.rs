@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -47,6 +48,16 @@ pub(crate) struct Http {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) max_response_size: Option<u64>,
     pub(crate) max_redirects: Option<u32>,
+    pub(crate) ca_file: Option<CaFile>,
+}
+
+/// `[http] ca-file`: the file, resolved against the directory of the
+/// `wasmlet.toml` that names it, and the PEM certificates it held when the
+/// configuration was read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CaFile {
+    pub(crate) path: PathBuf,
+    pub(crate) pem: Arc<[u8]>,
 }
 
 /// `[kv]`: the stores granted.
@@ -153,6 +164,7 @@ struct RawHttp {
     connect_timeout: Option<Text>,
     max_response_size: Option<Text>,
     max_redirects: Option<u32>,
+    ca_file: Option<Text>,
 }
 
 #[derive(Deserialize, Default)]
@@ -394,6 +406,11 @@ impl Locator<'_> {
             })
             .transpose()?
             .map(|rules| (rules, self.path.to_owned()));
+        let ca_file = raw
+            .http
+            .ca_file
+            .map(|file| self.ca_file(dir, &key("http.ca-file"), file))
+            .transpose()?;
         let stores = raw
             .kv
             .stores
@@ -455,6 +472,7 @@ impl Locator<'_> {
                 max_response_size: self
                     .size(&key("http.max-response-size"), raw.http.max_response_size)?,
                 max_redirects: raw.http.max_redirects,
+                ca_file,
             },
             kv: Kv { stores },
             files: Files { mounts },
@@ -465,6 +483,33 @@ impl Locator<'_> {
                     .duration(&key("instances.idle-timeout"), raw.instances.idle_timeout)?,
             },
         })
+    }
+
+    /// Reads `[http] ca-file` now, so a missing or malformed file is an
+    /// error at its line rather than a failed request later.
+    fn ca_file(&self, dir: &Path, key: &str, file: Text) -> Result<CaFile, SiteError> {
+        let span = file.span();
+        let fail = |message: String| self.error(span.clone(), Some(key.to_owned()), message);
+        if file.get_ref().is_empty() {
+            return Err(fail("the file name is empty".to_owned()));
+        }
+        let path = dir.join(file.into_inner());
+        let pem = std::fs::read(&path)
+            .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+        match reqwest::Certificate::from_pem_bundle(&pem) {
+            Ok(certificates) if !certificates.is_empty() => Ok(CaFile {
+                path,
+                pem: pem.into(),
+            }),
+            Ok(_) => Err(fail(format!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ))),
+            Err(e) => Err(fail(format!(
+                "{} is not a PEM certificate bundle: {e}",
+                path.display()
+            ))),
+        }
     }
 
     fn store(&self, key: &str, raw: RawStore) -> Result<StoreDef, SiteError> {
@@ -593,6 +638,18 @@ instances.reuse = true
     }
 
     #[test]
+    fn a_ca_file_is_read_with_the_configuration_and_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        let got = err(&format!("[http]\nca-file = \"{}\"\n", junk.display()));
+        assert!(
+            got.contains("http.ca-file:") && got.contains("holds no PEM certificate"),
+            "{got}"
+        );
+    }
+
+    #[test]
     fn errors_name_the_file_line_column_and_key() {
         let cases = [
             (
@@ -624,6 +681,10 @@ instances.reuse = true
                 "stores are defined in the web root's wasmlet.toml only",
             ),
             ("[handlers.\"x.txt\"]\n", "name a handler file"),
+            (
+                "[http]\nca-file = \"missing.pem\"\n",
+                "wasmlet.toml:2:11: http.ca-file: cannot read /w/api/missing.pem:",
+            ),
             ("[limits\n", "wasmlet.toml:1:"),
         ];
         for (text, want) in cases {

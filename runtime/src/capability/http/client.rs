@@ -23,7 +23,9 @@ use url::Url;
 
 use super::address::GuardedResolver;
 use super::headers::is_refused_header;
-use super::{FetchError, HttpSettings, SETTING_CONNECT_TIMEOUT, SETTING_TIMEOUT, policy};
+use super::{
+    FetchError, HttpSettings, SETTING_CA_FILE, SETTING_CONNECT_TIMEOUT, SETTING_TIMEOUT, policy,
+};
 
 /// Sent unless the handler sets its own, so an upstream's logs show what
 /// called it.
@@ -84,7 +86,15 @@ impl HttpClient {
             )));
         }
         let settings = Arc::new(settings);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &settings.ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| FetchError::Invalid(format!("{SETTING_CA_FILE}: {}", chain(&e))))?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder
             .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver {
                 allow_private: settings.allow_private,

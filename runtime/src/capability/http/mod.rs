@@ -30,6 +30,7 @@ mod headers;
 mod policy;
 mod rule;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use client::{HttpClient, OutboundRequest, OutboundResponse};
@@ -62,6 +63,7 @@ const SETTING_TIMEOUT: &str = "[http] timeout";
 const SETTING_CONNECT_TIMEOUT: &str = "[http] connect-timeout";
 const SETTING_MAX_RESPONSE_SIZE: &str = "[http] max-response-size";
 const SETTING_MAX_REDIRECTS: &str = "[http] max-redirects";
+const SETTING_CA_FILE: &str = "[http] ca-file";
 
 /// What outbound HTTP may reach and how long and large it may be. The
 /// default reaches nothing.
@@ -88,6 +90,10 @@ pub struct HttpSettings {
     /// Most redirects followed for one request, each checked like the first
     /// URL. `0` follows none: the handler gets the `3xx` response.
     pub max_redirects: u32,
+    /// PEM certificates of CAs trusted besides the built-in web PKI roots,
+    /// for upstreams whose certificates a private CA issued
+    /// (`[http] ca-file`). `None` trusts the built-in roots only.
+    pub ca_pem: Option<Arc<[u8]>>,
 }
 
 impl Default for HttpSettings {
@@ -99,6 +105,7 @@ impl Default for HttpSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            ca_pem: None,
         }
     }
 }
