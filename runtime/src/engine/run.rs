@@ -14,9 +14,9 @@ use wasmtime::{
 
 use super::WasmEngine;
 use crate::error::Outcome;
-use crate::host::{Ctx, RequestBody, RequestInfo, ResponseState, Start};
+use crate::host::{Ctx, Identity, RequestBody, RequestInfo, ResponseState, Start};
 use crate::loader::{CoreHandler, error_text};
-use crate::server::BodyLimits;
+use crate::server::{BodyLimits, LimitedBody};
 use crate::site::Policy;
 use crate::stats::Stats;
 
@@ -76,7 +76,14 @@ pub(crate) async fn run_request(
             headers: request.headers,
             params: request.params,
         },
-        body: RequestBody::new(request.body, request.body_limits),
+        body: RequestBody::new(LimitedBody::new(
+            request.body,
+            request.body_limits,
+            Identity {
+                handler: request.handler.clone(),
+                request_id: request.request_id.clone(),
+            },
+        )),
         response: ResponseState::new(start),
         handler: request.handler,
         request_id: request.request_id,

@@ -1,18 +1,15 @@
 //! Request imports: `req_method`, `req_uri`, `req_header`, `req_param` and
 //! the async `req_body_read`.
 
-use std::time::Duration;
-
 use bytes::{Buf, Bytes};
 use http::{HeaderMap, HeaderName, Method};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
 use wasmtime::{Caller, Linker};
 
 use super::memory::{read, write_full_length, write_some};
 use super::{Ctx, check_buffer, memory_and_ctx};
 use crate::abi::{MODULE, code};
-use crate::server::BodyLimits;
+use crate::server::{BodyReadError, LimitedBody};
 
 /// What the guest can learn about the request, fixed before it runs.
 pub(crate) struct RequestInfo {
@@ -26,82 +23,53 @@ pub(crate) struct RequestInfo {
 
 /// The request body, pulled from the connection only when the guest asks, so
 /// a guest that reads slowly slows the client down (backpressure) instead of
-/// the host buffering the body.
-///
-/// Bounded by the server's [`BodyLimits`]: a body that grows past the size
-/// limit (a chunked one; a `Content-Length` over it got `413` before the
-/// guest ran) or stalls for the read timeout fails the read, and every read
-/// after it: a guest that ignores the first failure must not take a cut body
-/// for a whole one.
+/// the host buffering the body. The server's limits apply through
+/// [`LimitedBody`]; after a failed read every read fails: a guest that
+/// ignores the first failure must not take a cut body for a whole one.
 pub(crate) struct RequestBody {
     state: BodyState,
     /// Bytes of the last frame the guest has not taken yet.
     pending: Bytes,
-    limits: BodyLimits,
 }
 
 enum BodyState {
-    Reading(Limited<Incoming>),
+    Reading(LimitedBody),
     Ended,
     Failed,
 }
 
-/// Why a body read failed, for the log.
-#[derive(Debug, thiserror::Error)]
-enum BodyError {
-    #[error("the body is larger than --max-body-size ({0} bytes)")]
-    TooLarge(u64),
-    #[error("no part of the body arrived within --body-timeout ({})", humantime::format_duration(*.0))]
-    Stalled(Duration),
-    #[error("the client aborted the body or sent a malformed one: {0}")]
-    Broken(String),
-    #[error("an earlier read of the body failed")]
-    AlreadyFailed,
-}
-
 impl RequestBody {
-    /// The body, read under `limits`.
-    pub(crate) fn new(incoming: Incoming, limits: BodyLimits) -> Self {
-        // A limit past `usize` could not be reached in memory anyway.
-        let max = usize::try_from(limits.max_size).unwrap_or(usize::MAX);
+    /// The body, read under the limits `body` carries.
+    pub(crate) fn new(body: LimitedBody) -> Self {
         Self {
-            state: BodyState::Reading(Limited::new(incoming, max)),
+            state: BodyState::Reading(body),
             pending: Bytes::new(),
-            limits,
         }
     }
 
     /// The next non-empty chunk; `None` at the end of the body.
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyError> {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyReadError> {
         loop {
-            let incoming = match &mut self.state {
-                BodyState::Reading(incoming) => incoming,
+            let body = match &mut self.state {
+                BodyState::Reading(body) => body,
                 BodyState::Ended => return Ok(None),
-                BodyState::Failed => return Err(BodyError::AlreadyFailed),
+                BodyState::Failed => return Err(BodyReadError::AlreadyFailed),
             };
-            let failure =
-                match tokio::time::timeout(self.limits.read_timeout, incoming.frame()).await {
-                    Ok(Some(Ok(frame))) => {
-                        // Trailers carry no body bytes; skip them.
-                        if let Ok(data) = frame.into_data()
-                            && !data.is_empty()
-                        {
-                            return Ok(Some(data));
-                        }
-                        continue;
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    // Trailers carry no body bytes; skip them.
+                    if let Ok(data) = frame.into_data()
+                        && !data.is_empty()
+                    {
+                        return Ok(Some(data));
                     }
-                    Ok(None) => {
-                        self.state = BodyState::Ended;
-                        continue;
-                    }
-                    Ok(Some(Err(e))) if e.is::<LengthLimitError>() => {
-                        BodyError::TooLarge(self.limits.max_size)
-                    }
-                    Ok(Some(Err(e))) => BodyError::Broken(e.to_string()),
-                    Err(_elapsed) => BodyError::Stalled(self.limits.read_timeout),
-                };
-            self.state = BodyState::Failed;
-            return Err(failure);
+                }
+                None => self.state = BodyState::Ended,
+                Some(Err(e)) => {
+                    self.state = BodyState::Failed;
+                    return Err(e);
+                }
+            }
         }
     }
 }
@@ -199,10 +167,8 @@ async fn req_body_read(mut caller: Caller<'_, Ctx>, buf: i32, cap: i32) -> wasmt
         match body.next_chunk().await {
             Ok(Some(chunk)) => body.pending = chunk,
             Ok(None) => return Ok(0),
-            Err(e) => {
-                tracing::debug!(handler = %caller.data().handler, error = %e, "request body read failed");
-                return Ok(code::BODY);
-            }
+            // `LimitedBody` logged why, once.
+            Err(_) => return Ok(code::BODY),
         }
     }
     let (memory, ctx) = memory_and_ctx(&mut caller)?;

@@ -57,7 +57,7 @@ pub struct WasiState {
     outbound: Outbound,
 }
 
-/// Who a component's log lines and denials are about.
+/// Who a guest's log lines and denials are about.
 #[derive(Clone)]
 pub(crate) struct Identity {
     /// The handler's URL path.

@@ -1,7 +1,6 @@
 //! The limits on reading one request's body (`--max-body-size`,
 //! `--body-timeout`), carried from the server to the guest with the rest of
-//! the request: a core handler's `req_body_read` applies them itself
-//! (`host/request.rs`); a component's body is wrapped in [`LimitedBody`].
+//! the request, which both kinds of handler read through [`LimitedBody`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,16 +44,41 @@ impl Default for BodyLimits {
     }
 }
 
-/// A component's request body, held to the same [`BodyLimits`] as a core
-/// handler's `req_body_read`: past `max_size` bytes (a chunked body; a
-/// `Content-Length` over it got `413` before the guest ran) the guest's
-/// stream fails with `HTTP-request-body-size`, and a wait of `read_timeout`
-/// for the next piece fails it with `connection-read-timeout`; every poll
-/// after a failure fails again, so a cut body never reads as a whole one.
+/// Why reading a request body failed, for the log; a core guest gets
+/// `BODY`, a component the `wasi:http` error code (see the `From` impl).
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum BodyReadError {
+    #[error("the body is larger than --max-body-size ({0} bytes)")]
+    TooLarge(u64),
+    #[error("no part of the body arrived within --body-timeout ({})", humantime::format_duration(*.0))]
+    Stalled(Duration),
+    #[error("the client aborted the body or sent a malformed one: {0}")]
+    Broken(String),
+    #[error("an earlier read of the body failed")]
+    AlreadyFailed,
+}
+
+impl From<BodyReadError> for wasmtime_wasi_http::Error {
+    fn from(e: BodyReadError) -> Self {
+        match e {
+            BodyReadError::TooLarge(max) => Self::HttpRequestBodySize(Some(max)),
+            BodyReadError::Stalled(_) => Self::ConnectionReadTimeout,
+            BodyReadError::Broken(_) | BodyReadError::AlreadyFailed => Self::HttpProtocolError,
+        }
+    }
+}
+
+/// A request body held to the server's [`BodyLimits`], for both kinds of
+/// handler (a core handler's `req_body_read`, a component's
+/// `incoming-body` stream): past `max_size` bytes (a chunked body; a
+/// `Content-Length` over it got `413` before the guest ran) it fails with
+/// [`BodyReadError::TooLarge`], and a wait of `read_timeout` for the next
+/// piece fails it with [`BodyReadError::Stalled`]. Every poll after a
+/// failure fails again, so a cut body never reads as a whole one.
 ///
-/// `wasmtime-wasi-http` polls the body only when the guest reads or waits on
-/// it, and the timer starts when a poll finds nothing: time the guest spends
-/// computing between reads is not held against the client.
+/// The body is polled only when the guest reads or waits on it, and the
+/// timer starts when a poll finds nothing: time the guest spends computing
+/// between reads is not held against the client.
 pub(crate) struct LimitedBody {
     body: Incoming,
     limits: BodyLimits,
@@ -62,20 +86,13 @@ pub(crate) struct LimitedBody {
     read: u64,
     /// Armed by a poll that finds nothing; disarmed by the next frame.
     stall: Option<Pin<Box<Sleep>>>,
-    failed: Option<Failed>,
+    failed: Option<BodyReadError>,
     /// Whose body this is, for the log line a failure writes.
     who: Identity,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Failed {
-    TooLarge,
-    Stalled,
-    Broken,
-}
-
 impl LimitedBody {
-    /// `body` as `who`'s component reads it, under `limits`.
+    /// `body` as `who`'s guest reads it, under `limits`.
     pub(crate) fn new(body: Incoming, limits: BodyLimits, who: Identity) -> Self {
         Self {
             body,
@@ -87,41 +104,31 @@ impl LimitedBody {
         }
     }
 
-    fn error(&self, failed: Failed) -> wasmtime_wasi_http::Error {
-        match failed {
-            Failed::TooLarge => {
-                wasmtime_wasi_http::Error::HttpRequestBodySize(Some(self.limits.max_size))
-            }
-            Failed::Stalled => wasmtime_wasi_http::Error::ConnectionReadTimeout,
-            Failed::Broken => wasmtime_wasi_http::Error::HttpProtocolError,
-        }
-    }
-
-    fn fail(&mut self, failed: Failed, why: &dyn std::fmt::Display) -> wasmtime_wasi_http::Error {
-        // At debug level, as for a core handler: the guest sees the error
-        // and decides what the client gets.
+    fn fail(&mut self, why: BodyReadError) -> BodyReadError {
+        // At debug level: the guest sees the failure and decides what the
+        // client gets.
         tracing::debug!(
             handler = %self.who.handler,
             request_id = %self.who.request_id,
             error = %why,
             "request body read failed"
         );
-        self.failed = Some(failed);
-        self.error(failed)
+        self.failed = Some(why.clone());
+        why
     }
 }
 
 impl Body for LimitedBody {
     type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
+    type Error = BodyReadError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        if let Some(failed) = this.failed {
-            return Poll::Ready(Some(Err(this.error(failed))));
+        if let Some(failed) = &this.failed {
+            return Poll::Ready(Some(Err(failed.clone())));
         }
         match Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -129,18 +136,15 @@ impl Body for LimitedBody {
                 if let Some(data) = frame.data_ref() {
                     this.read += data.len() as u64;
                     if this.read > this.limits.max_size {
-                        let why = format!(
-                            "the body is larger than --max-body-size ({} bytes)",
-                            this.limits.max_size
-                        );
-                        return Poll::Ready(Some(Err(this.fail(Failed::TooLarge, &why))));
+                        let why = BodyReadError::TooLarge(this.limits.max_size);
+                        return Poll::Ready(Some(Err(this.fail(why))));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                let why = format!("the client aborted the body or sent a malformed one: {e}");
-                Poll::Ready(Some(Err(this.fail(Failed::Broken, &why))))
+                let why = BodyReadError::Broken(e.to_string());
+                Poll::Ready(Some(Err(this.fail(why))))
             }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => {
@@ -149,11 +153,7 @@ impl Body for LimitedBody {
                     .stall
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 ready!(stall.as_mut().poll(cx));
-                let why = format!(
-                    "no part of the body arrived within --body-timeout ({})",
-                    humantime::format_duration(timeout)
-                );
-                Poll::Ready(Some(Err(this.fail(Failed::Stalled, &why))))
+                Poll::Ready(Some(Err(this.fail(BodyReadError::Stalled(timeout)))))
             }
         }
     }

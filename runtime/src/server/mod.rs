@@ -36,7 +36,7 @@ use tokio::task::JoinSet;
 pub use admission::{Admission, Busy, HandlerLimit, Permit};
 pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
 pub use body_limits::BodyLimits;
-pub(crate) use body_limits::LimitedBody;
+pub(crate) use body_limits::{BodyReadError, LimitedBody};
 pub use component::ComponentBody;
 use connection::{Ended, FirstRequest, serve_until_first_request};
 
