@@ -48,16 +48,10 @@ pub(crate) struct Http {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) max_response_size: Option<u64>,
     pub(crate) max_redirects: Option<u32>,
-    pub(crate) ca_file: Option<CaFile>,
-}
-
-/// `[http] ca-file`: the file, resolved against the directory of the
-/// `wasmlet.toml` that names it, and the PEM certificates it held when the
-/// configuration was read.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct CaFile {
-    pub(crate) path: PathBuf,
-    pub(crate) pem: Arc<[u8]>,
+    /// `ca-file`: the PEM certificates the file held when the configuration
+    /// was read (the file is resolved against the directory of the
+    /// `wasmlet.toml` that names it).
+    pub(crate) ca_pem: Option<Arc<[u8]>>,
 }
 
 /// `[kv]`: the stores granted.
@@ -406,7 +400,7 @@ impl Locator<'_> {
             })
             .transpose()?
             .map(|rules| (rules, self.path.to_owned()));
-        let ca_file = raw
+        let ca_pem = raw
             .http
             .ca_file
             .map(|file| self.ca_file(dir, &key("http.ca-file"), file))
@@ -472,7 +466,7 @@ impl Locator<'_> {
                 max_response_size: self
                     .size(&key("http.max-response-size"), raw.http.max_response_size)?,
                 max_redirects: raw.http.max_redirects,
-                ca_file,
+                ca_pem,
             },
             kv: Kv { stores },
             files: Files { mounts },
@@ -487,7 +481,7 @@ impl Locator<'_> {
 
     /// Reads `[http] ca-file` now, so a missing or malformed file is an
     /// error at its line rather than a failed request later.
-    fn ca_file(&self, dir: &Path, key: &str, file: Text) -> Result<CaFile, SiteError> {
+    fn ca_file(&self, dir: &Path, key: &str, file: Text) -> Result<Arc<[u8]>, SiteError> {
         let span = file.span();
         let fail = |message: String| self.error(span.clone(), Some(key.to_owned()), message);
         if file.get_ref().is_empty() {
@@ -497,10 +491,7 @@ impl Locator<'_> {
         let pem = std::fs::read(&path)
             .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
         match reqwest::Certificate::from_pem_bundle(&pem) {
-            Ok(certificates) if !certificates.is_empty() => Ok(CaFile {
-                path,
-                pem: pem.into(),
-            }),
+            Ok(certificates) if !certificates.is_empty() => Ok(pem.into()),
             Ok(_) => Err(fail(format!(
                 "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
                 path.display()

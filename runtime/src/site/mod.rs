@@ -343,7 +343,7 @@ impl Site {
                         .max_response_size
                         .unwrap_or(defaults.max_response_size),
                     max_redirects: s.http.max_redirects.unwrap_or(defaults.max_redirects),
-                    ca_pem: s.http.ca_file.as_ref().map(|ca| ca.pem.clone()),
+                    ca_pem: s.http.ca_pem.clone(),
                 };
                 Some(HttpClient::new(settings).map_err(|e| fail("http", e.to_string()))?)
             }
@@ -487,7 +487,7 @@ fn merge(parent: &Settings, child: &Settings) -> Settings {
             connect_timeout: pick(&c.http.connect_timeout, &p.http.connect_timeout),
             max_response_size: pick(&c.http.max_response_size, &p.http.max_response_size),
             max_redirects: pick(&c.http.max_redirects, &p.http.max_redirects),
-            ca_file: pick(&c.http.ca_file, &p.http.ca_file),
+            ca_pem: pick(&c.http.ca_pem, &p.http.ca_pem),
         },
         kv: file::Kv {
             stores: pick(&c.kv.stores, &p.kv.stores),
