@@ -86,6 +86,18 @@ pub const DEFAULT_MAX_BODY_SIZE: u64 = 16 << 20;
 /// live client sends something within seconds.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a new version of a handler file must stay unchanged, and closed
+/// by every writer the watcher saw, before it may replace the version being
+/// served: a `.wasm` cut at a section boundary is a valid module, so a file
+/// caught mid-copy would otherwise serve its prefix. The watcher's debounce
+/// window, so a deploy goes live as soon as the watcher reports it.
+pub const SETTLE_TIME: Duration = crate::watcher::DEFAULT_DEBOUNCE;
+
+/// How long after its last write a file the watcher saw opened for writing
+/// still counts as being written, when the close was never reported (the
+/// kernel's event queue overflowed): past it the version loads anyway.
+pub const OPEN_WRITE_EXPIRY: Duration = Duration::from_secs(60);
+
 /// HTTP/2 streams (requests) one connection may have open at once,
 /// advertised as `SETTINGS_MAX_CONCURRENT_STREAMS`. The least RFC 9113
 /// recommends, and a tenth of the default `--max-concurrency`, so one

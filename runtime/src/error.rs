@@ -85,6 +85,34 @@ pub enum LoadError {
         /// What does not fit and how to fix it.
         message: String,
     },
+    /// The module's start function or `init` trapped, or ran past the
+    /// request timeout, when the new version was tried once at load.
+    #[error(
+        "{}: the new version fails as it starts ({message}); fix its start function or `init`, \
+         the previous version (if any) keeps serving",
+        path.display()
+    )]
+    Start {
+        /// The handler file.
+        path: PathBuf,
+        /// The trap or the timeout.
+        message: String,
+    },
+    /// The handler has no version loaded yet, and its load (compile, or
+    /// its file settling) took longer than the request could wait. The load
+    /// goes on; a request gets `503` with `Retry-After`.
+    #[error("{}: still loading; try again shortly", path.display())]
+    StillLoading {
+        /// The handler file.
+        path: PathBuf,
+    },
+    /// The file changed while this version was loading; the newer version
+    /// loads instead. Requests never see it: they wait for the newer one.
+    #[error("{}: the file changed while it was loading; loading the newer version", path.display())]
+    Changed {
+        /// The handler file.
+        path: PathBuf,
+    },
 }
 
 /// How one handler request ended. Mapped to a status exactly once, by
@@ -103,6 +131,9 @@ pub enum Outcome {
     Timeout,
     /// No instance could be had: the server is at its instance limit.
     Busy,
+    /// The handler was still loading (compiling, or its file settling) when
+    /// the request timeout passed; the load goes on for later requests.
+    Loading,
 }
 
 impl Outcome {
@@ -114,7 +145,7 @@ impl Outcome {
             Outcome::Load(_) | Outcome::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Outcome::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Outcome::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::Busy | Outcome::Loading => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -127,6 +158,7 @@ impl Outcome {
             Outcome::Trap(_) => "trap",
             Outcome::Timeout => "timeout",
             Outcome::Busy => "busy",
+            Outcome::Loading => "loading",
         }
     }
 
@@ -139,6 +171,10 @@ impl Outcome {
             Outcome::Busy => {
                 Some("the server is at its limit of live instances (--max-instances)".to_owned())
             }
+            Outcome::Loading => Some(
+                "the handler was still loading at the request timeout; it goes on loading for the next request"
+                    .to_owned(),
+            ),
             Outcome::Completed | Outcome::MethodNotAllowed => None,
         }
     }

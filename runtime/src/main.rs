@@ -101,7 +101,9 @@ struct ServeArgs {
     workers: Option<u16>,
 
     /// Longest a request may run before it is stopped with 504, e.g. 500ms,
-    /// 30s, 1m.
+    /// 30s, 1m. It covers the wait for the handler's load: a request still
+    /// waiting on a compile then gets 503 with Retry-After, and the compile
+    /// goes on for the next request.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     request_timeout: Duration,
 
@@ -113,7 +115,8 @@ struct ServeArgs {
     #[arg(long, default_value_t = config::DEFAULT_MAX_INSTANCES, value_name = "N")]
     max_instances: u32,
 
-    /// How long shutdown (Ctrl-C, SIGTERM) waits for in-flight requests.
+    /// How long shutdown (Ctrl-C, SIGTERM) waits for in-flight requests; a
+    /// compile in progress does not hold the exit back.
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     shutdown_timeout: Duration,
 
@@ -315,7 +318,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let mut server = wasmlet::Server::new(config)?;
         // Before binding: a broken wasmlet.toml stops the start with its
         // file, line and key, and nothing listens.
@@ -344,7 +347,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         server.run(listener, shutdown).await?;
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Dropping the runtime would wait for its blocking threads, and a compile
+    // runs on one for as long as it takes: the shutdown keeps to
+    // --shutdown-timeout whatever is compiling. (The disk cache writes each
+    // entry whole or not at all.)
+    runtime.shutdown_background();
+    served
 }
 
 fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {

@@ -136,6 +136,68 @@ pub enum WatchError {
     },
 }
 
+/// Handler files some process has written to and not yet closed, as native
+/// events tell (inotify reports a write, then the close after it): such a
+/// file is still being written, however long its writer pauses, and must not
+/// replace a working version. Polling learns nothing here, and the set stays
+/// empty: only the settle time applies then.
+#[derive(Debug, Default)]
+pub struct OpenWrites {
+    /// Each file with the time of its last write.
+    files: Mutex<BTreeMap<PathBuf, Instant>>,
+}
+
+impl OpenWrites {
+    /// Whether `file` was written and not closed since. A close that was
+    /// never reported (lost events) stops counting
+    /// [`OPEN_WRITE_EXPIRY`](crate::config::OPEN_WRITE_EXPIRY) after the last
+    /// write, so a lost event cannot pin the old version for ever.
+    pub fn is_open(&self, file: &Path) -> bool {
+        self.lock()
+            .get(file)
+            .is_some_and(|wrote| wrote.elapsed() < crate::config::OPEN_WRITE_EXPIRY)
+    }
+
+    fn wrote(&self, file: &Path) {
+        self.lock().insert(file.to_owned(), Instant::now());
+    }
+
+    fn closed(&self, file: &Path) {
+        self.lock().remove(file);
+    }
+
+    /// Events were lost: whatever was open may have been closed meanwhile.
+    fn forget_all(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<PathBuf, Instant>> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Follows one raw event: a handler file written is open until the
+    /// close-after-write (or its removal or rename) is seen.
+    fn follow(&self, event: &Event) {
+        use notify::event::{ModifyKind, RenameMode};
+        let handlers = event.paths.iter().filter(|path| {
+            path.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| HANDLER_EXTENSIONS.contains(&e))
+        });
+        match event.kind {
+            EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) => {
+                handlers.for_each(|path| self.wrote(path));
+            }
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Remove(_)
+            | EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                handlers.for_each(|path| self.closed(path));
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Watches a web root and reports changes to a callback. Dropping it stops
 /// watching; once `drop` returns the callback is never called again.
 pub struct Watcher {
@@ -180,6 +242,20 @@ impl Watcher {
         ignore: Vec<PathBuf>,
         on_change: impl FnMut(Vec<Change>) + Send + 'static,
     ) -> Result<Watcher, WatchError> {
+        let writes = Arc::new(OpenWrites::default());
+        Self::start_following_writes(root, mode, debounce, ignore, writes, on_change)
+    }
+
+    /// [`Watcher::start`], also keeping `writes` up to date with the handler
+    /// files being written (with native events; polling cannot tell).
+    pub fn start_following_writes(
+        root: &Path,
+        mode: WatchMode,
+        debounce: Duration,
+        ignore: Vec<PathBuf>,
+        writes: Arc<OpenWrites>,
+        on_change: impl FnMut(Vec<Change>) + Send + 'static,
+    ) -> Result<Watcher, WatchError> {
         let canonical = std::fs::canonicalize(root).map_err(|source| WatchError::Root {
             path: root.to_owned(),
             source,
@@ -200,7 +276,7 @@ impl Watcher {
         }
         let sink: Sink = Arc::new(Mutex::new(Some(Box::new(on_change))));
         let (mode, source) = match mode {
-            WatchMode::Events => match start_events(&root, &ignore, debounce, &sink) {
+            WatchMode::Events => match start_events(&root, &ignore, debounce, writes, &sink) {
                 Ok(debouncer) => (WatchMode::Events, Source::Events(debouncer)),
                 Err(error) => {
                     tracing::warn!(
@@ -256,6 +332,7 @@ fn start_events(
     root: &Path,
     ignore: &[PathBuf],
     debounce: Duration,
+    writes: Arc<OpenWrites>,
     sink: &Sink,
 ) -> notify::Result<Debouncer<Relevant<RecommendedWatcher>>> {
     // The picture is taken before the watch exists: a file created in between
@@ -287,9 +364,14 @@ fn start_events(
         .with_timeout(debounce)
         .with_batch_mode(true)
         .with_notify_config(notify::Config::default().with_follow_symlinks(false));
-    let mut debouncer = notify_debouncer_mini::new_debouncer_opt::<_, Relevant<RecommendedWatcher>>(
+    // The debouncer makes the watcher itself, through `Watcher::new`, which
+    // takes no state of ours: the set goes over on this thread.
+    NEXT_WRITES.set(Some(writes));
+    let debouncer = notify_debouncer_mini::new_debouncer_opt::<_, Relevant<RecommendedWatcher>>(
         config, on_events,
-    )?;
+    );
+    NEXT_WRITES.take();
+    let mut debouncer = debouncer?;
     debouncer.watcher().watch(root, RecursiveMode::Recursive)?;
     Ok(debouncer)
 }
@@ -645,22 +727,38 @@ struct Relevant<W> {
     root: Arc<OnceLock<PathBuf>>,
 }
 
+std::thread_local! {
+    /// The [`OpenWrites`] the next [`Relevant`] made on this thread records
+    /// into: `start_events` sets it around the debouncer's constructor.
+    static NEXT_WRITES: std::cell::Cell<Option<Arc<OpenWrites>>> = const { std::cell::Cell::new(None) };
+}
+
 impl<W: notify::Watcher> notify::Watcher for Relevant<W> {
     fn new<F: EventHandler>(mut handler: F, config: notify::Config) -> notify::Result<Self> {
         let root = Arc::new(OnceLock::<PathBuf>::new());
         let rescan_root = Arc::clone(&root);
+        let writes = NEXT_WRITES.take();
         let inner = W::new(
             move |event: notify::Result<Event>| match event {
                 Ok(event) if event.need_rescan() => {
+                    if let Some(writes) = &writes {
+                        writes.forget_all();
+                    }
                     if let Some(root) = rescan_root.get() {
                         handler.handle_event(Ok(Event::new(EventKind::Any).add_path(root.clone())));
                     }
                 }
-                Ok(Event {
-                    kind: EventKind::Access(access),
-                    ..
-                }) if access != AccessKind::Close(AccessMode::Write) => {}
-                other => handler.handle_event(other),
+                Ok(event) => {
+                    if let Some(writes) = &writes {
+                        writes.follow(&event);
+                    }
+                    match event.kind {
+                        EventKind::Access(access)
+                            if access != AccessKind::Close(AccessMode::Write) => {}
+                        _ => handler.handle_event(Ok(event)),
+                    }
+                }
+                Err(error) => handler.handle_event(Err(error)),
             },
             config,
         )?;

@@ -112,6 +112,9 @@ async fn a_trapping_component_gets_500_and_its_panic_message_reaches_the_log() {
 async fn a_component_past_the_request_timeout_gets_504() {
     let server = TestServer::start_with(root(), |c| {
         c.request_timeout = Duration::from_millis(500);
+        // Loaded before serving: a first request waits for the compile only
+        // up to its timeout, and compiling a component takes longer.
+        c.precompile = true;
     })
     .await;
     assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
@@ -202,6 +205,8 @@ async fn past_the_instance_limit_a_component_request_gets_503_with_retry_after()
 async fn a_component_timing_out_mid_body_cuts_the_body() {
     let server = TestServer::start_with(root(), |c| {
         c.request_timeout = Duration::from_millis(1000);
+        // Loaded before serving, as above.
+        c.precompile = true;
     })
     .await;
     assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);

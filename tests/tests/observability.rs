@@ -130,15 +130,26 @@ async fn a_new_version_counts_as_one_reload_and_the_same_bytes_again_as_none() {
     assert_eq!(server.get("/h").await.text(), "one");
 
     replace_atomically(&file, says("two"));
-    // Every request checks its file's version, so this one serves the new
-    // version and makes it the one served.
-    assert_eq!(server.get("/h").await.text(), "two");
+    // The new version serves once its file has settled and it has loaded.
+    let mut served = false;
+    for _ in 0..500 {
+        if server.get("/h").await.text() == "two" {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(served, "the new version never served");
     let m = server.settled_metrics().await;
     assert_eq!(m.value("wasmlet_reloads_total", &[]), Some(1.0), "{m}");
 
     // Redeployed with the same bytes: a new file version, compiled again (no
     // disk cache here), but the module served is the same.
     replace_atomically(&file, says("two"));
+    assert!(
+        eventually(Duration::from_secs(10), || server.stats.compiles() == 3).await,
+        "the redeploy never loaded"
+    );
     assert_eq!(server.get("/h").await.text(), "two");
     let m = server.settled_metrics().await;
     assert_eq!(m.value("wasmlet_compiles_total", &[]), Some(3.0), "{m}");

@@ -21,7 +21,7 @@ use crate::host::{self, Ctx, WasiState};
 pub use component::ComponentHandler;
 pub(crate) use component::{ComponentRequest, run_component};
 pub use pool::Pool;
-pub(crate) use run::{Limits, RequestParts, run_request};
+pub(crate) use run::{Limits, RequestParts, run_request, try_instance};
 
 /// How often the epoch advances. A running guest yields to the scheduler at
 /// every tick, so this bounds how long one CPU-bound guest can hold a worker

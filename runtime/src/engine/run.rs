@@ -63,12 +63,7 @@ pub(crate) async fn run_request(
     let reuse = request.policy.instances;
     let reusable = reuse.reuse || handler.reusable;
     let ctx = Ctx {
-        limits: StoreLimitsBuilder::new()
-            .memory_size(limits.max_memory as usize)
-            .instances(1)
-            .memories(1)
-            .tables(4)
-            .build(),
+        limits: store_limits(limits.max_memory),
         memory: None,
         request: RequestInfo {
             method: request.method,
@@ -141,6 +136,66 @@ pub(crate) async fn run_request(
     (outcome, status)
 }
 
+/// Instantiates a new version of `handler` once, as a request would (fresh
+/// store, the policy's memory limit and timeout, its start function and
+/// `init`), with no request: the loader's check that the version can serve
+/// at all. Its message says why not. At the instance limit nothing can be
+/// told, and the version passes.
+pub(crate) async fn try_instance(
+    engine: &WasmEngine,
+    handler: &CoreHandler,
+    policy: Arc<Policy>,
+    name: Arc<str>,
+    stats: &Stats,
+) -> Result<(), String> {
+    // Nobody listens: a start function that writes a response writes it
+    // nowhere, and the head it would send is dropped.
+    let (start, _) = oneshot::channel();
+    let timeout = policy.request_timeout;
+    let ctx = Ctx {
+        limits: store_limits(policy.max_memory),
+        memory: None,
+        request: RequestInfo {
+            method: Method::GET,
+            target: "/".to_owned(),
+            headers: HeaderMap::new(),
+            params: Vec::new(),
+        },
+        body: RequestBody::ended(),
+        response: ResponseState::new(start),
+        handler: name,
+        request_id: "load".into(),
+        policy,
+        ops: Default::default(),
+        last_error: None,
+        started: Instant::now(),
+    };
+    let mut store = new_store(engine, ctx);
+    store.set_epoch_deadline(1);
+    let _live = stats.instance();
+    match tokio::time::timeout(timeout, instantiate(&mut store, handler)).await {
+        Ok(Ok(_)) | Ok(Err(Outcome::Busy)) => Ok(()),
+        Ok(Err(outcome)) => Err(outcome
+            .detail()
+            .unwrap_or_else(|| outcome.label().to_owned())),
+        Err(_elapsed) => Err(format!(
+            "it ran past the request timeout ({}) while starting",
+            humantime::format_duration(timeout)
+        )),
+    }
+}
+
+/// The limits of one store: `max_memory` bytes of linear memory, one
+/// instance of one memory.
+fn store_limits(max_memory: u64) -> wasmtime::StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(max_memory as usize)
+        .instances(1)
+        .memories(1)
+        .tables(4)
+        .build()
+}
+
 /// A `Store` for a new instance, with its limiter and the epoch callback.
 fn new_store(engine: &WasmEngine, ctx: Ctx) -> Store<Ctx> {
     let mut store = Store::new(engine.engine(), ctx);
@@ -171,38 +226,46 @@ async fn call(
 ) -> (Outcome, Option<Instance>) {
     let instance = match warm {
         Some(instance) => instance,
-        None => {
-            let instance = match handler.pre.instantiate_async(&mut *store).await {
-                Ok(instance) => instance,
-                Err(e) if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() => {
-                    return (Outcome::Busy, None);
-                }
-                Err(e) => {
-                    let text = format!("instantiation failed: {}", error_text(&e));
-                    return (Outcome::Trap(text), None);
-                }
-            };
-            if let Some(memory) = &handler.memory {
-                store.data_mut().memory = instance
-                    .get_module_export(&mut *store, memory)
-                    .and_then(Extern::into_memory);
-            }
-            if let Some(init) = &handler.init
-                && let Err(outcome) = call_export(store, instance, init).await
-            {
-                let outcome = match outcome {
-                    Outcome::Trap(text) => Outcome::Trap(format!("in `init`: {text}")),
-                    other => other,
-                };
-                return (outcome, None);
-            }
-            instance
-        }
+        None => match instantiate(store, handler).await {
+            Ok(instance) => instance,
+            Err(outcome) => return (outcome, None),
+        },
     };
     match call_export(store, instance, &entry).await {
         Ok(()) => (Outcome::Completed, Some(instance)),
         Err(outcome) => (outcome, None),
     }
+}
+
+/// A new instance of `handler` in `store`: its start function has run, its
+/// memory is looked up, and its `init` has run.
+async fn instantiate(store: &mut Store<Ctx>, handler: &CoreHandler) -> Result<Instance, Outcome> {
+    let instance = match handler.pre.instantiate_async(&mut *store).await {
+        Ok(instance) => instance,
+        Err(e) if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() => {
+            return Err(Outcome::Busy);
+        }
+        Err(e) => {
+            return Err(Outcome::Trap(format!(
+                "instantiation failed: {}",
+                error_text(&e)
+            )));
+        }
+    };
+    if let Some(memory) = &handler.memory {
+        store.data_mut().memory = instance
+            .get_module_export(&mut *store, memory)
+            .and_then(Extern::into_memory);
+    }
+    if let Some(init) = &handler.init {
+        call_export(store, instance, init)
+            .await
+            .map_err(|outcome| match outcome {
+                Outcome::Trap(text) => Outcome::Trap(format!("in `init`: {text}")),
+                other => other,
+            })?;
+    }
+    Ok(instance)
 }
 
 /// Calls a `[] -> []` export the loader checked.

@@ -47,6 +47,15 @@ impl RequestBody {
         }
     }
 
+    /// A body already at its end: for an instance tried at load, which has
+    /// no request.
+    pub(crate) fn ended() -> Self {
+        Self {
+            state: BodyState::Ended,
+            pending: Bytes::new(),
+        }
+    }
+
     /// The next non-empty chunk; `None` at the end of the body.
     async fn next_chunk(&mut self) -> Result<Option<Bytes>, BodyReadError> {
         loop {

@@ -298,7 +298,8 @@ fn check_imports(module: &Module, file: &Path) -> Result<(), LoadError> {
 
 type EntryPoints = (Option<ModuleExport>, Vec<(String, ModuleExport)>);
 
-/// `handle` and `handle_<verb>` exports, each checked to be `[] -> []`.
+/// `handle` and `handle_<verb>` exports, each checked to be `[] -> []`; at
+/// least one must be there.
 fn entry_points(module: &Module, file: &Path) -> Result<EntryPoints, LoadError> {
     let mut handle = None;
     let mut verbs = Vec::new();
@@ -329,6 +330,16 @@ fn entry_points(module: &Module, file: &Path) -> Result<EntryPoints, LoadError> 
             Some(verb) => verbs.push((verb, index)),
             None => handle = Some(index),
         }
+    }
+    if handle.is_none() && verbs.is_empty() {
+        // It could answer nothing but 405: a build that lost its exports
+        // must not replace a version that serves.
+        return Err(LoadError::Abi {
+            path: file.to_path_buf(),
+            message: "exports no `handle` or `handle_<verb>` function, so it can answer no \
+                      request; export `handle` (every verb) or `handle_get`, `handle_post`, …"
+                .to_owned(),
+        });
     }
     verbs.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((handle, verbs))

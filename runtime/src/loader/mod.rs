@@ -1,20 +1,34 @@
 //! The handler cache: a file becomes a ready-to-instantiate [`Handler`] on its
-//! first request, once, off the async worker threads, and follows the file
-//! as it changes.
+//! first request (or as soon as the watcher reports it), once, off the async
+//! worker threads, and follows the file as it changes.
 //!
 //! Each file has a state: the newest version seen (size, times, inode) with
-//! its compile, and the last version that loaded. The first request for a
-//! version starts one compile task; every request for that version,
-//! concurrent or later, awaits the same shared result, so the same bytes never
-//! compile twice, and a failed compile is remembered until the file changes
-//! instead of being retried on every request.
+//! its load, and the last version that loaded. The first sight of a version
+//! starts one load task; every request for that version, concurrent or
+//! later, awaits the same shared result, so the same bytes never compile
+//! twice, and a failed load is remembered until the file changes instead of
+//! being retried on every request.
+//!
+//! A load has three steps, all in its own task, so it finishes (and shows on
+//! the status page and in the metrics) whether or not anyone waits for it:
+//! 1. Settle: the version must stay the same for [`SETTLE_TIME`], and no
+//!    writer the watcher saw may still hold it open ([`OpenWrites`]). A
+//!    `.wasm` cut at a section boundary is a valid module; this is what keeps
+//!    a file caught mid-copy from serving its prefix. A version that changes
+//!    meanwhile gives way to the newer one.
+//! 2. Compile (or the disk cache), on a blocking thread, at most one per core.
+//! 3. Try: a core module is instantiated once, as a request would be (its
+//!    policy's timeout and memory limit, its start function and `init`); a
+//!    version that traps there, or runs past the timeout, is broken.
 //!
 //! Generations: a request holds an `Arc<Handler>` for its whole run, so
-//! in-flight requests finish on the version they started with. A newer
-//! version replaces the newest slot, so a slow compile of an old version can
-//! never overwrite it. A version that fails to load (a broken edit, a file
-//! caught mid-copy) never replaces a working one: requests keep getting the
-//! last good version, and the failure shows on the status page.
+//! in-flight requests finish on the version they started with. Only the
+//! newest version becomes the served one, so a slow load of an old version
+//! can never overwrite it. A version that fails to load (a broken edit, a
+//! trapping start function) never replaces a working one: requests keep
+//! getting the last good version, and the failure shows on the status page.
+//! While a new version settles, requests get the last good one; once it is
+//! settled they wait for it, so the first request after a deploy sees it.
 
 mod compile;
 mod component;
@@ -22,8 +36,9 @@ pub mod disk_cache;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
@@ -34,9 +49,12 @@ pub use disk_cache::DiskCache;
 
 pub(crate) use compile::HandlerKind;
 
+use crate::config::SETTLE_TIME;
 use crate::engine::WasmEngine;
 use crate::error::LoadError;
+use crate::site::Site;
 use crate::stats::Stats;
+use crate::watcher::OpenWrites;
 
 pub(crate) use compile::error_text;
 
@@ -62,11 +80,26 @@ impl Version {
             changed: (meta.ctime(), meta.ctime_nsec()),
         }
     }
+
+    /// How long ago the file last changed, by its own times: zero for a time
+    /// in the future (a clock set wrong), which then waits out the settle
+    /// time as it is watched.
+    fn age(&self) -> Duration {
+        let changed = u64::try_from(self.changed.0)
+            .ok()
+            .zip(u32::try_from(self.changed.1).ok())
+            .map(|(secs, nanos)| UNIX_EPOCH + Duration::new(secs, nanos));
+        let last = self.modified.max(changed).unwrap_or(UNIX_EPOCH);
+        SystemTime::now().duration_since(last).unwrap_or_default()
+    }
 }
 
 /// One version's load, shared by everyone who asks for that version.
 struct Slot {
     version: Version,
+    /// Set once the version has settled and its compile began: from then
+    /// on requests wait for it rather than get the previous version.
+    settled: Arc<AtomicBool>,
     result: Shared<BoxFuture<'static, LoadResult>>,
 }
 
@@ -94,6 +127,11 @@ pub struct HandlerStatus {
 /// Compiles handlers on demand and caches them in memory (and on disk, with a
 /// [`DiskCache`]).
 pub struct Loader {
+    /// Shared with the load tasks, which record their result themselves.
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     engine: Arc<WasmEngine>,
     disk_cache: Option<Arc<DiskCache>>,
     files: Mutex<HashMap<PathBuf, FileState>>,
@@ -103,6 +141,11 @@ pub struct Loader {
     stats: Arc<Stats>,
     /// Largest handler file loaded, in bytes.
     max_module_size: u64,
+    /// Handler files a writer still holds open, as the watcher saw.
+    open_writes: Arc<OpenWrites>,
+    /// The configuration, for the limits a new version is tried under; no
+    /// trial without it (`wasmlet compile` only fills the disk cache).
+    site: Option<Arc<RwLock<Arc<Site>>>>,
 }
 
 impl Loader {
@@ -116,68 +159,99 @@ impl Loader {
     ) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
-            engine,
-            disk_cache,
-            files: Mutex::new(HashMap::new()),
-            compile_permits: Arc::new(Semaphore::new(cores)),
-            stats,
-            max_module_size: crate::config::DEFAULT_MAX_MODULE_SIZE,
+            inner: Arc::new(Inner {
+                engine,
+                disk_cache,
+                files: Mutex::new(HashMap::new()),
+                compile_permits: Arc::new(Semaphore::new(cores)),
+                stats,
+                max_module_size: crate::config::DEFAULT_MAX_MODULE_SIZE,
+                open_writes: Arc::default(),
+                site: None,
+            }),
         }
+    }
+
+    fn configure(&mut self) -> &mut Inner {
+        Arc::get_mut(&mut self.inner).expect("a loader is configured before its first load")
     }
 
     /// Refuses handler files larger than `bytes` without reading them whole:
     /// a huge file must not cost a compile's worth of memory and CPU.
     #[must_use]
     pub fn with_max_module_size(mut self, bytes: u64) -> Self {
-        self.max_module_size = bytes;
+        self.configure().max_module_size = bytes;
+        self
+    }
+
+    /// Holds back a new version while `writes` says a writer has it open.
+    #[must_use]
+    pub fn with_open_writes(mut self, writes: Arc<OpenWrites>) -> Self {
+        self.configure().open_writes = writes;
+        self
+    }
+
+    /// Tries each new core-module version once before it may serve, under
+    /// the limits `site` gives its file.
+    #[must_use]
+    pub fn with_trial(mut self, site: Arc<RwLock<Arc<Site>>>) -> Self {
+        self.configure().site = Some(site);
         self
     }
 
     /// The handler to run for `file`: its current version, loading it if this
-    /// version has not been seen; the last good version if the current one
-    /// does not load.
-    pub async fn get(&self, file: &Path) -> LoadResult {
-        let slot = self.newest_slot(file)?;
-        let result = match slot.result.peek() {
-            Some(ready) => ready.clone(),
-            None => slot.result.clone().await,
-        };
-        let mut files = self.files.lock().unwrap();
-        let Some(state) = files.get_mut(file) else {
-            // Forgotten meanwhile (deleted): answer with what was loaded.
-            return result;
-        };
-        match result {
-            Ok(handler) => {
-                // Only the newest version may become the good one: a slow
-                // old compile finishing late must not replace a newer good.
-                if Arc::ptr_eq(&state.newest, &slot) {
-                    let replaced = state.good.replace(handler.clone());
-                    // Every request for this version lands here; only the
-                    // first replaces a different module. A file touched or
-                    // copied over with the same bytes is not a new version.
-                    if replaced.is_some_and(|old| {
-                        old.provenance.content_hash != handler.provenance.content_hash
-                    }) {
-                        self.stats.reloaded();
+    /// version has not been seen; the last good version while the current
+    /// one settles, or if it does not load. Waits at most `wait` for a load:
+    /// then the last good version, or [`LoadError::StillLoading`] if none
+    /// (the load goes on).
+    pub async fn get(&self, file: &Path, wait: Duration) -> LoadResult {
+        // `Duration::MAX` (no bound) does not fit in an `Instant`.
+        let deadline = tokio::time::Instant::now().checked_add(wait);
+        loop {
+            let slot = self.inner.newest_slot(file)?;
+            let result = match slot.result.peek() {
+                Some(ready) => ready.clone(),
+                None => {
+                    if !slot.settled.load(Ordering::Acquire)
+                        && let Some(good) = self.inner.good(file)
+                    {
+                        return Ok(good);
+                    }
+                    let load = slot.result.clone();
+                    let waited = match deadline {
+                        Some(deadline) => tokio::time::timeout_at(deadline, load).await,
+                        None => Ok(load.await),
+                    };
+                    match waited {
+                        Ok(result) => result,
+                        Err(_elapsed) => {
+                            return self.inner.good(file).ok_or(LoadError::StillLoading {
+                                path: file.to_path_buf(),
+                            });
+                        }
                     }
                 }
-                Ok(handler)
-            }
-            Err(e) => state.good.clone().ok_or(e),
+            };
+            return match result {
+                Ok(handler) => Ok(handler),
+                // A newer version took its place: that is the one to wait for.
+                Err(LoadError::Changed { .. }) => continue,
+                Err(e) => self.inner.good(file).ok_or(e),
+            };
         }
     }
 
     /// Starts loading the file's current version if it has changed, without
     /// waiting: the watcher calls this so the next request finds it ready.
     pub fn refresh(&self, file: &Path) {
-        let _ = self.newest_slot(file);
+        let _ = self.inner.newest_slot(file);
     }
 
     /// Forgets `path` and every file below it (it was deleted or renamed).
     /// Requests already running keep their handler.
     pub fn forget(&self, path: &Path) {
-        self.files
+        self.inner
+            .files
             .lock()
             .unwrap()
             .retain(|file, _| !file.starts_with(path));
@@ -194,7 +268,7 @@ impl Loader {
         for file in files {
             let loader = self.clone();
             tasks.spawn(async move {
-                let result = loader.get(&file).await;
+                let result = loader.get(&file, Duration::MAX).await;
                 (file, result)
             });
         }
@@ -210,7 +284,7 @@ impl Loader {
 
     /// Every file the loader knows, for the status page.
     pub fn status(&self) -> Vec<HandlerStatus> {
-        let files = self.files.lock().unwrap();
+        let files = self.inner.files.lock().unwrap();
         let mut all: Vec<HandlerStatus> = files
             .iter()
             .map(|(file, state)| {
@@ -229,14 +303,21 @@ impl Loader {
         all.sort_by(|a, b| a.file.cmp(&b.file));
         all
     }
+}
+
+impl Inner {
+    /// The version being served for `file`, if one loaded.
+    fn good(&self, file: &Path) -> Option<Arc<Handler>> {
+        self.files
+            .lock()
+            .unwrap()
+            .get(file)
+            .and_then(|state| state.good.clone())
+    }
 
     /// The slot for the file's current version, starting its load if new.
-    fn newest_slot(&self, file: &Path) -> Result<Arc<Slot>, LoadError> {
-        let meta = std::fs::metadata(file).map_err(|e| LoadError::Read {
-            path: file.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let version = Version::of(&meta);
+    fn newest_slot(self: &Arc<Self>, file: &Path) -> Result<Arc<Slot>, LoadError> {
+        let version = current_version(file)?;
         let mut files = self.files.lock().unwrap();
         if let Some(state) = files.get_mut(file) {
             if state.newest.version != version {
@@ -255,42 +336,164 @@ impl Loader {
         Ok(newest)
     }
 
-    /// Starts the load as its own task, so it finishes (and is cached) even
-    /// if every request waiting on it is cancelled.
-    fn start_load(&self, file: &Path, version: Version) -> Arc<Slot> {
-        let engine = self.engine.clone();
-        let disk_cache = self.disk_cache.clone();
-        let permits = self.compile_permits.clone();
-        let stats = self.stats.clone();
-        let max_module_size = self.max_module_size;
-        let task_file = file.to_path_buf();
-        let task = tokio::spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            tokio::task::spawn_blocking(move || {
-                let tools = compile::Toolchain {
-                    engine: engine.engine(),
-                    linker: engine.linker(),
-                    component_linker: engine.component_linker(),
-                    disk_cache: disk_cache.as_deref(),
-                    stats: &stats,
-                    max_module_size,
-                };
-                compile::load(&tools, &task_file).map(Arc::new)
-            })
-            .await
-        });
+    /// Starts the load as its own task, so it finishes (and is recorded)
+    /// even if every request waiting on it is cancelled, or none asked.
+    fn start_load(self: &Arc<Self>, file: &Path, version: Version) -> Arc<Slot> {
+        let settled = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(
+            self.clone()
+                .load(file.to_path_buf(), version, settled.clone()),
+        );
         let file = file.to_path_buf();
         let result = async move {
-            match task.await {
-                Ok(Ok(result)) => result,
-                Ok(Err(join)) | Err(join) => Err(LoadError::Compile {
+            task.await.unwrap_or_else(|join| {
+                Err(LoadError::Compile {
                     path: file,
                     message: format!("the compiler failed: {join}"),
-                }),
-            }
+                })
+            })
         }
         .boxed()
         .shared();
-        Arc::new(Slot { version, result })
+        // Polled now, not by the first request: the status page reads the
+        // result with `peek`, which sees only a polled future's value.
+        tokio::spawn(result.clone().map(drop));
+        Arc::new(Slot {
+            version,
+            settled,
+            result,
+        })
     }
+
+    /// Settles, compiles, tries and records one version of `file`.
+    async fn load(
+        self: Arc<Self>,
+        file: PathBuf,
+        version: Version,
+        settled: Arc<AtomicBool>,
+    ) -> LoadResult {
+        self.settle(&file, version).await?;
+        settled.store(true, Ordering::Release);
+        let handler = Arc::new(self.compile(&file).await?);
+        // The compile read the file; if it changed meanwhile, those bytes may
+        // be a prefix of the new ones.
+        if current_version(&file)? != version {
+            return Err(self.changed(&file));
+        }
+        if let Err(e) = self.try_instance(&file, &handler).await {
+            tracing::error!("handler failed to load: {e}");
+            return Err(e);
+        }
+        self.promote(&file, version, &handler);
+        Ok(handler)
+    }
+
+    /// Waits until `version` of `file` has stayed the same for
+    /// [`SETTLE_TIME`] (by its times or, if they are off, by watching it)
+    /// and no writer holds it open.
+    async fn settle(self: &Arc<Self>, file: &Path, version: Version) -> Result<(), LoadError> {
+        let watching = Instant::now();
+        loop {
+            if current_version(file)? != version {
+                return Err(self.changed(file));
+            }
+            let quiet = version.age().max(watching.elapsed());
+            if quiet >= SETTLE_TIME && !self.open_writes.is_open(file) {
+                return Ok(());
+            }
+            let wait = SETTLE_TIME.saturating_sub(quiet).max(SETTLE_TIME / 4);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The error for a version that changed under its load, having started
+    /// the load of the newer one (if the file is still wanted).
+    fn changed(self: &Arc<Self>, file: &Path) -> LoadError {
+        let known = self.files.lock().unwrap().contains_key(file);
+        if known {
+            let _ = self.newest_slot(file);
+        }
+        LoadError::Changed {
+            path: file.to_path_buf(),
+        }
+    }
+
+    /// Compiles `file` (or takes its code from the disk cache) on a blocking
+    /// thread, at most one per core at a time.
+    async fn compile(&self, file: &Path) -> Result<Handler, LoadError> {
+        let _permit = self.compile_permits.clone().acquire_owned().await;
+        let engine = self.engine.clone();
+        let disk_cache = self.disk_cache.clone();
+        let stats = self.stats.clone();
+        let max_module_size = self.max_module_size;
+        let task_file = file.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let tools = compile::Toolchain {
+                engine: engine.engine(),
+                linker: engine.linker(),
+                component_linker: engine.component_linker(),
+                disk_cache: disk_cache.as_deref(),
+                stats: &stats,
+                max_module_size,
+            };
+            compile::load(&tools, &task_file)
+        })
+        .await
+        .unwrap_or_else(|join| {
+            Err(LoadError::Compile {
+                path: file.to_path_buf(),
+                message: format!("the compiler failed: {join}"),
+            })
+        })
+    }
+
+    /// Instantiates a new core-module version once under its file's request
+    /// limits: one whose start function or `init` traps or runs too long
+    /// would fail every request, and must not replace the one serving.
+    async fn try_instance(&self, file: &Path, handler: &Handler) -> Result<(), LoadError> {
+        let (Some(site), HandlerKind::Core(core)) = (&self.site, &handler.kind) else {
+            return Ok(());
+        };
+        let policy = site.read().unwrap_or_else(|e| e.into_inner()).policy(file);
+        let name: Arc<str> = file.display().to_string().into();
+        crate::engine::try_instance(&self.engine, core, policy, name, &self.stats)
+            .await
+            .map_err(|message| LoadError::Start {
+                path: file.to_path_buf(),
+                message,
+            })
+    }
+
+    /// Makes `handler` the served version of `file`, if `version` is still
+    /// the newest: a slow load of an old version must not replace a newer one.
+    fn promote(&self, file: &Path, version: Version, handler: &Arc<Handler>) {
+        let mut files = self.files.lock().unwrap();
+        let Some(state) = files.get_mut(file) else {
+            return;
+        };
+        if state.newest.version != version {
+            return;
+        }
+        let replaced = state.good.replace(handler.clone());
+        // A file touched or copied over with the same bytes is not a reload.
+        if replaced
+            .is_some_and(|old| old.provenance.content_hash != handler.provenance.content_hash)
+        {
+            self.stats.reloaded();
+            tracing::info!(
+                file = %file.display(),
+                version = &handler.provenance.content_hash[..12],
+                "handler reloaded"
+            );
+        }
+    }
+}
+
+/// The version of `file` on disk now.
+fn current_version(file: &Path) -> Result<Version, LoadError> {
+    let meta = std::fs::metadata(file).map_err(|e| LoadError::Read {
+        path: file.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(Version::of(&meta))
 }

@@ -48,7 +48,7 @@ use crate::request_id::RequestIds;
 use crate::router::Router;
 use crate::site::{Policy, Site, SiteError};
 use crate::stats::Stats;
-use crate::watcher::{Change, ChangeKind, DEFAULT_DEBOUNCE, Watcher};
+use crate::watcher::{Change, ChangeKind, DEFAULT_DEBOUNCE, OpenWrites, Watcher};
 
 /// Pending connections the kernel queues before `accept`. Tokio's default
 /// (128) overflows when a few hundred clients connect at once, and the kernel
@@ -82,7 +82,11 @@ pub(crate) struct App {
     /// The cap on guest executions at once, and its queue.
     pub(crate) admission: Admission,
     /// The `wasmlet.toml` files, merged; swapped whole on a good reload.
-    pub(crate) site: RwLock<Arc<Site>>,
+    /// Shared with the loader, which tries new versions under its limits.
+    pub(crate) site: Arc<RwLock<Arc<Site>>>,
+    /// Handler files a writer holds open, kept by the watcher, read by the
+    /// loader.
+    pub(crate) open_writes: Arc<OpenWrites>,
     /// Per-handler caps from `[limits] max-concurrency`, by handler file,
     /// with the limit each was made for.
     pub(crate) handler_limits:
@@ -157,17 +161,22 @@ impl Server {
             config.queue_timeout,
             stats.clone(),
         );
+        let site = Arc::new(RwLock::new(Arc::new(Site::empty(&config))));
+        let open_writes = Arc::new(OpenWrites::default());
         let app = App {
             router: Router::new(config.webroot.clone()),
             loader: Arc::new(
                 Loader::new(engine.clone(), disk_cache, stats.clone())
-                    .with_max_module_size(config.max_module_size),
+                    .with_max_module_size(config.max_module_size)
+                    .with_open_writes(open_writes.clone())
+                    .with_trial(site.clone()),
             ),
             engine,
             stats,
             request_ids: RequestIds::new(),
             admission,
-            site: RwLock::new(Arc::new(Site::empty(&config))),
+            site,
+            open_writes,
             handler_limits: Default::default(),
             config,
         };
@@ -262,14 +271,22 @@ impl Server {
             admin.spawn(admin::serve(self.app.clone(), listener));
         }
 
+        tokio::pin!(shutdown);
         if self.app.config.precompile {
-            let report = self.precompile(|_, _| {}).await;
-            tracing::info!(
-                compiled = report.compiled,
-                cached = report.cached,
-                failed = report.failed.len(),
-                "precompiled the web root"
-            );
+            // A shutdown does not wait for the compiles: they run on blocking
+            // threads, which the binary does not wait for either.
+            tokio::select! {
+                report = self.precompile(|_, _| {}) => tracing::info!(
+                    compiled = report.compiled,
+                    cached = report.cached,
+                    failed = report.failed.len(),
+                    "precompiled the web root"
+                ),
+                () = &mut shutdown => {
+                    tracing::info!("shutting down before the precompile finished");
+                    return Ok(());
+                }
+            }
         }
 
         // Held until `run` returns: dropping it stops watching.
@@ -277,7 +294,6 @@ impl Server {
 
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
-        tokio::pin!(shutdown);
         loop {
             let slot = tokio::select! {
                 slot = connection_slots.clone().acquire_owned() => {
@@ -357,11 +373,12 @@ impl Server {
         let mode = self.app.config.watch?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Change>>();
         let ignore = self.app.config.cache_dir.iter().cloned().collect();
-        let watcher = Watcher::start(
+        let watcher = Watcher::start_following_writes(
             self.app.router.root(),
             mode,
             DEFAULT_DEBOUNCE,
             ignore,
+            self.app.open_writes.clone(),
             move |batch| {
                 // The watcher's thread must not block; the loader work happens
                 // on the runtime.

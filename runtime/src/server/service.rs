@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -21,7 +22,7 @@ use super::body::{GuestBody, ResponseBody, cancel_after_grace};
 use super::{App, BodyLimits};
 use super::{static_files, status};
 use crate::engine::{Limits, RequestParts, run_request};
-use crate::error::Outcome;
+use crate::error::{LoadError, Outcome};
 use crate::host::Start;
 use crate::loader::HandlerKind;
 use crate::router::Route;
@@ -71,10 +72,22 @@ async fn handler(
 ) -> Response<ResponseBody> {
     let name = handler_name(app.router.root(), file);
     access.set_handler(name.clone());
-    let loaded = match app.loader.get(file).await {
+    let policy = app.policy(file);
+    // The request timeout covers the wait for the load: a client waiting on
+    // a slow first compile gets 503 with Retry-After on time, and the compile
+    // goes on for the next request. A handler with a working version serves
+    // it rather than make anyone wait past that.
+    let arrived = Instant::now();
+    let loaded = match app.loader.get(file, policy.request_timeout).await {
         Ok(loaded) => loaded,
         Err(e) => {
-            let outcome = Outcome::Load(e);
+            let outcome = match e {
+                LoadError::StillLoading { .. } => {
+                    tracing::warn!(handler = %name, "{e}: answered 503 at the request timeout");
+                    Outcome::Loading
+                }
+                e => Outcome::Load(e),
+            };
             let response = failure(&app, &outcome);
             access.finish(response.status(), Some(&outcome));
             return response;
@@ -98,7 +111,6 @@ async fn handler(
         HandlerKind::Component(_) => None,
     };
 
-    let policy = app.policy(file);
     let handler_limit = policy
         .max_concurrency
         .map(|limit| app.handler_limit(file, limit));
@@ -139,7 +151,8 @@ async fn handler(
     };
     let (start_tx, start_rx) = oneshot::channel();
     let limits = Limits {
-        timeout: policy.request_timeout,
+        // What the load left of the request's time.
+        timeout: policy.request_timeout.saturating_sub(arrived.elapsed()),
         max_memory: policy.max_memory,
     };
     let task_app = app.clone();
