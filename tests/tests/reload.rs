@@ -346,3 +346,43 @@ async fn a_deleted_handler_leaves_the_status_page() {
     }
     assert!(gone, "the deleted handler is still listed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_root_removed_and_made_again_is_logged_and_watched_again() {
+    let root = WebRoot::new().file("h.wat", &says("one"));
+    let dir = root.path().to_path_buf();
+    let server = TestServer::start(root).await;
+    assert_eq!(server.get("/h").await.text(), "one");
+
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    let root_line = |needles: &'static [&'static str]| {
+        let root = dir.display().to_string();
+        move || {
+            wasmlet_tests::logs().lines().any(|line| {
+                line.contains(&root) && needles.iter().all(|needle| line.contains(needle))
+            })
+        }
+    };
+    assert!(
+        eventually(DEADLINE, root_line(&["ERROR", "the web root was removed"])).await,
+        "no error line says the watch was lost"
+    );
+    assert!(
+        eventually(
+            DEADLINE,
+            root_line(&["the web root is back; watching it again"])
+        )
+        .await,
+        "the root was not watched again"
+    );
+    // Watched again: a handler added now is compiled by the watcher, before
+    // any request asks for it.
+    let compiles = server.stats.compiles();
+    std::fs::write(dir.join("late.wat"), says("late")).unwrap();
+    assert!(
+        eventually(DEADLINE, || server.stats.compiles() == compiles + 1).await,
+        "the watcher did not see a handler added to the new root"
+    );
+    assert_eq!(server.get("/late").await.text(), "late");
+}

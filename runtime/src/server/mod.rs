@@ -48,7 +48,10 @@ use crate::request_id::RequestIds;
 use crate::router::Router;
 use crate::site::{Policy, Site, SiteError};
 use crate::stats::Stats;
-use crate::watcher::{Change, ChangeKind, DEFAULT_DEBOUNCE, OpenWrites, Watcher};
+use crate::watcher::{
+    Change, ChangeKind, DEFAULT_DEBOUNCE, FALLBACK_POLL_INTERVAL, OpenWrites, WatchError,
+    WatchMode, Watcher,
+};
 
 /// Pending connections the kernel queues before `accept`. Tokio's default
 /// (128) overflows when a few hundred clients connect at once, and the kernel
@@ -366,53 +369,118 @@ impl Server {
 
 impl Server {
     /// Starts the file watcher, if configured, feeding its changes to the
-    /// loader: changed handlers start compiling at once, removed ones are
+    /// loader: changed handlers start loading at once, removed ones are
     /// forgotten. A watcher that cannot start is logged, not fatal: requests
-    /// still check their file's version.
-    fn watch(&self) -> Option<Watcher> {
+    /// still check their file's version. Watching stops when the returned
+    /// guard drops.
+    fn watch(&self) -> Option<Watching> {
         let mode = self.app.config.watch?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Change>>();
-        let ignore = self.app.config.cache_dir.iter().cloned().collect();
-        let watcher = Watcher::start_following_writes(
-            self.app.router.root(),
-            mode,
-            DEFAULT_DEBOUNCE,
-            ignore,
-            self.app.open_writes.clone(),
-            move |batch| {
-                // The watcher's thread must not block; the loader work happens
-                // on the runtime.
-                let _ = tx.send(batch);
-            },
-        );
-        let watcher = match watcher {
-            Ok(watcher) => watcher,
+        let (watcher, changes) = match start_watcher(&self.app, mode) {
+            Ok(started) => started,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch the web root; changes are picked up on each request");
                 return None;
             }
         };
         tracing::debug!(mode = ?watcher.mode(), "watching the web root");
-        let app = self.app.clone();
-        tokio::spawn(async move {
-            while let Some(batch) = rx.recv().await {
-                let mut config_changed = false;
-                for change in batch {
-                    match change.kind {
-                        ChangeKind::Removed => app.loader.forget(&change.path),
-                        ChangeKind::Changed => {
-                            tracing::debug!(file = %change.path.display(), "handler changed on disk");
-                            app.loader.refresh(&change.path);
-                        }
-                        ChangeKind::Config => config_changed = true,
-                    }
-                }
-                if config_changed {
-                    reload_site(&app).await;
-                }
+        let task = tokio::spawn(follow(self.app.clone(), mode, watcher, changes));
+        Some(Watching(task.abort_handle()))
+    }
+}
+
+/// Keeps the watching task, and so the watcher it owns, alive.
+struct Watching(tokio::task::AbortHandle);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Changes = tokio::sync::mpsc::UnboundedReceiver<Vec<Change>>;
+
+/// A watcher over the web root, with the channel its batches arrive on.
+fn start_watcher(app: &App, mode: WatchMode) -> Result<(Watcher, Changes), WatchError> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Change>>();
+    let ignore = app.config.cache_dir.iter().cloned().collect();
+    let watcher = Watcher::start_following_writes(
+        app.router.root(),
+        mode,
+        DEFAULT_DEBOUNCE,
+        ignore,
+        app.open_writes.clone(),
+        move |batch| {
+            // The watcher's thread must not block; the loader work happens
+            // on the runtime.
+            let _ = tx.send(batch);
+        },
+    )?;
+    Ok((watcher, rx))
+}
+
+/// Applies the watcher's batches. A web root removed (or replaced by a new
+/// directory of the same name) takes its watch with it, silently: that is
+/// logged as an error, and once the root is back it is watched again and
+/// its configuration reread.
+async fn follow(app: Arc<App>, mode: WatchMode, mut watcher: Watcher, mut changes: Changes) {
+    let root = app.router.root().to_path_buf();
+    loop {
+        let watched = directory_identity(&root);
+        while let Some(batch) = changes.recv().await {
+            apply(&app, batch).await;
+            if directory_identity(&root) != watched {
+                break;
             }
-        });
-        Some(watcher)
+        }
+        drop(watcher);
+        tracing::error!(
+            root = %root.display(),
+            "the web root was removed or replaced, and with it the file watch: changes are not seen \
+             until it is back; looking for it every {}",
+            humantime::format_duration(FALLBACK_POLL_INTERVAL)
+        );
+        app.loader.forget(&root);
+        (watcher, changes) = loop {
+            tokio::time::sleep(FALLBACK_POLL_INTERVAL).await;
+            if !root.is_dir() {
+                continue;
+            }
+            match start_watcher(&app, mode) {
+                Ok(started) => break started,
+                Err(e) => tracing::debug!(error = %e, "the web root is not watchable yet"),
+            }
+        };
+        tracing::info!(root = %root.display(), "the web root is back; watching it again");
+        reload_site(&app).await;
+    }
+}
+
+/// The device, inode and birth time of `dir`, if it is there: a directory
+/// removed and made again under the same name is another directory, though
+/// ext4 hands it the freed inode number at once.
+fn directory_identity(dir: &Path) -> Option<(u64, u64, Option<std::time::SystemTime>)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir)
+        .ok()
+        .filter(std::fs::Metadata::is_dir)
+        .map(|meta| (meta.dev(), meta.ino(), meta.created().ok()))
+}
+
+/// One batch of the watcher's changes, in order.
+async fn apply(app: &App, batch: Vec<Change>) {
+    let mut config_changed = false;
+    for change in batch {
+        match change.kind {
+            ChangeKind::Removed => app.loader.forget(&change.path),
+            ChangeKind::Changed => {
+                tracing::debug!(file = %change.path.display(), "handler changed on disk");
+                app.loader.refresh(&change.path);
+            }
+            ChangeKind::Config => config_changed = true,
+        }
+    }
+    if config_changed {
+        reload_site(app).await;
     }
 }
 
