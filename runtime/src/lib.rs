@@ -38,9 +38,13 @@
 //! 2. The [`router`] turns the path into a route, rejecting hostile paths
 //!    before touching the disk.
 //! 3. A static route is served by `hyper-staticfile`.
-//! 4. A handler route asks the [`loader`]; the first request for a file
-//!    version compiles it on a blocking thread, concurrent requests share
-//!    that compile, later ones find the `InstancePre` in memory.
+//! 4. A handler route asks the [`loader`]; the first sight of a file
+//!    version (a request's or the watcher's) loads it: once the file has
+//!    settled (unchanged, closed by its writer), it compiles on a blocking
+//!    thread and is instantiated once to prove it starts; concurrent
+//!    requests share that load, later ones find the `InstancePre` in memory.
+//!    A request waits for a load at most its timeout, then gets the previous
+//!    version or `503`.
 //! 5. The verb picks `handle_<verb>` or `handle`; neither is `405` with
 //!    `Allow`, and no guest code runs.
 //! 6. The handler's [`Policy`](site::Policy) comes from the `wasmlet.toml`

@@ -25,6 +25,13 @@
 //!   never seen (notify-rs/notify#981, fixed only in the 9 release
 //!   candidates), and it cannot skip the cache directory.
 //!
+//! # Writes in progress
+//! With native events the watcher also keeps [`OpenWrites`]: the handler
+//! files written and not yet closed (inotify reports the close after a
+//! write). The debounce window alone cannot tell a writer that pauses for a
+//! second from one that finished; the loader reads this set before a new
+//! version may replace a working one.
+//!
 //! # What is never reported
 //! Anything outside the root, under an ignored path (the cache directory),
 //! under a dotfile or dot-directory, editor temporary and swap files
