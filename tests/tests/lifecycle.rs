@@ -201,6 +201,17 @@ async fn the_watchers_reload_updates_the_status_page_and_metrics_without_a_reque
 // ---------------------------------------------------------------------------
 // A file being written is not a new version yet.
 
+/// Waits until the server's watcher runs (it starts after the server does):
+/// a handler added to `dir` is then compiled without a request.
+async fn watcher_running(server: &TestServer, dir: &std::path::Path) {
+    let compiles = server.stats.compiles();
+    std::fs::write(dir.join("probe.wat"), says("probe")).unwrap();
+    assert!(
+        eventually(DEADLINE, || server.stats.compiles() > compiles).await,
+        "the watcher never started"
+    );
+}
+
 /// Where the data section of `wasm` begins: everything before it is a valid
 /// module on its own, whose memory holds zeros where the data would be.
 fn data_section_start(wasm: &[u8]) -> usize {
@@ -237,6 +248,7 @@ async fn a_wasm_written_with_a_pause_at_a_section_boundary_never_serves_its_pref
     let file = root.path().join("h.wasm");
     let server = TestServer::start(root).await;
     assert_eq!(server.get("/h").await.text(), "old");
+    watcher_running(&server, file.parent().unwrap()).await;
 
     let mut writer = std::fs::File::create(&file).unwrap();
     writer.write_all(&new[..cut]).unwrap();
@@ -279,6 +291,7 @@ async fn a_new_handler_waits_for_its_file_to_settle_within_the_request_timeout()
     let root = WebRoot::new();
     let file = root.path().join("fresh.wasm");
     let server = Arc::new(TestServer::start(root).await);
+    watcher_running(&server, file.parent().unwrap()).await;
     let new = wat::parse_str(says("whole")).unwrap();
     let cut = data_section_start(&new);
     let mut writer = std::fs::File::create(&file).unwrap();
