@@ -360,7 +360,7 @@ async fn a_request_waiting_on_a_slow_compile_gets_503_at_its_timeout_and_the_com
 
 /// Functions in [`slow_to_compile`]'s module: several seconds of compile on
 /// a small machine.
-const SLOW_FUNCTIONS: usize = 2000;
+const SLOW_FUNCTIONS: usize = 4000;
 
 /// Starts the binary with `args` over a web root whose one handler takes
 /// seconds to compile, sends SIGTERM while it compiles, and checks it exits
