@@ -14,7 +14,14 @@ use wasmlet::watcher::WatchMode;
 /// A WebAssembly handler runtime: drop a .wasm or .wat file into a web root
 /// and it serves the next request at its path.
 #[derive(Parser, Debug)]
-#[command(name = "wasmlet", version, about, long_about = None)]
+#[command(
+    name = "wasmlet",
+    // The wasmtime version too: disk cache entries are only valid for the
+    // wasmtime that wrote them.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (wasmtime ", env!("WASMLET_WASMTIME_VERSION"), ")"),
+    about,
+    long_about = None
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -355,8 +362,17 @@ fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {
         ScaffoldKind::Wat
     };
     let created = scaffold(&args.dir, &args.name, kind)?;
-    for path in &created {
+    let vendored = args.dir.join(&args.name).join("vendor");
+    let (sdk, own): (Vec<_>, Vec<_>) = created.iter().partition(|path| path.starts_with(&vendored));
+    for path in own {
         println!("created {}", path.display());
+    }
+    if !sdk.is_empty() {
+        println!(
+            "created {} (the SDK, {} files)",
+            vendored.join("wasmlet-sdk").display(),
+            sdk.len()
+        );
     }
     match kind {
         ScaffoldKind::Wat => println!(

@@ -106,10 +106,13 @@ fn build_for_wasm(target: &str, packages: &[&str]) -> PathBuf {
     let target_dir = workspace.join("target").join("wasm-handlers");
     // rust-toolchain.toml names the wasm targets, but rustup adds targets
     // only when it installs the toolchain; make sure they are there on a
-    // machine that had the toolchain already. Without rustup, the build
-    // below says what is missing.
+    // machine that had the toolchain already (tests/setup does the same
+    // before cargo runs). Under cargo, RUSTUP_TOOLCHAIN is set and rustup
+    // would ignore the file. Without rustup, the build below says what is
+    // missing.
     let _ = std::process::Command::new("rustup")
         .args(["toolchain", "install"])
+        .env_remove("RUSTUP_TOOLCHAIN")
         .current_dir(&workspace)
         .stdout(std::process::Stdio::null())
         .status();
