@@ -382,6 +382,23 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .map_err(|e| format!("`{text}` is not a size ({e}); write it like 64MiB or 1GiB"))
 }
 
+/// Parses a listening address: `IP:PORT` (`0.0.0.0:8080`, `[::1]:8080`),
+/// `localhost:PORT`, or a bare `PORT`, which listens on loopback only, like
+/// the default.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let port = |port: &str| port.parse::<u16>().ok();
+    if let Some(port) = port(text) {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Some(port) = text.strip_prefix("localhost:").and_then(port) {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    text.parse().map_err(|_| {
+        format!("`{text}` is not an address; write a port (8080) or IP:PORT (0.0.0.0:8080)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,6 +413,22 @@ mod tests {
             assert_eq!(parse_duration(text), Ok(want), "{text}");
         }
         assert!(parse_duration("soon").unwrap_err().contains("500ms"));
+    }
+
+    #[test]
+    fn listening_addresses_parse_as_a_port_or_an_address() {
+        for (text, want) in [
+            ("8080", "127.0.0.1:8080"),
+            ("localhost:9000", "127.0.0.1:9000"),
+            ("0.0.0.0:80", "0.0.0.0:80"),
+            ("[::1]:8080", "[::1]:8080"),
+        ] {
+            assert_eq!(parse_listen(text), Ok(want.parse().unwrap()), "{text}");
+        }
+        for bad in ["", "65536", "example.com:80", "8080:"] {
+            let error = parse_listen(bad).unwrap_err();
+            assert!(error.contains("0.0.0.0:8080"), "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -98,9 +98,9 @@ struct ServeArgs {
     #[arg(default_value = ".")]
     webroot: PathBuf,
 
-    /// Address and port to listen on. Use 0.0.0.0:PORT to accept connections
-    /// from other machines.
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    /// Address and port to listen on, or a port alone (loopback). Use
+    /// 0.0.0.0:PORT to accept connections from other machines.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = config::parse_listen)]
     listen: SocketAddr,
 
     /// Worker threads that run requests (default: the number of cores).
@@ -204,7 +204,7 @@ struct ServeArgs {
     /// HTML, /status.json) on a second address, e.g. 127.0.0.1:9090. Off by
     /// default. Anyone who can reach it sees handler names and errors: keep
     /// it on loopback or a private network.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = config::parse_listen)]
     admin: Option<SocketAddr>,
 
     /// How to notice new, changed and deleted handlers: file system events,
@@ -270,8 +270,11 @@ fn init_tracing_filter(format: LogFormat, default: &str) -> WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stderr());
+    // Colours only for a person at a terminal: in a file or a journal the
+    // escape codes are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),

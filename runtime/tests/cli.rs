@@ -129,15 +129,50 @@ fn sigterm_stops_the_server_with_exit_zero() {
     let mut listening = false;
     while Instant::now() < deadline {
         match lines.next() {
-            Some(Ok(line)) if line.contains("listening on http://127.0.0.1:") => {
-                listening = true;
-                break;
+            Some(Ok(line)) => {
+                // Not a terminal: no colour escape codes in the log.
+                assert!(!line.contains('\x1b'), "an escape code in {line:?}");
+                if line.contains("listening on http://127.0.0.1:") {
+                    listening = true;
+                    break;
+                }
             }
-            Some(_) => continue,
-            None => break,
+            _ => break,
         }
     }
     assert!(listening, "the server never said where it listens");
+    stop_with_sigterm(child);
+}
+
+#[test]
+fn a_bare_port_listens_on_loopback() {
+    let root = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = wasmlet()
+        .args([
+            "serve",
+            root.path().to_str().unwrap(),
+            "--listen",
+            &port.to_string(),
+        ])
+        .env("RUST_LOG", "wasmlet=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let wanted = format!("listening on http://127.0.0.1:{port}");
+    // Kept open until the server has stopped: it still logs.
+    let mut lines = BufReader::new(stderr).lines();
+    let said = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains(&wanted));
+    assert!(said, "the server never said {wanted}");
     stop_with_sigterm(child);
 }
 
@@ -232,14 +267,36 @@ fn new_creates_a_handler_and_refuses_to_overwrite_one() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 
+    // `dir` now holds a handler: a crate's source does not belong there.
     let out = run(&["shop", "--rust"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("looks like a web root") && err.contains("greet.wat"),
+        "{err}"
+    );
+    assert!(!dir.path().join("shop").exists());
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = wasmlet()
+        .args(["new", "shop", "--rust", "--dir"])
+        .arg(elsewhere.path())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(dir.path().join("shop/Cargo.toml").is_file());
-    assert!(dir.path().join("shop/src/lib.rs").is_file());
+    assert!(elsewhere.path().join("shop/Cargo.toml").is_file());
+    assert!(elsewhere.path().join("shop/src/lib.rs").is_file());
+    assert!(elsewhere.path().join("shop/rust-toolchain.toml").is_file());
+    assert!(
+        elsewhere
+            .path()
+            .join("shop/vendor/wasmlet-sdk/src/lib.rs")
+            .is_file()
+    );
 
     let out = run(&["bad name!"]);
     assert!(!out.status.success());
