@@ -14,6 +14,8 @@
 //!   and overridden, merged into each handler's [`Policy`](site::Policy).
 //! - [`capability`]: what handlers reach beyond the request: outbound HTTP
 //!   behind an allow-list, key-value stores, granted files.
+//! - [`webroot`]: what a file in the web root is — handler, static, or never
+//!   served and why — one rule for every module that asks.
 //! - [`router`]: URL path → handler, static file or nothing; all path safety.
 //! - [`loader`]: the handler cache — single-flight compile off the workers,
 //!   generations (the last good version keeps serving), the disk cache.
@@ -75,6 +77,7 @@ pub mod server;
 pub mod site;
 pub mod stats;
 pub mod watcher;
+pub mod webroot;
 
 pub use config::Config;
 pub use error::{ConfigError, LoadError, ServeError};

@@ -55,6 +55,10 @@ pub(crate) async fn handle(
         Route::Static(file) => {
             static_files::serve(request.method(), request.headers(), &file).await
         }
+        Route::Withheld { file, class } if app.current_site().publishes(&file, class) => {
+            static_files::serve(request.method(), request.headers(), &file).await
+        }
+        Route::Withheld { .. } => plain(StatusCode::NOT_FOUND, "not found\n"),
         Route::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
         Route::BadRequest(why) => plain(StatusCode::BAD_REQUEST, format!("bad request: {why}\n")),
     };

@@ -16,6 +16,7 @@ use toml::Spanned;
 
 use super::SiteError;
 use crate::capability::http::Rule;
+use crate::webroot::Withheld;
 
 /// A TOML string with where it came from.
 type Text = Spanned<String>;
@@ -102,6 +103,9 @@ pub(crate) struct DirFile {
     pub(crate) handlers: BTreeMap<String, Settings>,
     /// Store definitions (root file only).
     pub(crate) stores: BTreeMap<String, StoreDef>,
+    /// `[static] publish`: the never-served classes this directory and
+    /// those below it serve anyway; `None` inherits the parent's.
+    pub(crate) publish: Option<Vec<Withheld>>,
 }
 
 // The raw shapes serde reads. `deny_unknown_fields` turns a misspelt key into
@@ -124,6 +128,15 @@ struct RawFile {
     stores: BTreeMap<String, Spanned<RawStore>>,
     #[serde(default)]
     handlers: BTreeMap<String, Spanned<RawSettings>>,
+    /// A directory's own table: it is about files, not handlers.
+    #[serde(default, rename = "static")]
+    static_files: RawStatic,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawStatic {
+    publish: Option<Vec<Text>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -253,11 +266,38 @@ pub(crate) fn parse(path: &Path, text: &str, root: bool) -> Result<DirFile, Site
         let def = at.store(&key, table.into_inner())?;
         stores.insert(name, def);
     }
+    let publish = raw
+        .static_files
+        .publish
+        .map(|names| {
+            names
+                .into_iter()
+                .map(|name| {
+                    Withheld::by_name(name.get_ref()).ok_or_else(|| {
+                        let known: Vec<&str> = Withheld::PUBLISHABLE
+                            .iter()
+                            .map(|(known, _)| *known)
+                            .collect();
+                        at.error(
+                            name.span(),
+                            Some("static.publish".to_owned()),
+                            format!(
+                                "`{}` is not a class of files that can be published; use {}",
+                                name.get_ref(),
+                                known.join(", ")
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
     Ok(DirFile {
         path: path.to_owned(),
         settings,
         handlers,
         stores,
+        publish,
     })
 }
 
@@ -677,6 +717,14 @@ instances.reuse = true
                 "wasmlet.toml:2:11: http.ca-file: cannot read /w/api/missing.pem:",
             ),
             ("[limits\n", "wasmlet.toml:1:"),
+            (
+                "[static]\npublish = [\"key\", \"hidden\"]\n",
+                "wasmlet.toml:2:19: static.publish: `hidden` is not a class of files that can be published; use rust-source, cargo, build-output, backup, key, database",
+            ),
+            (
+                "[static]\nserve = []\n",
+                "static.serve: unknown field `serve`",
+            ),
         ];
         for (text, want) in cases {
             let got = err(text);

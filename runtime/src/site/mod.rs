@@ -23,6 +23,7 @@ use crate::capability::http::{HttpClient, HttpSettings};
 use crate::capability::kv::{Backend, Store, StoreSettings};
 use crate::config::Config;
 use crate::router::CONFIG_FILE;
+use crate::webroot::Withheld;
 
 use file::{DirFile, Settings, StoreBackend, StoreDef};
 
@@ -152,6 +153,8 @@ impl std::fmt::Debug for Policy {
 struct DirPolicies {
     dir: Arc<Policy>,
     handlers: HashMap<String, Arc<Policy>>,
+    /// The never-served classes served here anyway (inherited).
+    publish: Vec<Withheld>,
 }
 
 /// Every `wasmlet.toml` of a web root, merged into the policy of each
@@ -278,6 +281,15 @@ impl Site {
 
         for (rel, file) in &files {
             let (settings, sources) = &effective[rel];
+            let publish = match &file.publish {
+                Some(own) => own.clone(),
+                None => rel
+                    .ancestors()
+                    .skip(1)
+                    .find_map(|a| site.dirs.get(a))
+                    .map(|d| d.publish.clone())
+                    .unwrap_or_default(),
+            };
             let dir = Arc::new(site.policy_from(config, settings, sources, &file.path)?);
             let mut handlers = HashMap::new();
             for (name, own) in &file.handlers {
@@ -285,7 +297,14 @@ impl Site {
                 let policy = site.policy_from(config, &merged, sources, &file.path)?;
                 handlers.insert(name.clone(), Arc::new(policy));
             }
-            site.dirs.insert(rel.clone(), DirPolicies { dir, handlers });
+            site.dirs.insert(
+                rel.clone(),
+                DirPolicies {
+                    dir,
+                    handlers,
+                    publish,
+                },
+            );
         }
         Ok(site)
     }
@@ -304,6 +323,17 @@ impl Site {
         dir.ancestors()
             .find_map(|a| self.dirs.get(a))
             .map_or_else(|| self.default.clone(), |d| d.dir.clone())
+    }
+
+    /// Whether the `wasmlet.toml` nearest above `file` (a path under the
+    /// root) publishes its never-served `class` (`[static] publish`).
+    pub fn publishes(&self, file: &Path, class: Withheld) -> bool {
+        let rel = file.strip_prefix(&self.root).unwrap_or(file);
+        rel.parent()
+            .unwrap_or(Path::new(""))
+            .ancestors()
+            .find_map(|a| self.dirs.get(a))
+            .is_some_and(|d| d.publish.contains(&class))
     }
 
     /// The configuration files read, root first.
