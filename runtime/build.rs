@@ -1,6 +1,6 @@
 //! Build-time facts the binary carries:
 //!
-//! - the SDK's source (`sdk/src`, `sdk/macros/src`), so that `wasmlet new
+//! - the SDK's source (`sdk/src`, `sdk/macros/src`, `sdk/abi/src`), so that `wasmlet new
 //!   --rust` writes a crate that builds wherever it is created and whatever
 //!   happens to this source tree later (`runtime/src/scaffold.rs`). Each file
 //!   is embedded with `include_str!`, which tells cargo to rebuild when it
@@ -34,7 +34,7 @@ fn main() {
 /// to `sdk/` and its text.
 fn embed_sdk(sdk: &Path, out: &Path) {
     let mut files = Vec::new();
-    for dir in ["src", "macros/src"] {
+    for dir in ["src", "macros/src", "abi/src"] {
         let dir = sdk.join(dir);
         println!("cargo::rerun-if-changed={}", dir.display());
         collect(&dir, &mut files);

@@ -8,8 +8,8 @@
 //! - [`config`]: every setting, its default and why; duration and size parsing.
 //! - [`error`]: error enums at the seams, and the one mapping from a request's
 //!   [`Outcome`](error::Outcome) to an HTTP status.
-//! - [`abi`]: the import module name, status codes and log levels the guest
-//!   ABI shares with the SDK.
+//! - [`abi`]: the guest ABI table (`wasmlet-abi`, shared with the SDK): the
+//!   import module, every import's signature, status codes and log levels.
 //! - [`site`]: the `wasmlet.toml` files: per-directory settings, inherited
 //!   and overridden, merged into each handler's [`Policy`](site::Policy).
 //! - [`capability`]: what handlers reach beyond the request: outbound HTTP

@@ -246,6 +246,10 @@ fn sdk_files() -> impl Iterator<Item = (String, String)> {
             "macros/Cargo.toml",
             SDK_MACROS_MANIFEST.replace("VERSION", version),
         ),
+        (
+            "abi/Cargo.toml",
+            SDK_ABI_MANIFEST.replace("VERSION", version),
+        ),
     ];
     manifests
         .into_iter()
@@ -386,10 +390,27 @@ json = ["dep:serde", "dep:serde_json"]
 http = "1"
 serde = { version = "1", optional = true }
 serde_json = { version = "1", optional = true }
+wasmlet-abi = { path = "abi" }
 wasmlet-sdk-macros = { path = "macros" }
 
 [dev-dependencies]
 serde = { version = "1", features = ["derive"] }
+
+[lints.rust]
+unsafe_op_in_unsafe_fn = "deny"
+missing_docs = "warn"
+unreachable_pub = "warn"
+"#;
+
+/// `vendor/wasmlet-sdk/abi/Cargo.toml`, likewise.
+const SDK_ABI_MANIFEST: &str = r#"# The wasmlet ABI table, copied in by `wasmlet new` (wasmlet VERSION).
+[package]
+name = "wasmlet-abi"
+version = "VERSION"
+edition = "2024"
+publish = false
+
+[dependencies]
 
 [lints.rust]
 unsafe_op_in_unsafe_fn = "deny"
@@ -654,7 +675,12 @@ mod tests {
         scaffold(dir.path(), "greet", ScaffoldKind::Rust).unwrap();
         let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
         let copy = dir.path().join("greet/vendor/wasmlet-sdk");
-        for file in ["src/lib.rs", "src/sys/wasm.rs", "macros/src/lib.rs"] {
+        for file in [
+            "src/lib.rs",
+            "src/sys/wasm.rs",
+            "macros/src/lib.rs",
+            "abi/src/lib.rs",
+        ] {
             assert_eq!(
                 fs::read_to_string(copy.join(file)).unwrap(),
                 fs::read_to_string(sdk.join(file)).unwrap(),
@@ -680,7 +706,7 @@ mod tests {
         };
         let mut list: Vec<_> = deps
             .iter()
-            .filter(|(name, _)| !name.starts_with("wasmlet-sdk") && *name != "trybuild")
+            .filter(|(name, _)| !name.starts_with("wasmlet-") && *name != "trybuild")
             .map(|(name, spec)| {
                 let field = |spec: &toml::Value, key: &str| spec.get(key).cloned();
                 let base = if field(spec, "workspace").is_some() {
@@ -714,6 +740,7 @@ mod tests {
         for (copy, real) in [
             (SDK_MANIFEST, "Cargo.toml"),
             (SDK_MACROS_MANIFEST, "macros/Cargo.toml"),
+            (SDK_ABI_MANIFEST, "abi/Cargo.toml"),
         ] {
             let real = fs::read_to_string(sdk.join(real)).unwrap();
             for table in ["dependencies", "dev-dependencies"] {

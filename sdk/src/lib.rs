@@ -79,7 +79,7 @@
 //! - [`fs`] (`fs.rs`): files in granted mounts.
 //! - [`Pending`], [`join_all`], [`try_join_all`], [`join!`] (`pending.rs`):
 //!   operations running concurrently, and the handles behind them.
-//! - [`code`]: the ABI's status codes, mirrored from the runtime.
+//! - [`code`]: the ABI's status codes, the table the runtime uses too.
 //! - `sys/`: the only `unsafe` and the only host imports (on wasm32), or a
 //!   fake host in thread-local state (everywhere else; its capabilities in
 //!   `sys/fake/`).

@@ -277,6 +277,65 @@ async fn an_import_with_the_wrong_signature_gets_500_and_the_log_names_it() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_import_is_refused_with_the_name_meant() {
+    let root = WebRoot::new().file(
+        "typo.wat",
+        r#"(module
+            (import "wasmlet" "resp_writ" (func (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "handle")))"#,
+    );
+    let server = TestServer::start(root).await;
+    assert_eq!(
+        server.get("/typo").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(
+        log_contains("did you mean `resp_write`?", LOG_WAIT).await,
+        "no suggestion:\n{}",
+        wasmlet_tests::logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_signature_is_refused_with_what_wasmlet_provides() {
+    let root = root_with("mismatch.wat", "import_signature_mismatch.wat");
+    let server = TestServer::start(root).await;
+    assert_eq!(
+        server.get("/mismatch").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let said = "imports `wasmlet::req_method` as (func (param i64) (result i32)), \
+                but wasmlet provides it as (func (param i32 i32) (result i32))";
+    assert!(
+        log_contains(said, LOG_WAIT).await,
+        "not said plainly:\n{}",
+        wasmlet_tests::logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_from_another_module_is_refused_naming_wasmlets() {
+    let root = WebRoot::new().file(
+        "wasi.wat",
+        r#"(module
+            (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "handle")))"#,
+    );
+    let server = TestServer::start(root).await;
+    assert_eq!(
+        server.get("/wasi").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(
+        log_contains("imports `wasi_snapshot_preview1::fd_write`; wasmlet's imports are all in module `wasmlet`", LOG_WAIT).await,
+        "not said plainly:\n{}",
+        wasmlet_tests::logs()
+    );
+}
+
 #[tokio::test]
 async fn a_handler_file_over_the_size_limit_fails_to_load_without_compiling() {
     let server = TestServer::start_with(

@@ -11,10 +11,10 @@ use http::Method;
 use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport};
 
 use super::disk_cache::{Artifact, CacheKey, DiskCache};
-use crate::abi::MODULE;
+use crate::abi::{self, MODULE};
 use crate::engine::ComponentHandler;
 use crate::error::LoadError;
-use crate::host::{self, Ctx, WasiState};
+use crate::host::{Ctx, WasiState};
 use crate::stats::Stats;
 
 /// A loaded handler version, ready to instantiate once per request.
@@ -276,22 +276,65 @@ fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Every import must be one the host defines; say which one is not.
-/// (Types are checked by `instantiate_pre`, whose message names the import.)
+/// Every import must be one of the ABI table's, with its signature; say
+/// which one is not, what wasmlet provides, and what to do.
 fn check_imports(module: &Module, file: &Path) -> Result<(), LoadError> {
+    let refuse = |message: String| LoadError::Abi {
+        path: file.to_path_buf(),
+        message,
+    };
     for import in module.imports() {
-        let known = import.module() == MODULE && host::IMPORTS.contains(&import.name());
-        if !known {
-            return Err(LoadError::Abi {
-                path: file.to_path_buf(),
-                message: format!(
-                    "imports `{}::{}`, which wasmlet does not provide; \
-                     the imports a handler can use are listed in docs/abi.md",
-                    import.module(),
-                    import.name()
-                ),
-            });
+        let name = import.name();
+        if import.module() != MODULE {
+            return Err(refuse(format!(
+                "imports `{}::{name}`; wasmlet's imports are all in module `{MODULE}` \
+                 (docs/abi.md lists them)",
+                import.module()
+            )));
         }
+        let Some(known) = abi::find(name) else {
+            let hint = match abi::nearest(name) {
+                Some(near) => format!("did you mean `{near}`? "),
+                None => String::new(),
+            };
+            return Err(refuse(format!(
+                "imports `{MODULE}::{name}`, which wasmlet does not provide; {hint}\
+                 the imports a handler can use are listed in docs/abi.md"
+            )));
+        };
+        let declared = match import.ty() {
+            ExternType::Func(ty) => {
+                let types = |types: &mut dyn Iterator<Item = wasmtime::ValType>| {
+                    types
+                        .map(|ty| match ty {
+                            wasmtime::ValType::I32 => Some(abi::Type::I32),
+                            wasmtime::ValType::I64 => Some(abi::Type::I64),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<_>>>()
+                };
+                let params = types(&mut ty.params());
+                let results = types(&mut ty.results());
+                match (params, results) {
+                    (Some(params), Some(results)) => {
+                        if params == known.params && results == known.results {
+                            continue;
+                        }
+                        let mut text = String::new();
+                        // Writing to a String cannot fail.
+                        let _ = abi::write_func(&mut text, &params, &results);
+                        text
+                    }
+                    _ => ty.to_string(),
+                }
+            }
+            other => format!("{other:?}"),
+        };
+        return Err(refuse(format!(
+            "imports `{MODULE}::{name}` as {declared}, but wasmlet provides it as {}; \
+             change the import's type to match (docs/abi.md)",
+            known.wat()
+        )));
     }
     Ok(())
 }
