@@ -61,6 +61,59 @@ async fn dev_mode_puts_the_trap_message_in_the_500_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_is_told_once_in_one_line_with_the_functions_it_happened_in() {
+    let root = WebRoot::new().file(
+        "deep.wat",
+        r#"(module
+            (memory (export "memory") 1)
+            (func $inner unreachable)
+            (func $outer call $inner)
+            (func (export "handle") call $outer))"#,
+    );
+    let server = TestServer::start_with(root, |config| config.dev = true).await;
+    let reply = server.get("/deep").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let text = reply.text();
+    assert!(text.contains("wasm trap: wasm `unreachable`"), "{text:?}");
+    assert!(!text.contains("wasm trap: wasm trap"), "{text:?}");
+    assert!(
+        text.contains("(in `inner` called from `outer` called from "),
+        "{text:?}"
+    );
+    // The status line, a blank line, then the message alone on its line: no
+    // multi-line backtrace dump.
+    assert!(!text.contains("backtrace"), "{text:?}");
+    let message: Vec<&str> = text.lines().skip(2).collect();
+    assert_eq!(message.len(), 1, "{text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_file_saved_as_wasm_is_refused_in_one_line_that_says_so() {
+    let root = WebRoot::new()
+        .file("notes.wasm", "this is not a module\n")
+        .file("text.wasm", "(module (func (export \"handle\")))");
+    let server = TestServer::start(root).await;
+    for path in ["/notes", "/text"] {
+        assert_eq!(
+            server.get(path).await.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}"
+        );
+    }
+    for said in [
+        "notes.wasm: not a valid WebAssembly module: it starts with \"this is not \", not with the bytes \\0asm",
+        "text.wasm: not a valid WebAssembly module: it is WebAssembly text, not binary: name the file `.wat`",
+    ] {
+        assert!(
+            log_contains(said, LOG_WAIT).await,
+            "not said: {said}\n{}",
+            wasmlet_tests::logs()
+        );
+    }
+    assert!(!wasmlet_tests::logs().contains("bad magic number"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_after_the_head_cuts_the_body_instead_of_ending_it() {
     let server = TestServer::start(root_with("late.wat", "trap_after_head.wat")).await;
     let response = server.open(Method::GET, "/late").await;

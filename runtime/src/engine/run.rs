@@ -224,10 +224,35 @@ async fn call_export(
         .map_err(|e| Outcome::Trap(trap_text(&e)))
 }
 
-/// A trap as one log line: its kind first when wasmtime knows it.
+/// A trap as one log line: its kind (wasmtime's text already says "wasm
+/// trap"), then the guest functions it happened in, innermost first, by name
+/// where the module names them.
 pub(super) fn trap_text(e: &wasmtime::Error) -> String {
-    match e.downcast_ref::<Trap>() {
-        Some(trap) => format!("wasm trap: {trap}; {}", error_text(e)),
-        None => error_text(e),
+    let Some(trap) = e.downcast_ref::<Trap>() else {
+        return error_text(e);
+    };
+    let mut text = trap.to_string();
+    if let Some(trace) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        // Deep recursion makes thousands of frames: the innermost tell.
+        const SHOWN: usize = 8;
+        let frames: Vec<String> = trace
+            .frames()
+            .iter()
+            .take(SHOWN)
+            .map(|frame| match frame.func_name() {
+                Some(name) => format!("`{name}`"),
+                None => format!("function {}", frame.func_index()),
+            })
+            .collect();
+        if !frames.is_empty() {
+            let more = trace.frames().len().saturating_sub(SHOWN);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            text += &format!(" (in {}{more})", frames.join(" called from "));
+        }
     }
+    text
 }

@@ -135,6 +135,12 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
     let started = Instant::now();
     let bytes = read_bounded(file, tools.max_module_size)?;
     let is_text = file.extension().is_some_and(|e| e == "wat") && !bytes.starts_with(b"\0asm");
+    if !is_text && !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::Compile {
+            path: file.to_path_buf(),
+            message: not_wasm(&bytes),
+        });
+    }
     let wasm = if is_text {
         wat_to_wasm(file, &bytes)?
     } else {
@@ -243,6 +249,27 @@ pub(super) fn cached_or_compiled<A: Artifact>(
     Ok((compiled, false))
 }
 
+/// Why `bytes` (a `.wasm` file without the `\0asm` magic) is not a module,
+/// in one line that shows how it starts.
+fn not_wasm(bytes: &[u8]) -> String {
+    let start = String::from_utf8_lossy(&bytes[..bytes.len().min(12)]).into_owned();
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]);
+    let trimmed = head.trim_start();
+    if trimmed.starts_with("(module")
+        || trimmed.starts_with("(component")
+        || trimmed.starts_with(";;")
+    {
+        return "it is WebAssembly text, not binary: name the file `.wat`".to_owned();
+    }
+    if bytes.is_empty() {
+        return "the file is empty".to_owned();
+    }
+    format!(
+        "it starts with {start:?}, not with the bytes \\0asm that begin every binary module; \
+         a text module must end in `.wat`"
+    )
+}
+
 /// Text format to binary, with the error's line and column.
 fn wat_to_wasm(file: &Path, bytes: &[u8]) -> Result<Vec<u8>, LoadError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -256,11 +283,22 @@ fn wat_to_wasm(file: &Path, bytes: &[u8]) -> Result<Vec<u8>, LoadError> {
     })?;
     let syntax = |e: wast::Error| {
         let (line, column) = e.span().linecol_in(text);
+        // The parser's message does not say what it found: the token there.
+        let at = text.get(e.span().offset()..).unwrap_or_default();
+        let token: String = at
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '(' && *c != ')')
+            .take(40)
+            .collect();
+        let mut message = e.message();
+        if !token.is_empty() && !message.contains(&token) {
+            message = format!("{message}: `{token}`");
+        }
         LoadError::Syntax {
             path: file.to_path_buf(),
             line: line + 1,
             column: column + 1,
-            message: e.message(),
+            message,
         }
     };
     let buffer = wast::parser::ParseBuffer::new(text).map_err(syntax)?;
@@ -409,12 +447,64 @@ fn has_custom_section(wasm: &[u8], name: &str) -> bool {
 
 /// A wasmtime error as one line: the message and its causes.
 pub(crate) fn error_text(e: &wasmtime::Error) -> String {
-    format!("{e:#}")
+    // A wasm backtrace (a context of the error, many lines) is left out;
+    // `trap_text` names its frames.
+    let trace = e
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(ToString::to_string);
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if trace.as_ref() == Some(&cause) {
+            continue;
+        }
+        // An error that prints its source as part of its own message (an
+        // I/O error wrapped with its text) would say it twice.
+        if cause.is_empty() || text.ends_with(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(cause.lines().next().unwrap_or_default());
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_is_not_binary_webassembly_says_what_it_is_in_one_line() {
+        let text = not_wasm(b"this is a text file\nwith two lines\n");
+        assert_eq!(
+            text,
+            "it starts with \"this is a te\", not with the bytes \\0asm that begin every \
+             binary module; a text module must end in `.wat`"
+        );
+        assert!(not_wasm(b"  (module)").contains("name the file `.wat`"));
+        assert_eq!(not_wasm(b""), "the file is empty");
+    }
+
+    #[test]
+    fn a_wat_syntax_error_names_the_token_it_found() {
+        let source = "(module\n  (func (export \"handle\")\n    i32.cnst 1\n    drop))";
+        let error = wat_to_wasm(Path::new("oops.wat"), source.as_bytes()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("oops.wat:3:5: "), "{text}");
+        assert!(text.contains("`i32.cnst`"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+    }
+
+    #[test]
+    fn an_error_whose_source_repeats_it_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let wrapped = wasmtime::Error::new(io).context("No such file or directory");
+        assert_eq!(error_text(&wrapped), "No such file or directory");
+        let two = wasmtime::Error::msg("inner").context("outer");
+        assert_eq!(error_text(&two), "outer: inner");
+    }
 
     #[test]
     fn the_reusable_section_is_found_by_name() {
