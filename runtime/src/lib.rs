@@ -32,6 +32,8 @@
 //! - `request_id`: each request's id, for its access line and its guest's
 //!   log lines.
 //! - [`scaffold`]: `wasmlet new`, a hello handler to start from.
+//! - [`check`]: `wasmlet check` and `wasmlet compile`: the whole web root
+//!   loaded and checked against its configuration, before serving.
 //!
 //! # A request's way through
 //! 1. The accept loop takes a connection (`TCP_NODELAY`) and hands it to
@@ -65,6 +67,7 @@
 
 pub mod abi;
 pub mod capability;
+pub mod check;
 pub mod config;
 pub mod engine;
 pub mod error;

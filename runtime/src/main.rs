@@ -35,6 +35,10 @@ enum Command {
     /// Compile every handler in a web root ahead of time into the disk cache,
     /// so the server's first requests do not compile.
     Compile(CompileArgs),
+    /// Check a web root before serving it: every wasmlet.toml, every handler
+    /// (filling the disk cache), and each handler's capability imports
+    /// against its grants. Exits non-zero on any error: a deploy step for CI.
+    Check(CompileArgs),
     /// Create a hello handler to start from: NAME.wat, or a Rust crate NAME/
     /// that uses the SDK.
     New(NewArgs),
@@ -84,7 +88,7 @@ impl CacheArgs {
 
 #[derive(clap::Args, Debug)]
 struct CompileArgs {
-    /// The web root whose handlers to compile.
+    /// The web root.
     #[arg(default_value = ".")]
     webroot: PathBuf,
 
@@ -245,9 +249,14 @@ fn main() -> ExitCode {
         }
         Command::New(args) => new_handler(&args),
         Command::Compile(args) => {
-            // Progress and the summary go to the terminal; only problems are logged.
-            let _log = init_tracing_filter(LogFormat::Text, "wasmlet=warn");
-            compile(args)
+            // Progress and the summary go to the terminal, failures in the
+            // summary; only other problems are logged.
+            let _log = init_tracing_filter(LogFormat::Text, QUIET_LOADER);
+            check(args, true)
+        }
+        Command::Check(args) => {
+            let _log = init_tracing_filter(LogFormat::Text, QUIET_LOADER);
+            check(args, false)
         }
     };
     match result {
@@ -390,56 +399,69 @@ fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
+/// The log filter of `check` and `compile`: warnings, but not the loader's
+/// own line for each failed handler, which the summary already prints.
+const QUIET_LOADER: &str = "wasmlet=warn,wasmlet::loader::compile=off";
+
+/// `wasmlet check`, or with `require_cache`, `wasmlet compile` (whose point
+/// is the disk cache).
+fn check(args: CompileArgs, require_cache: bool) -> anyhow::Result<ExitCode> {
     let config = Config {
         cache_dir: args.cache.resolve(),
         ..Config::new(&args.webroot)
     };
-    if config.cache_dir.is_none() {
-        anyhow::bail!("compiling ahead of time needs a disk cache; drop --no-disk-cache");
+    if require_cache && config.cache_dir.is_none() {
+        anyhow::bail!(
+            "compiling ahead of time fills the disk cache, and --no-disk-cache turns it off; \
+             use `wasmlet check --no-disk-cache` to check without one"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let server = wasmlet::Server::new(config)?;
+        let mut server = wasmlet::Server::new(config)?;
         let root = server.config().webroot.clone();
         let total = wasmlet::router::handler_files(&root).len() as u64;
         let bar = indicatif::ProgressBar::new(total).with_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
                 .expect("a valid progress template"),
         );
-        let report = server
-            .precompile(|file, _| {
-                bar.set_message(
-                    file.strip_prefix(&root)
-                        .unwrap_or(file)
-                        .display()
-                        .to_string(),
-                );
-                bar.inc(1);
-            })
-            .await;
+        let report = wasmlet::check::check(&mut server, |file| {
+            bar.set_message(
+                file.strip_prefix(&root)
+                    .unwrap_or(file)
+                    .display()
+                    .to_string(),
+            );
+            bar.inc(1);
+        })
+        .await;
         bar.finish_and_clear();
-        let cache = server
-            .config()
-            .cache_dir
-            .as_deref()
-            .unwrap_or(std::path::Path::new("-"));
+        for error in &report.errors {
+            println!("error: {error}");
+        }
+        for warning in &report.warnings {
+            println!("warning: {warning}");
+        }
+        let cache = match &server.config().cache_dir {
+            Some(dir) => format!(" ({})", dir.display()),
+            None => " (no disk cache)".to_owned(),
+        };
         println!(
-            "{} handlers in {}: {} compiled, {} already in the cache ({}), {} failed",
-            total,
+            "{} handlers in {}: {} compiled, {} already in the cache{cache}, {} failed; \
+             {} configuration files; {} errors, {} warnings",
+            report.handlers,
             root.display(),
             report.compiled,
             report.cached,
-            cache.display(),
-            report.failed.len()
+            report.handlers - report.compiled - report.cached,
+            report.config_files,
+            report.errors.len(),
+            report.warnings.len(),
         );
-        for (_, error) in &report.failed {
-            println!("  failed: {error}");
-        }
-        Ok(if report.failed.is_empty() {
+        Ok(if report.passed() {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

@@ -230,6 +230,80 @@ fn compile_fills_the_cache_reports_failures_and_exits_non_zero() {
 }
 
 #[test]
+fn check_fails_on_a_broken_wasmlet_toml_and_says_each_failure_once() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("wasmlet.toml"), "[http]\nalow = []\n").unwrap();
+    std::fs::write(
+        root.path().join("broken.wat"),
+        "(module\n  (func $f (result i32)\n    i32.const x))",
+    )
+    .unwrap();
+    for command in ["check", "compile"] {
+        let out = wasmlet()
+            .args([command, root.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{command}:\n{text}");
+        assert!(
+            text.contains("wasmlet.toml:2:1: http.alow: unknown field `alow`"),
+            "{command}:\n{text}"
+        );
+        assert_eq!(
+            text.matches("broken.wat:3:15").count(),
+            1,
+            "{command}:\n{text}"
+        );
+        assert!(text.contains("2 errors"), "{command}:\n{text}");
+    }
+}
+
+#[test]
+fn check_warns_about_capability_imports_that_nothing_grants() {
+    let root = tempfile::tempdir().unwrap();
+    let uses_kv = r#"(module
+        (import "wasmlet" "kv_get" (func (param i32 i32 i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "handle")))"#;
+    std::fs::create_dir(root.path().join("granted")).unwrap();
+    std::fs::write(root.path().join("notes.wat"), uses_kv).unwrap();
+    std::fs::write(root.path().join("granted/notes.wat"), uses_kv).unwrap();
+    std::fs::write(
+        root.path().join("granted/wasmlet.toml"),
+        "[kv]\nstores = [\"default\"]\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = wasmlet()
+        .args(["check", root.path().to_str().unwrap(), "--no-disk-cache"])
+        .env("XDG_DATA_HOME", data.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a warning is not an error:\n{text}");
+    let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: notes.wat imports `kv_get`, but no wasmlet.toml at or above its directory grants [kv] stores: every such call returns DENIED"
+        ],
+        "{text}"
+    );
+    assert!(text.contains("(no disk cache)"), "{text}");
+
+    let out = wasmlet()
+        .args(["compile", root.path().to_str().unwrap(), "--no-disk-cache"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wasmlet check --no-disk-cache"));
+}
+
+#[test]
 fn compile_refuses_a_cache_inside_the_web_root() {
     let root = tempfile::tempdir().unwrap();
     let out = wasmlet()

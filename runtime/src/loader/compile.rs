@@ -82,6 +82,20 @@ impl Handler {
     pub fn is_component(&self) -> bool {
         matches!(self.kind, HandlerKind::Component(_))
     }
+
+    /// The `wasmlet` imports of a core-ABI module, by name (none for a
+    /// component): what `wasmlet check` compares with the grants.
+    pub fn imports(&self) -> Vec<String> {
+        match &self.kind {
+            HandlerKind::Core(core) => core
+                .pre
+                .module()
+                .imports()
+                .map(|import| import.name().to_owned())
+                .collect(),
+            HandlerKind::Component(_) => Vec::new(),
+        }
+    }
 }
 
 impl CoreHandler {

@@ -216,6 +216,17 @@ impl Server {
         &self.app.config
     }
 
+    /// The `wasmlet.toml` files the configuration was read from, root first.
+    pub fn config_files(&self) -> Vec<PathBuf> {
+        self.app.current_site().files().to_vec()
+    }
+
+    /// The policy (grants and limits) the configuration gives the handler at
+    /// `file`, a path under the web root.
+    pub fn policy(&self, file: &Path) -> Arc<Policy> {
+        self.app.current_site().policy(file)
+    }
+
     /// Loads every handler in the web root (compiling what the disk cache does
     /// not have), calling `progress` as each finishes. For `wasmlet compile`
     /// and `--precompile`.
