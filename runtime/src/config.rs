@@ -30,6 +30,12 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// compiled (which costs memory and minutes of CPU).
 pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
 
+/// Default longest build of a `.rs` source handler. A first build compiles
+/// the SDK and the handler's dependencies (under a minute on two cores); a
+/// rebuild takes seconds. Past it the build is stopped and the handler fails
+/// to load, so a runaway build script cannot hold a compile slot forever.
+pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Default time a client has to send a complete request head, counted from
 /// the accept for a connection's first request (so a connection that never
 /// sends a byte, or sends a bare HTTP/2 preface, is closed then) and from the
@@ -169,6 +175,8 @@ pub struct Config {
     /// Largest handler file loaded, in bytes; a larger one fails to load with
     /// a message saying so, without being read whole or compiled.
     pub max_module_size: u64,
+    /// Longest build of a `.rs` source handler.
+    pub build_timeout: Duration,
     /// Compile every handler in the web root before accepting requests.
     pub precompile: bool,
     /// URL path of the status page (JSON list of handlers), or `None` for no
@@ -205,6 +213,7 @@ impl Config {
             cache_dir: crate::loader::disk_cache::default_dir(),
             data_dir: default_data_dir(),
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
+            build_timeout: DEFAULT_BUILD_TIMEOUT,
             precompile: false,
             status_path: None,
             status_public: false,

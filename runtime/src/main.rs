@@ -190,6 +190,11 @@ struct ServeArgs {
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = wasmlet::config::parse_size)]
     max_module_size: u64,
 
+    /// Longest build of a .rs source handler (where a wasmlet.toml sets
+    /// [build] rust = true, or with --dev); past it the build is stopped.
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
+    build_timeout: Duration,
+
     /// Compile every handler before accepting requests.
     #[arg(long)]
     precompile: bool,
@@ -300,6 +305,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .or_else(wasmlet::config::default_data_dir),
         max_module_size: args.max_module_size,
+        build_timeout: args.build_timeout,
         precompile: args.precompile,
         status_path: args.status_path.clone(),
         status_public: args.status_public,

@@ -26,7 +26,7 @@ use std::time::SystemTime;
 use percent_encoding::percent_decode_str;
 
 pub use crate::webroot::{CONFIG_FILE, HANDLER_EXTENSIONS};
-use crate::webroot::{Class, Withheld, classify};
+use crate::webroot::{Class, SOURCE_EXTENSION, Withheld, classify};
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,17 +192,29 @@ impl Router {
         Route::NotFound
     }
 
-    /// `dir/name.wasm`, else `dir/name.wat`, if it is a file.
+    /// `dir/name.wasm`, else `dir/name.wat`, else the source handler
+    /// `dir/name.rs` (which the service runs only where builds are on), if it
+    /// is a file.
     fn handler_at(&self, dir: &Path, name: &str) -> Option<PathBuf> {
-        HANDLER_EXTENSIONS.iter().find_map(|ext| {
-            let file = dir.join(format!("{name}.{ext}"));
-            is_file(&file).then_some(file)
-        })
+        HANDLER_EXTENSIONS
+            .iter()
+            .chain([&SOURCE_EXTENSION])
+            .find_map(|ext| {
+                let file = dir.join(format!("{name}.{ext}"));
+                is_file(&file).then_some(file)
+            })
     }
 
     fn contained_handler(&self, file: PathBuf, params: Vec<(String, String)>) -> Route {
         match self.contain(&file) {
-            Some(file) if self.class(&file) == Class::Handler => Route::Handler { file, params },
+            Some(file)
+                if matches!(
+                    self.class(&file),
+                    Class::Handler | Class::Withheld(Withheld::RustSource)
+                ) =>
+            {
+                Route::Handler { file, params }
+            }
             _ => Route::NotFound,
         }
     }

@@ -236,9 +236,16 @@ const SDK_SOURCE: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/sdk_file
 /// Where a new crate keeps its copy of the SDK.
 const VENDORED_SDK: &str = "vendor/wasmlet-sdk";
 
-/// The files of the crate's SDK copy: the embedded source and stand-alone
-/// manifests (the originals inherit from this workspace's).
+/// The files of the crate's SDK copy, below `vendor/wasmlet-sdk/`.
 fn sdk_files() -> impl Iterator<Item = (String, String)> {
+    sdk_source().map(|(path, text)| (format!("{VENDORED_SDK}/{path}"), text))
+}
+
+/// The SDK as a stand-alone crate: the embedded source with manifests that
+/// do not inherit from this workspace's, each file's path relative to the
+/// SDK's root. What `wasmlet new --rust` vendors and source handlers build
+/// against.
+pub(crate) fn sdk_source() -> impl Iterator<Item = (String, String)> {
     let version = env!("CARGO_PKG_VERSION");
     let manifests = [
         ("Cargo.toml", SDK_MANIFEST.replace("VERSION", version)),
@@ -259,7 +266,6 @@ fn sdk_files() -> impl Iterator<Item = (String, String)> {
                 .iter()
                 .map(|(path, text)| ((*path).to_owned(), (*text).to_owned())),
         )
-        .map(|(path, text)| (format!("{VENDORED_SDK}/{path}"), text))
 }
 
 fn readme(name: &str) -> String {

@@ -124,6 +124,8 @@ pub(crate) struct Toolchain<'a> {
     pub(crate) disk_cache: Option<&'a DiskCache>,
     pub(crate) stats: &'a Stats,
     pub(crate) max_module_size: u64,
+    /// Builds `.rs` source handlers, if they are on.
+    pub(crate) rust: Option<&'a super::RustBuilder>,
 }
 
 /// Reads, parses (for `.wat`), validates and compiles one handler file, or
@@ -147,7 +149,16 @@ pub(crate) fn load(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadEr
 
 fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> {
     let started = Instant::now();
-    let bytes = read_bounded(file, tools.max_module_size)?;
+    let mut bytes = read_bounded(file, tools.max_module_size)?;
+    if file.extension().is_some_and(|e| e == "rs") {
+        let Some(builder) = tools.rust else {
+            return Err(LoadError::Compile {
+                path: file.to_path_buf(),
+                message: "Rust source handlers are off on this server".to_owned(),
+            });
+        };
+        bytes = builder.wasm(file, &bytes)?;
+    }
     let is_text = file.extension().is_some_and(|e| e == "wat") && !bytes.starts_with(b"\0asm");
     if !is_text && !bytes.starts_with(b"\0asm") {
         return Err(LoadError::Compile {

@@ -19,6 +19,7 @@
 mod compile;
 mod component;
 pub mod disk_cache;
+mod rust_source;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use tokio::sync::Semaphore;
 
 pub use compile::{CoreHandler, Handler, Provenance, REUSABLE_SECTION};
 pub use disk_cache::DiskCache;
+pub use rust_source::RustBuilder;
 
 pub(crate) use compile::HandlerKind;
 
@@ -103,6 +105,8 @@ pub struct Loader {
     stats: Arc<Stats>,
     /// Largest handler file loaded, in bytes.
     max_module_size: u64,
+    /// Builds `.rs` source handlers, where the configuration allows them.
+    rust: Option<Arc<RustBuilder>>,
 }
 
 impl Loader {
@@ -122,7 +126,16 @@ impl Loader {
             compile_permits: Arc::new(Semaphore::new(cores)),
             stats,
             max_module_size: crate::config::DEFAULT_MAX_MODULE_SIZE,
+            rust: None,
         }
+    }
+
+    /// Builds `.rs` handlers with `builder` (without one, a `.rs` file fails
+    /// to load).
+    #[must_use]
+    pub fn with_rust_builder(mut self, builder: Arc<RustBuilder>) -> Self {
+        self.rust = Some(builder);
+        self
     }
 
     /// Refuses handler files larger than `bytes` without reading them whole:
@@ -263,6 +276,7 @@ impl Loader {
         let permits = self.compile_permits.clone();
         let stats = self.stats.clone();
         let max_module_size = self.max_module_size;
+        let rust = self.rust.clone();
         let task_file = file.to_path_buf();
         let task = tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
@@ -274,6 +288,7 @@ impl Loader {
                     disk_cache: disk_cache.as_deref(),
                     stats: &stats,
                     max_module_size,
+                    rust: rust.as_deref(),
                 };
                 compile::load(&tools, &task_file).map(Arc::new)
             })

@@ -43,7 +43,7 @@ use connection::{Ended, FirstRequest, serve_until_first_request};
 use crate::config::Config;
 use crate::engine::WasmEngine;
 use crate::error::{ConfigError, LoadError, ServeError};
-use crate::loader::{DiskCache, Handler, Loader};
+use crate::loader::{DiskCache, Handler, Loader, RustBuilder};
 use crate::request_id::RequestIds;
 use crate::router::Router;
 use crate::site::{Policy, Site, SiteError};
@@ -83,6 +83,9 @@ pub(crate) struct App {
     pub(crate) admission: Admission,
     /// The `wasmlet.toml` files, merged; swapped whole on a good reload.
     pub(crate) site: RwLock<Arc<Site>>,
+    /// Where source handlers build when there is no disk cache; deleted with
+    /// the server.
+    _rust_scratch: Option<tempfile::TempDir>,
     /// Per-handler caps from `[limits] max-concurrency`, by handler file,
     /// with the limit each was made for.
     pub(crate) handler_limits:
@@ -157,12 +160,28 @@ impl Server {
             config.queue_timeout,
             stats.clone(),
         );
+        // Source handlers build below the disk cache, or in a directory of
+        // this process's own that goes with it.
+        let (rust_dir, rust_scratch) = match &config.cache_dir {
+            Some(dir) => (Some(dir.join("rust")), None),
+            None => match tempfile::Builder::new().prefix("wasmlet-rust").tempdir() {
+                Ok(scratch) => (Some(scratch.path().to_owned()), Some(scratch)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no directory for building Rust handlers; they are off");
+                    (None, None)
+                }
+            },
+        };
+        let mut loader = Loader::new(engine.clone(), disk_cache, stats.clone())
+            .with_max_module_size(config.max_module_size);
+        if let Some(dir) = rust_dir {
+            loader =
+                loader.with_rust_builder(Arc::new(RustBuilder::new(dir, config.build_timeout)));
+        }
         let app = App {
             router: Router::new(config.webroot.clone()),
-            loader: Arc::new(
-                Loader::new(engine.clone(), disk_cache, stats.clone())
-                    .with_max_module_size(config.max_module_size),
-            ),
+            loader: Arc::new(loader),
+            _rust_scratch: rust_scratch,
             engine,
             stats,
             request_ids: RequestIds::new(),

@@ -25,6 +25,7 @@ use crate::error::Outcome;
 use crate::host::Start;
 use crate::loader::HandlerKind;
 use crate::router::Route;
+use crate::webroot::SOURCE_EXTENSION;
 
 /// Answers one request. Never fails: every failure is a response.
 pub(crate) async fn handle(
@@ -49,6 +50,13 @@ pub(crate) async fn handle(
         return Ok(response);
     }
     let response = match app.router.resolve(request.uri().path()) {
+        // A source handler where builds are off is a file never served.
+        Route::Handler { file, .. }
+            if file.extension().is_some_and(|e| e == SOURCE_EXTENSION)
+                && !(app.config.dev || app.current_site().builds_rust(&file)) =>
+        {
+            plain(StatusCode::NOT_FOUND, "not found\n")
+        }
         Route::Handler { file, params } => {
             return Ok(handler(app, request, &file, params, access).await);
         }

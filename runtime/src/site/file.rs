@@ -106,6 +106,9 @@ pub(crate) struct DirFile {
     /// `[static] publish`: the never-served classes this directory and
     /// those below it serve anyway; `None` inherits the parent's.
     pub(crate) publish: Option<Vec<Withheld>>,
+    /// `[build] rust`: whether `NAME.rs` files here and below are handlers,
+    /// built on their first request; `None` inherits the parent's.
+    pub(crate) build_rust: Option<bool>,
 }
 
 // The raw shapes serde reads. `deny_unknown_fields` turns a misspelt key into
@@ -131,6 +134,15 @@ struct RawFile {
     /// A directory's own table: it is about files, not handlers.
     #[serde(default, rename = "static")]
     static_files: RawStatic,
+    /// A directory's own table: which source handlers are built.
+    #[serde(default)]
+    build: RawBuild,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawBuild {
+    rust: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -298,6 +310,7 @@ pub(crate) fn parse(path: &Path, text: &str, root: bool) -> Result<DirFile, Site
         handlers,
         stores,
         publish,
+        build_rust: raw.build.rust,
     })
 }
 

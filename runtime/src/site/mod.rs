@@ -155,6 +155,8 @@ struct DirPolicies {
     handlers: HashMap<String, Arc<Policy>>,
     /// The never-served classes served here anyway (inherited).
     publish: Vec<Withheld>,
+    /// Whether `.rs` source handlers are built here (inherited).
+    build_rust: bool,
 }
 
 /// Every `wasmlet.toml` of a web root, merged into the policy of each
@@ -281,15 +283,14 @@ impl Site {
 
         for (rel, file) in &files {
             let (settings, sources) = &effective[rel];
+            let parent = rel.ancestors().skip(1).find_map(|a| site.dirs.get(a));
             let publish = match &file.publish {
                 Some(own) => own.clone(),
-                None => rel
-                    .ancestors()
-                    .skip(1)
-                    .find_map(|a| site.dirs.get(a))
-                    .map(|d| d.publish.clone())
-                    .unwrap_or_default(),
+                None => parent.map(|d| d.publish.clone()).unwrap_or_default(),
             };
+            let build_rust = file
+                .build_rust
+                .unwrap_or_else(|| parent.is_some_and(|d| d.build_rust));
             let dir = Arc::new(site.policy_from(config, settings, sources, &file.path)?);
             let mut handlers = HashMap::new();
             for (name, own) in &file.handlers {
@@ -303,6 +304,7 @@ impl Site {
                     dir,
                     handlers,
                     publish,
+                    build_rust,
                 },
             );
         }
@@ -328,12 +330,22 @@ impl Site {
     /// Whether the `wasmlet.toml` nearest above `file` (a path under the
     /// root) publishes its never-served `class` (`[static] publish`).
     pub fn publishes(&self, file: &Path, class: Withheld) -> bool {
+        self.nearest(file)
+            .is_some_and(|d| d.publish.contains(&class))
+    }
+
+    /// Whether `.rs` files where `file` lives are handlers (`[build] rust`).
+    pub fn builds_rust(&self, file: &Path) -> bool {
+        self.nearest(file).is_some_and(|d| d.build_rust)
+    }
+
+    /// The settings of the configured directory nearest above `file`.
+    fn nearest(&self, file: &Path) -> Option<&DirPolicies> {
         let rel = file.strip_prefix(&self.root).unwrap_or(file);
         rel.parent()
             .unwrap_or(Path::new(""))
             .ancestors()
             .find_map(|a| self.dirs.get(a))
-            .is_some_and(|d| d.publish.contains(&class))
     }
 
     /// The configuration files read, root first.

@@ -30,6 +30,11 @@ use std::path::{Component, Path};
 /// the router looks up exactly these names).
 pub const HANDLER_EXTENSIONS: [&str; 2] = ["wasm", "wat"];
 
+/// The extension of a source handler (`NAME.rs`), tried after
+/// [`HANDLER_EXTENSIONS`]: a handler only where a `wasmlet.toml` turns Rust
+/// builds on (`[build] rust`) or in development mode, and never served.
+pub const SOURCE_EXTENSION: &str = "rs";
+
 /// The per-directory configuration file.
 pub const CONFIG_FILE: &str = "wasmlet.toml";
 

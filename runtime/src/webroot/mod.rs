@@ -7,4 +7,4 @@
 
 pub mod classify;
 
-pub use classify::{CONFIG_FILE, Class, HANDLER_EXTENSIONS, Withheld, classify};
+pub use classify::{CONFIG_FILE, Class, HANDLER_EXTENSIONS, SOURCE_EXTENSION, Withheld, classify};
