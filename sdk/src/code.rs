@@ -10,7 +10,7 @@ pub const OK: i32 = 0;
 /// The value asked for does not exist (a header, a route parameter, a key, a
 /// file).
 pub const ABSENT: i32 = -1;
-/// An argument was rejected: a status outside `100..=999`, a header name or
+/// An argument was rejected: a status outside `200..=999`, a header name or
 /// value that is not valid HTTP, a string that is not UTF-8, a malformed URL
 /// or key, a path with `..`, a handle that is not open.
 pub const INVALID: i32 = -2;
@@ -29,7 +29,8 @@ pub const DENIED: i32 = -6;
 /// The operation ran past its time limit.
 pub const TIMEOUT: i32 = -7;
 /// A size limit was hit: a response over the maximum response size, a value
-/// over the store's maximum value size.
+/// over the store's maximum value size, a response head past the server's
+/// header limits.
 pub const TOO_LARGE: i32 = -8;
 /// The operation failed: connection refused, DNS, TLS, the store's backend
 /// down, an I/O error.
