@@ -268,7 +268,7 @@ async fn a_component_request_with_two_hosts_gets_400() {
     let server = TestServer::start(component_root()).await;
     let answer = server
         .raw(
-            b"GET /c HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+            b"GET /c/hello HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
             Duration::from_secs(5),
         )
         .await;
