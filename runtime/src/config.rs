@@ -345,7 +345,7 @@ impl Config {
         Ok(self)
     }
 
-    /// The limits on connections, requests and concurrency.
+    /// The limits on connections, requests, guest output and concurrency.
     fn validate_connection_limits(&self) -> Result<(), ConfigError> {
         let invalid = |setting, reason: String| Err(ConfigError::Invalid { setting, reason });
         for (setting, duration) in [
@@ -386,6 +386,15 @@ impl Config {
             if value == 0 {
                 return invalid(setting, "must be at least 1".to_owned());
             }
+        }
+        if self.max_response_header_size > MAX_HEADER_SIZE {
+            return invalid(
+                "max-response-header-size",
+                format!(
+                    "must be at most {}MiB: a bigger head is a flood, not a response",
+                    MAX_HEADER_SIZE >> 20
+                ),
+            );
         }
         // One maximal line must fit in the bucket, or it could never pass.
         if self.log_rate < crate::host::MAX_LOG_LINE as u64 {
@@ -547,7 +556,7 @@ mod tests {
     fn connection_and_concurrency_limits_out_of_range_name_their_flag() {
         let dir = tempfile::tempdir().unwrap();
         type Break = fn(&mut Config);
-        let cases: [(&str, Break); 9] = [
+        let cases: [(&str, Break); 10] = [
             ("max-concurrency", |c| c.max_concurrency = Some(0)),
             ("max-concurrency", |c| {
                 c.max_concurrency = Some(c.max_instances + 1)
@@ -557,6 +566,9 @@ mod tests {
             ("header-timeout", |c| c.header_timeout = Duration::ZERO),
             ("body-timeout", |c| c.body_timeout = Duration::ZERO),
             ("max-response-headers", |c| c.max_response_headers = 0),
+            ("max-response-header-size", |c| {
+                c.max_response_header_size = 2 << 20
+            }),
             ("max-log-lines", |c| c.max_log_lines = 0),
             ("log-rate", |c| c.log_rate = 100),
         ];
