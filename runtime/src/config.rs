@@ -80,6 +80,38 @@ pub const MIN_HEADER_SIZE: u32 = 8 << 10;
 /// a request.
 pub const MAX_HEADER_SIZE: u32 = 1 << 20;
 
+/// Default most header fields in a handler's response. Near the request
+/// side's number (hyper refuses more than 100 fields in a request head), and
+/// under the 100 fields hyper's own client parses in a response, with room
+/// for the fields the server adds (`date`, `content-length` or
+/// `transfer-encoding`): a head past that fails in common clients anyway.
+/// Past it `resp_header` returns `TOO_LARGE`.
+pub const DEFAULT_MAX_RESPONSE_HEADERS: u32 = 96;
+
+/// Default largest response head a handler may build, in bytes: each field
+/// counts its name, its value and 4 bytes of framing (`: ` and CRLF), as on
+/// the HTTP/1.1 wire. The same as [`DEFAULT_MAX_HEADER_SIZE`] for a request:
+/// the fields are host memory held for the whole request, so a guest capped
+/// at 64 MiB of linear memory must not make the host hold far more.
+pub const DEFAULT_MAX_RESPONSE_HEADER_SIZE: u32 = 32 << 10;
+
+/// Default bytes of log one request's guest may write (the `log` import, or a
+/// component's stdout and stderr). Past it, its lines are dropped and one
+/// line at the request's end says how many. 64 KiB is sixteen maximal lines
+/// or hundreds of ordinary ones.
+pub const DEFAULT_MAX_LOG_BYTES: u64 = 64 << 10;
+
+/// Default log lines one request's guest may write; past it, as for
+/// [`DEFAULT_MAX_LOG_BYTES`].
+pub const DEFAULT_MAX_LOG_LINES: u32 = 1_000;
+
+/// Default bytes of guest log per second for one handler, across all its
+/// requests (a token bucket holding one second's worth). A handler answering
+/// a thousand requests a second with a 200-byte line each stays well under
+/// it; a handler made to flood the log writes at most this much a second,
+/// however many clients drive it.
+pub const DEFAULT_LOG_RATE: u64 = 1 << 20;
+
 /// Default largest request body, in bytes. A request whose `Content-Length`
 /// says more gets `413` before any guest code runs; a chunked body's
 /// `req_body_read` returns `BODY` once it passes the limit. A quarter of the
@@ -154,6 +186,22 @@ pub struct Config {
     /// Largest request head in bytes (HTTP/1.1 request line and headers, or
     /// an HTTP/2 header list); larger gets `431`.
     pub max_header_size: u32,
+    /// Most header fields a handler's response may carry; past it
+    /// `resp_header` returns `TOO_LARGE`, and a component's response is
+    /// refused with `500`.
+    pub max_response_headers: u32,
+    /// Largest response head a handler may build, in bytes (name, value and
+    /// 4 bytes per field); past it as for [`Config::max_response_headers`].
+    pub max_response_header_size: u32,
+    /// Bytes of log one request's guest may write; past it, lines are
+    /// dropped and counted.
+    pub max_log_bytes: u64,
+    /// Log lines one request's guest may write; past it, as for
+    /// [`Config::max_log_bytes`].
+    pub max_log_lines: u32,
+    /// Bytes of guest log per second for one handler, across its requests;
+    /// past it, lines are dropped and counted.
+    pub log_rate: u64,
     /// Largest request body in bytes: `413` when `Content-Length` says more,
     /// a failed `req_body_read` when a chunked body grows past it.
     pub max_body_size: u64,
@@ -208,6 +256,11 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_header_size: DEFAULT_MAX_HEADER_SIZE,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_response_headers: DEFAULT_MAX_RESPONSE_HEADERS,
+            max_response_header_size: DEFAULT_MAX_RESPONSE_HEADER_SIZE,
+            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            max_log_lines: DEFAULT_MAX_LOG_LINES,
+            log_rate: DEFAULT_LOG_RATE,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             dev: false,
             cache_dir: crate::loader::disk_cache::default_dir(),
@@ -301,7 +354,7 @@ impl Config {
         Ok(self)
     }
 
-    /// The limits on connections, requests and concurrency.
+    /// The limits on connections, requests, guest output and concurrency.
     fn validate_connection_limits(&self) -> Result<(), ConfigError> {
         let invalid = |setting, reason: String| Err(ConfigError::Invalid { setting, reason });
         for (setting, duration) in [
@@ -329,6 +382,38 @@ impl Config {
         }
         if self.max_connections == 0 {
             return invalid("max-connections", "must be at least 1".to_owned());
+        }
+        for (setting, value) in [
+            ("max-response-headers", u64::from(self.max_response_headers)),
+            (
+                "max-response-header-size",
+                u64::from(self.max_response_header_size),
+            ),
+            ("max-log-bytes", self.max_log_bytes),
+            ("max-log-lines", u64::from(self.max_log_lines)),
+        ] {
+            if value == 0 {
+                return invalid(setting, "must be at least 1".to_owned());
+            }
+        }
+        if self.max_response_header_size > MAX_HEADER_SIZE {
+            return invalid(
+                "max-response-header-size",
+                format!(
+                    "must be at most {}MiB: a bigger head is a flood, not a response",
+                    MAX_HEADER_SIZE >> 20
+                ),
+            );
+        }
+        // One maximal line must fit in the bucket, or it could never pass.
+        if self.log_rate < crate::host::MAX_LOG_LINE as u64 {
+            return invalid(
+                "log-rate",
+                format!(
+                    "must be at least {} bytes a second, one full log line",
+                    crate::host::MAX_LOG_LINE
+                ),
+            );
         }
         if !(MIN_HEADER_SIZE..=MAX_HEADER_SIZE).contains(&self.max_header_size) {
             return invalid(
@@ -513,7 +598,7 @@ mod tests {
     fn connection_and_concurrency_limits_out_of_range_name_their_flag() {
         let dir = tempfile::tempdir().unwrap();
         type Break = fn(&mut Config);
-        let cases: [(&str, Break); 6] = [
+        let cases: [(&str, Break); 10] = [
             ("max-concurrency", |c| c.max_concurrency = Some(0)),
             ("max-concurrency", |c| {
                 c.max_concurrency = Some(c.max_instances + 1)
@@ -522,6 +607,12 @@ mod tests {
             ("max-header-size", |c| c.max_header_size = 1024),
             ("header-timeout", |c| c.header_timeout = Duration::ZERO),
             ("body-timeout", |c| c.body_timeout = Duration::ZERO),
+            ("max-response-headers", |c| c.max_response_headers = 0),
+            ("max-response-header-size", |c| {
+                c.max_response_header_size = 2 << 20
+            }),
+            ("max-log-lines", |c| c.max_log_lines = 0),
+            ("log-rate", |c| c.log_rate = 100),
         ];
         for (flag, break_it) in cases {
             let mut config = Config::new(dir.path());

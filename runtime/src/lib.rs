@@ -31,6 +31,8 @@
 //!   server.
 //! - `request_id`: each request's id, for its access line and its guest's
 //!   log lines.
+//! - [`text_log`]: the text log format's fields, control characters escaped
+//!   so a guest cannot forge a log line.
 //! - [`scaffold`]: `wasmlet new`, a hello handler to start from.
 //! - [`check`]: `wasmlet check` and `wasmlet compile`: the whole web root
 //!   loaded and checked against its configuration, before serving.
@@ -39,8 +41,9 @@
 //! 1. The accept loop takes a connection (`TCP_NODELAY`) and hands it to
 //!    hyper (HTTP/1.1 keep-alive or HTTP/2). Each request gets an id (its
 //!    `x-request-id` when that is short and plain) and counts as in flight.
-//! 2. The [`router`] turns the path into a route, rejecting hostile paths
-//!    before touching the disk.
+//! 2. An HTTP/1.1 request without exactly one `Host` gets `400`. The
+//!    [`router`] turns the path into a route, rejecting hostile paths before
+//!    touching the disk.
 //! 3. A static route is served by `hyper-staticfile`.
 //! 4. A handler route asks the [`loader`]; the first request for a file
 //!    version compiles it on a blocking thread, concurrent requests share
@@ -79,6 +82,7 @@ pub mod scaffold;
 pub mod server;
 pub mod site;
 pub mod stats;
+pub mod text_log;
 pub mod watcher;
 pub mod webroot;
 

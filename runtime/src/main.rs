@@ -167,6 +167,34 @@ struct ServeArgs {
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     body_timeout: Duration,
 
+    /// Most header fields a handler's response may carry; past it
+    /// resp_header returns TOO_LARGE (-8) and a component's response gets
+    /// 500.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_RESPONSE_HEADERS, value_name = "N")]
+    max_response_headers: u32,
+
+    /// Largest response head a handler may build (each field's name and
+    /// value plus 4 bytes); past it as for --max-response-headers.
+    #[arg(long, default_value_t = u64::from(config::DEFAULT_MAX_RESPONSE_HEADER_SIZE), value_name = "SIZE", value_parser = parse_size)]
+    max_response_header_size: u64,
+
+    /// Bytes of log one request's handler may write (log import, or a
+    /// component's stdout and stderr); past it, lines are dropped and one
+    /// line at the request's end says how many.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_LOG_BYTES, value_name = "SIZE", value_parser = parse_size)]
+    max_log_bytes: u64,
+
+    /// Log lines one request's handler may write; past it, as for
+    /// --max-log-bytes.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_LOG_LINES, value_name = "N")]
+    max_log_lines: u32,
+
+    /// Bytes of log a second one handler may write across all its requests
+    /// (a token bucket holding one second's worth); past it, lines are
+    /// dropped and counted.
+    #[arg(long, default_value_t = config::DEFAULT_LOG_RATE, value_name = "SIZE", value_parser = parse_size)]
+    log_rate: u64,
+
     /// Development mode: error responses include trap messages and compile
     /// errors. Never use it in production.
     #[arg(long)]
@@ -291,7 +319,7 @@ fn init_tracing_filter(format: LogFormat, default: &str) -> WorkerGuard {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.fmt_fields(wasmlet::text_log::EscapedFields).init(),
         LogFormat::Json => builder.json().init(),
     }
     guard
@@ -327,6 +355,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_header_size: u32::try_from(args.max_header_size).unwrap_or(u32::MAX),
         max_body_size: args.max_body_size,
         body_timeout: args.body_timeout,
+        max_response_headers: args.max_response_headers,
+        max_response_header_size: u32::try_from(args.max_response_header_size).unwrap_or(u32::MAX),
+        max_log_bytes: args.max_log_bytes,
+        max_log_lines: args.max_log_lines,
+        log_rate: args.log_rate,
         dev: args.dev,
         ..Config::new(&args.webroot)
     };

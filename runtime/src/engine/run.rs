@@ -14,7 +14,9 @@ use wasmtime::{
 
 use super::WasmEngine;
 use crate::error::Outcome;
-use crate::host::{Ctx, Identity, RequestBody, RequestInfo, ResponseState, Start};
+use crate::host::{
+    Ctx, GuestLog, HeadLimits, Identity, RequestBody, RequestInfo, ResponseState, Start,
+};
 use crate::loader::{CoreHandler, error_text};
 use crate::server::{BodyLimits, LimitedBody};
 use crate::site::Policy;
@@ -35,6 +37,8 @@ pub(crate) struct RequestParts {
     pub(crate) policy: Arc<Policy>,
     /// How much of the body the guest may read, and how long it waits.
     pub(crate) body_limits: BodyLimits,
+    /// Where the guest's log lines go, within their limits.
+    pub(crate) log: GuestLog,
 }
 
 /// Limits one request runs under.
@@ -42,6 +46,8 @@ pub(crate) struct RequestParts {
 pub(crate) struct Limits {
     pub(crate) timeout: Duration,
     pub(crate) max_memory: u64,
+    /// How big a response head the guest may build.
+    pub(crate) head: HeadLimits,
 }
 
 /// Runs `entry` of `handler` for one request. The response leaves through
@@ -84,10 +90,11 @@ pub(crate) async fn run_request(
                 request_id: request.request_id.clone(),
             },
         )),
-        response: ResponseState::new(start),
+        response: ResponseState::new(start, limits.head),
         handler: request.handler,
         request_id: request.request_id,
         policy: request.policy,
+        log: request.log,
         ops: Default::default(),
         last_error: None,
         started: Instant::now(),
@@ -127,6 +134,7 @@ pub(crate) async fn run_request(
         outcome.status()
     };
     response.finish(outcome.clone());
+    store.data().log.finish();
     // Only a clean finish goes back: after a trap or a timeout the instance's
     // state is whatever the guest left mid-way.
     if reusable && let (Outcome::Completed, Some(instance)) = (&outcome, instance) {

@@ -7,6 +7,7 @@
 //! loader refuses a module that imports anything else, naming the import.
 
 mod file;
+mod guest_log;
 mod http;
 mod kv;
 pub mod memory;
@@ -28,8 +29,10 @@ pub(crate) use ops::{Failure, Ops};
 use crate::abi::code;
 use crate::site::Policy;
 
+pub use guest_log::MAX_LOG_LINE;
+pub(crate) use guest_log::{GuestLog, LogLimits, LogRate};
 pub(crate) use request::{RequestBody, RequestInfo};
-pub(crate) use response::{BodyStream, ResponseState, Start};
+pub(crate) use response::{BodyStream, HeadLimits, ResponseState, Start};
 pub use wasi::WasiState;
 pub(crate) use wasi::{Identity, add_to_linker as add_wasi_to_linker};
 
@@ -56,6 +59,8 @@ pub struct Ctx {
     pub(crate) policy: Arc<Policy>,
     /// Pending operations and open responses, by handle.
     pub(crate) ops: Ops,
+    /// The guest's log lines, within their limits.
+    pub(crate) log: GuestLog,
     /// The message of the latest failed call, for `error_message`.
     pub(crate) last_error: Option<String>,
     /// When the host began running this request, for `clock_elapsed_us`.

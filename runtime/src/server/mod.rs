@@ -43,6 +43,7 @@ use connection::{Ended, FirstRequest, serve_until_first_request};
 use crate::config::Config;
 use crate::engine::WasmEngine;
 use crate::error::{ConfigError, LoadError, ServeError};
+use crate::host::{GuestLog, Identity, LogLimits, LogRate};
 use crate::loader::{DiskCache, Handler, Loader, RustBuilder};
 use crate::request_id::RequestIds;
 use crate::router::Router;
@@ -90,6 +91,10 @@ pub(crate) struct App {
     /// with the limit each was made for.
     pub(crate) handler_limits:
         std::sync::Mutex<std::collections::HashMap<PathBuf, (u32, HandlerLimit)>>,
+    /// Each handler's guest log bucket (`--log-rate`), by handler name (its
+    /// path in the web root): shared by its requests, so many of them cannot
+    /// flood the log either.
+    pub(crate) log_rates: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<LogRate>>>,
 }
 
 impl App {
@@ -117,6 +122,19 @@ impl App {
                 cap
             }
         }
+    }
+
+    /// The log of one request of `who`: the server's per-request limits,
+    /// and its handler's shared bucket.
+    pub(crate) fn guest_log(&self, who: Identity) -> GuestLog {
+        let rate = self
+            .log_rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(who.handler.clone())
+            .or_insert_with(|| Arc::new(LogRate::new(self.config.log_rate)))
+            .clone();
+        GuestLog::new(who, LogLimits::of(&self.config), rate)
     }
 
     fn current_site(&self) -> Arc<Site> {
@@ -188,6 +206,7 @@ impl Server {
             admission,
             site: RwLock::new(Arc::new(Site::empty(&config))),
             handler_limits: Default::default(),
+            log_rates: Default::default(),
             config,
         };
         Ok(Self {

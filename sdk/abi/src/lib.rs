@@ -201,8 +201,9 @@ pub mod code {
     pub const OK: i32 = 0;
     /// The value asked for does not exist (a header, a route parameter).
     pub const ABSENT: i32 = -1;
-    /// An argument was rejected: a status outside `100..=999`, a header name
-    /// or value that is not valid HTTP, a string that is not UTF-8.
+    /// An argument was rejected: a status outside `200..=999` (interim `1xx`
+    /// statuses are the server's to send), a header name or value that is not
+    /// valid HTTP, a string that is not UTF-8.
     pub const INVALID: i32 = -2;
     /// The response head has already been sent, so the status and headers can
     /// no longer change.
@@ -219,7 +220,8 @@ pub mod code {
     /// The operation ran past its time limit.
     pub const TIMEOUT: i32 = -7;
     /// A size limit was hit: a response over `max-response-size`, a value
-    /// over the store's `max-value-size`.
+    /// over the store's `max-value-size`, a response head past
+    /// `--max-response-headers` or `--max-response-header-size`.
     pub const TOO_LARGE: i32 = -8;
     /// The operation failed: connection refused, DNS, TLS, a store that is
     /// down, an I/O error. `error_message` says which.

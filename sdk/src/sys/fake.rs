@@ -293,7 +293,8 @@ pub(crate) fn resp_status(status: i32) -> i32 {
             return code::HEAD_SENT;
         }
         match u16::try_from(status) {
-            Ok(status) if (100..=999).contains(&status) => {
+            // A 1xx is an interim status, which the runtime refuses too.
+            Ok(status) if (200..=999).contains(&status) => {
                 ex.status = status;
                 code::OK
             }
@@ -313,8 +314,17 @@ const HOST_OWNED: [&str; 6] = [
     "upgrade",
 ];
 
+/// The runtime's default `--max-response-headers`.
+const MAX_RESPONSE_HEADERS: usize = 100;
+/// The runtime's default `--max-response-header-size`, counting each field's
+/// name and value plus [`FIELD_FRAMING`].
+const MAX_RESPONSE_HEAD: usize = 32 << 10;
+/// What each field adds besides its name and value (`: ` and CRLF).
+const FIELD_FRAMING: usize = 4;
+
 /// `resp_header`: validated as the runtime validates, by the `http` crate,
-/// and refusing the headers the runtime owns.
+/// refusing the headers the runtime owns and a head past the runtime's
+/// default limits.
 pub(crate) fn resp_header(name: &[u8], value: &[u8]) -> i32 {
     with(|ex| {
         if ex.head_sent {
@@ -328,6 +338,16 @@ pub(crate) fn resp_header(name: &[u8], value: &[u8]) -> i32 {
         };
         if HOST_OWNED.contains(&name.as_str()) {
             return code::INVALID;
+        }
+        let field = |name: usize, value: usize| name + value + FIELD_FRAMING;
+        let head_bytes: usize = ex
+            .response_headers
+            .iter()
+            .map(|(name, value)| field(name.len(), value.len()))
+            .sum::<usize>()
+            + field(name.as_str().len(), value.len());
+        if ex.response_headers.len() >= MAX_RESPONSE_HEADERS || head_bytes > MAX_RESPONSE_HEAD {
+            return code::TOO_LARGE;
         }
         ex.response_headers
             .push((name.as_str().to_owned(), value.to_vec()));
