@@ -516,3 +516,33 @@ fn sigterm_cuts_what_outlasts_the_shutdown_timeout_and_still_exits_zero() {
         took.as_secs_f64() * 1e3
     );
 }
+
+#[test]
+fn a_missing_tls_certificate_stops_the_start_with_one_line_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let cert = root.path().join("no-such-fullchain.pem");
+    let out = wasmlet()
+        .args([
+            "serve",
+            root.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: cannot read the TLS cert {}: No such file or directory (os error 2); check --tls-cert",
+            cert.display()
+        )
+    );
+}
