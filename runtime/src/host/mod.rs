@@ -13,6 +13,7 @@ mod ops;
 mod request;
 mod response;
 mod system;
+mod var;
 mod wasi;
 mod wasi_http;
 
@@ -118,6 +119,7 @@ pub const IMPORTS: &[&str] = &[
     "file_size",
     "file_read_begin",
     "file_read_end",
+    "var_get",
 ];
 
 /// Defines every `wasmlet` import in `linker`.
@@ -129,6 +131,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     http::add_to_linker(linker)?;
     kv::add_to_linker(linker)?;
     file::add_to_linker(linker)?;
+    var::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -199,6 +202,7 @@ mod tests {
         (import "wasmlet" "file_size" (func (param i32 i32) (result i64)))
         (import "wasmlet" "file_read_begin" (func (param i32 i32 i64 i32) (result i32)))
         (import "wasmlet" "file_read_end" (func (param i32 i32 i32) (result i32)))
+        (import "wasmlet" "var_get" (func (param i32 i32 i32 i32) (result i32)))
         (memory (export "memory") 1))"#;
 
     #[test]
