@@ -216,6 +216,11 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
+    /// Also listen for plain HTTP on this address, e.g. 0.0.0.0:80, and
+    /// redirect every request there to the same URL over HTTPS (308).
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    redirect_http: Option<SocketAddr>,
+
     /// How often the --tls-cert and --tls-key files are checked for a
     /// renewal. A new pair serves new connections; a bad one is refused
     /// and logged, and the old one keeps serving (default: 10s).
@@ -363,6 +368,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 "metrics at http://{admin_addr}/metrics, status at http://{admin_addr}/status"
             );
             server = server.with_admin(admin);
+        }
+        if let Some(redirect) = args.redirect_http {
+            let redirect = wasmlet::server::bind(redirect)
+                .map_err(|e| bind_error(redirect, "--redirect-http", e))?;
+            let redirect_addr = redirect
+                .local_addr()
+                .context("cannot read the redirect address")?;
+            tracing::info!("redirecting http://{redirect_addr} to https");
+            server = server.with_redirect(redirect);
         }
         let scheme = if server.config().tls.is_some() {
             "https"

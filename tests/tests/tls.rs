@@ -420,3 +420,61 @@ async fn a_stalled_tls_handshake_holds_a_connection_slot_until_the_header_timeou
     let seen = waiting.await.unwrap().unwrap();
     assert_eq!(seen.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn plain_http_on_the_redirect_listener_is_sent_to_the_same_url_over_https() {
+    let pki = Pki::new();
+    pki.install(&pki.leaf());
+    let root = WebRoot::new().file("hello.wat", &says("hello over tls\n"));
+    let config = wasmlet::Config {
+        tls: Some(pki.tls_config()),
+        header_timeout: Duration::from_secs(1),
+        ..wasmlet_tests::test_config(root.path())
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let https = listener.local_addr().unwrap();
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_addr = plain.local_addr().unwrap();
+    let server = wasmlet::Server::new(config).unwrap().with_redirect(plain);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run(listener, async move {
+        let _ = stopped.await;
+    }));
+
+    let ask = |request: &'static str| async move {
+        let mut stream = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer);
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8_lossy(&answer).to_lowercase()
+    };
+    let moved =
+        ask("POST /hello?x=1 HTTP/1.1\r\nhost: localhost:80\r\nconnection: close\r\n\r\n").await;
+    assert!(moved.starts_with("http/1.1 308"), "{moved}");
+    assert!(
+        moved.contains(&format!(
+            "location: https://localhost:{}/hello?x=1\r\n",
+            https.port()
+        )),
+        "{moved}"
+    );
+    let no_host = ask("GET / HTTP/1.0\r\n\r\n").await;
+    assert!(no_host.starts_with("http/1.0 400"), "{no_host}");
+
+    // The location works, and the redirect listener closes silent clients too.
+    let seen = get(https, &pki.client(&[b"h2"]), "/hello").await.unwrap();
+    assert_eq!(seen.body, "hello over tls\n");
+    let mut silent = tokio::net::TcpStream::connect(plain_addr).await.unwrap();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(20))
+            .await
+            .is_some()
+    );
+
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+}

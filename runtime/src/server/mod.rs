@@ -1,5 +1,6 @@
 //! The HTTP server: accept loop, connections (HTTP/1.1 with keep-alive, and
-//! HTTP/2), graceful shutdown, and the optional admin listener. [`Server::run`]
+//! HTTP/2, over TLS when configured), graceful shutdown, and the optional
+//! admin and HTTP-to-HTTPS redirect listeners. [`Server::run`]
 //! is the one entry point for the binary and the tests alike.
 //!
 //! What keeps it serving under hostile load: a cap on open connections (the
@@ -18,6 +19,7 @@ mod body;
 mod body_limits;
 mod component;
 mod connection;
+mod redirect;
 mod service;
 mod static_files;
 mod status;
@@ -137,6 +139,9 @@ pub struct Server {
     admin: Option<TcpListener>,
     /// The certificate and key for HTTPS, when `--tls-cert` is set.
     tls: Option<Arc<tls::Certificates>>,
+    /// Where plain HTTP is redirected to HTTPS, if anywhere; see
+    /// [`Server::with_redirect`].
+    redirect: Option<TcpListener>,
 }
 
 impl Server {
@@ -190,6 +195,7 @@ impl Server {
             site_loaded: false,
             admin: None,
             tls,
+            redirect: None,
         })
     }
 
@@ -204,6 +210,17 @@ impl Server {
     #[must_use]
     pub fn with_admin(mut self, listener: TcpListener) -> Self {
         self.admin = Some(listener);
+        self
+    }
+
+    /// Also answers plain HTTP on `listener` with `308` redirects to the same
+    /// host, path and query over HTTPS on the main listener's port, while
+    /// [`run`](Server::run) runs. Only meaningful with TLS
+    /// ([`Config::tls`](crate::config::Config::tls)); the binary binds it for
+    /// `--redirect-http ADDR`.
+    #[must_use]
+    pub fn with_redirect(mut self, listener: TcpListener) -> Self {
+        self.redirect = Some(listener);
         self
     }
 
@@ -289,12 +306,21 @@ impl Server {
 
         // Held until `run` returns: dropping it stops watching.
         let _watcher = self.watch();
-        // Dropped when `run` returns, which stops the certificate checks.
-        let mut tls_reload = JoinSet::new();
+        // Dropped when `run` returns, which stops the certificate checks
+        // and the redirect listener.
+        let mut tls_tasks = JoinSet::new();
         let tls = self.tls.as_ref().map(|certificates| {
-            tls_reload.spawn(certificates.clone().watch());
+            tls_tasks.spawn(certificates.clone().watch());
             certificates.acceptor()
         });
+        if let Some(redirect) = self.redirect.take() {
+            let https_port = listener.local_addr().map_or(443, |a| a.port());
+            tls_tasks.spawn(redirect::serve(
+                self.app.config.clone(),
+                redirect,
+                https_port,
+            ));
+        }
 
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
