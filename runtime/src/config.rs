@@ -145,6 +145,37 @@ pub const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 /// is dropped within 40 s instead of holding a connection slot for ever.
 pub const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
+/// Default interval between checks of the TLS certificate and key files for
+/// a renewal. A check is two `stat` calls; a renewed certificate is usually
+/// installed days before the old one expires, so seconds of delay are
+/// harmless.
+pub const DEFAULT_TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Inbound TLS: where the certificate and key are, and how often they are
+/// checked for a renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first (certbot's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1; certbot's `privkey.pem`).
+    pub key: PathBuf,
+    /// How often the two files are checked for a change; a changed pair is
+    /// loaded for new connections, a bad one is refused and logged.
+    pub reload_interval: Duration,
+}
+
+impl TlsConfig {
+    /// The certificate and key at these paths, checked every
+    /// [`DEFAULT_TLS_RELOAD_INTERVAL`].
+    pub fn new(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        Self {
+            cert: cert.into(),
+            key: key.into(),
+            reload_interval: DEFAULT_TLS_RELOAD_INTERVAL,
+        }
+    }
+}
+
 /// How the server behaves. [`Config::new`] gives the documented defaults;
 /// [`Config::validate`] checks a configuration before the server uses it.
 #[derive(Debug, Clone)]
@@ -238,6 +269,10 @@ pub struct Config {
     /// (the next request finds the new version ready) and forgets deleted
     /// handlers.
     pub watch: Option<WatchMode>,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2, chosen by ALPN) with this
+    /// certificate and key instead of cleartext; `None` for cleartext
+    /// HTTP/1.1 and h2c.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Config {
@@ -271,6 +306,7 @@ impl Config {
             status_path: None,
             status_public: false,
             watch: Some(WatchMode::Events),
+            tls: None,
         }
     }
 
@@ -365,6 +401,11 @@ impl Config {
             if duration.is_zero() {
                 return invalid(setting, "must be longer than zero".to_owned());
             }
+        }
+        if let Some(tls) = &self.tls
+            && tls.reload_interval.is_zero()
+        {
+            return invalid("tls-reload-interval", "must be longer than zero".to_owned());
         }
         match self.max_concurrency {
             Some(0) => return invalid("max-concurrency", "must be at least 1".to_owned()),

@@ -24,7 +24,7 @@
 //! - [`host`]: the imports, one file per capability, named as the ABI names them.
 //! - [`capability`]: what the imports reach beyond the request, as plain async
 //!   Rust: key-value stores on SQLite or Redis.
-//! - [`server`]: accept loop, hyper service, streaming bodies, static files,
+//! - [`server`]: accept loop, TLS, hyper service, streaming bodies, static files,
 //!   the access line, the status page and the admin listener (`/metrics`,
 //!   `/status`, `/status.json`).
 //! - [`stats`]: live counters and the Prometheus metrics, one registry per
@@ -38,8 +38,9 @@
 //!   loaded and checked against its configuration, before serving.
 //!
 //! # A request's way through
-//! 1. The accept loop takes a connection (`TCP_NODELAY`) and hands it to
-//!    hyper (HTTP/1.1 keep-alive or HTTP/2). Each request gets an id (its
+//! 1. The accept loop takes a connection (`TCP_NODELAY`), completes the TLS
+//!    handshake when the server has a certificate (ALPN picks `h2` or
+//!    `http/1.1`), and hands it to hyper (HTTP/1.1 keep-alive or HTTP/2). Each request gets an id (its
 //!    `x-request-id` when that is short and plain) and counts as in flight.
 //! 2. An HTTP/1.1 request without exactly one `Host` gets `400`. The
 //!    [`router`] turns the path into a route, rejecting hostile paths before

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_appender::non_blocking::WorkerGuard;
-use wasmlet::config::{self, Config, parse_duration, parse_size};
+use wasmlet::config::{self, Config, TlsConfig, parse_duration, parse_size};
 use wasmlet::watcher::WatchMode;
 
 /// A WebAssembly handler runtime: drop a .wasm or .wat file into a web root
@@ -250,6 +250,27 @@ struct ServeArgs {
     #[arg(long, value_enum, default_value = "events")]
     watch: WatchArg,
 
+    /// Serve HTTPS with this PEM certificate chain, leaf first (certbot's
+    /// fullchain.pem); needs --tls-key. HTTP/2 and HTTP/1.1 are offered by
+    /// ALPN. Both files are reloaded when they change.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (certbot's privkey.pem).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Also listen for plain HTTP on this address, e.g. 0.0.0.0:80, and
+    /// redirect every request there to the same URL over HTTPS (308).
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    redirect_http: Option<SocketAddr>,
+
+    /// How often the --tls-cert and --tls-key files are checked for a
+    /// renewal. A new pair serves new connections; a bad one is refused
+    /// and logged, and the old one keeps serving (default: 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "tls_cert")]
+    tls_reload_interval: Option<Duration>,
+
     /// How often --watch poll scans the web root.
     #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
     poll_interval: Duration,
@@ -361,6 +382,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_log_lines: args.max_log_lines,
         log_rate: args.log_rate,
         dev: args.dev,
+        tls: args
+            .tls_cert
+            .clone()
+            .zip(args.tls_key.clone())
+            .map(|(cert, key)| {
+                let tls = TlsConfig::new(cert, key);
+                TlsConfig {
+                    reload_interval: args.tls_reload_interval.unwrap_or(tls.reload_interval),
+                    ..tls
+                }
+            }),
         ..Config::new(&args.webroot)
     };
     let workers = args
@@ -395,10 +427,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
             server = server.with_admin(admin);
         }
+        if let Some(redirect) = args.redirect_http {
+            let redirect = wasmlet::server::bind(redirect)
+                .map_err(|e| bind_error(redirect, "--redirect-http", e))?;
+            let redirect_addr = redirect
+                .local_addr()
+                .context("cannot read the redirect address")?;
+            tracing::info!("redirecting http://{redirect_addr} to https");
+            server = server.with_redirect(redirect);
+        }
+        let scheme = if server.config().tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(
             webroot = %server.config().webroot.display(),
             workers,
-            "listening on http://{addr}"
+            "listening on {scheme}://{addr}"
         );
         server.run(listener, shutdown).await?;
         Ok(ExitCode::SUCCESS)

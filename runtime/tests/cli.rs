@@ -37,6 +37,10 @@ fn help_explains_every_serve_flag_and_its_default() {
         "--body-timeout",
         "--dev",
         "--admin",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-reload-interval",
+        "--redirect-http",
         "/metrics",
         "127.0.0.1:8080",
         "30s",
@@ -645,5 +649,35 @@ fn sigterm_cuts_what_outlasts_the_shutdown_timeout_and_still_exits_zero() {
     println!(
         "SIGTERM with a 60 s sleeper and --shutdown-timeout 500ms: cut, exit 0 after {:.0} ms",
         took.as_secs_f64() * 1e3
+    );
+}
+
+#[test]
+fn a_missing_tls_certificate_stops_the_start_with_one_line_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let cert = root.path().join("no-such-fullchain.pem");
+    let out = wasmlet()
+        .args([
+            "serve",
+            root.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: cannot read the TLS cert {}: No such file or directory (os error 2); check --tls-cert",
+            cert.display()
+        )
     );
 }

@@ -15,6 +15,7 @@ mod ops;
 mod request;
 mod response;
 mod system;
+mod var;
 mod wasi;
 mod wasi_http;
 
@@ -92,6 +93,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     http::add_to_linker(linker)?;
     kv::add_to_linker(linker)?;
     file::add_to_linker(linker)?;
+    var::add_to_linker(linker)?;
     Ok(())
 }
 

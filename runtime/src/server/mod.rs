@@ -1,5 +1,6 @@
 //! The HTTP server: accept loop, connections (HTTP/1.1 with keep-alive, and
-//! HTTP/2), graceful shutdown, and the optional admin listener. [`Server::run`]
+//! HTTP/2, over TLS when configured), graceful shutdown, and the optional
+//! admin and HTTP-to-HTTPS redirect listeners. [`Server::run`]
 //! is the one entry point for the binary and the tests alike.
 //!
 //! What keeps it serving under hostile load: a cap on open connections (the
@@ -7,7 +8,9 @@
 //! request and hyper's limits on heads and HTTP/2 streams
 //! (`connection.rs`), `413` for declared bodies over the limit and a cap on
 //! guest executions with a short queue ([`Admission`]), and limits on reading
-//! a body ([`BodyLimits`]).
+//! a body ([`BodyLimits`]). With `--tls-cert`, each connection's TLS
+//! handshake runs inside the same first-request deadline and holds a
+//! connection slot like any other connection ([`tls`]).
 
 mod access;
 mod admin;
@@ -16,9 +19,11 @@ mod body;
 mod body_limits;
 mod component;
 mod connection;
+mod redirect;
 mod service;
 mod static_files;
 mod status;
+mod tls;
 
 use std::future::Future;
 use std::io::ErrorKind;
@@ -32,6 +37,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::either::Either;
 
 pub use admission::{Admission, Busy, HandlerLimit, Permit};
 pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
@@ -39,6 +45,7 @@ pub use body_limits::BodyLimits;
 pub(crate) use body_limits::{BodyReadError, LimitedBody};
 pub use component::ComponentBody;
 use connection::{Ended, FirstRequest, serve_until_first_request};
+pub use tls::TlsError;
 
 use crate::config::Config;
 use crate::engine::WasmEngine;
@@ -151,13 +158,25 @@ pub struct Server {
     /// Where to serve metrics and the status page, if anywhere; see
     /// [`Server::with_admin`].
     admin: Option<TcpListener>,
+    /// The certificate and key for HTTPS, when `--tls-cert` is set.
+    tls: Option<Arc<tls::Certificates>>,
+    /// Where plain HTTP is redirected to HTTPS, if anywhere; see
+    /// [`Server::with_redirect`].
+    redirect: Option<TcpListener>,
 }
 
 impl Server {
-    /// Validates `config` and builds the engine. Fails on a missing web root,
-    /// an out-of-range setting, or an engine that cannot be configured.
+    /// Validates `config`, loads the TLS certificate and key if it names
+    /// them, and builds the engine. Fails on a missing web root, an
+    /// out-of-range setting, an unusable certificate or key, or an engine
+    /// that cannot be configured.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         let config = config.validate()?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(tls::Certificates::load)
+            .transpose()?;
         let engine = Arc::new(WasmEngine::new(&config)?);
         tracing::debug!(allocator = ?engine.allocator(), "engine ready");
         let stats = Arc::new(Stats::default());
@@ -213,6 +232,8 @@ impl Server {
             app: Arc::new(app),
             site_loaded: false,
             admin: None,
+            tls,
+            redirect: None,
         })
     }
 
@@ -227,6 +248,17 @@ impl Server {
     #[must_use]
     pub fn with_admin(mut self, listener: TcpListener) -> Self {
         self.admin = Some(listener);
+        self
+    }
+
+    /// Also answers plain HTTP on `listener` with `308` redirects to the same
+    /// host, path and query over HTTPS on the main listener's port, while
+    /// [`run`](Server::run) runs. Only meaningful with TLS
+    /// ([`Config::tls`](crate::config::Config::tls)); the binary binds it for
+    /// `--redirect-http ADDR`.
+    #[must_use]
+    pub fn with_redirect(mut self, listener: TcpListener) -> Self {
+        self.redirect = Some(listener);
         self
     }
 
@@ -297,7 +329,7 @@ impl Server {
         if !self.site_loaded {
             self.load_site().await?;
         }
-        let builder = connection::builder(&self.app.config);
+        let builder = Arc::new(connection::builder(&self.app.config));
         let header_timeout = self.app.config.header_timeout;
         // One permit per connection the server may have open. Waiting for
         // one before `accept` leaves further clients in the kernel's listen
@@ -323,6 +355,21 @@ impl Server {
 
         // Held until `run` returns: dropping it stops watching.
         let _watcher = self.watch();
+        // Dropped when `run` returns, which stops the certificate checks
+        // and the redirect listener.
+        let mut tls_tasks = JoinSet::new();
+        let tls = self.tls.as_ref().map(|certificates| {
+            tls_tasks.spawn(certificates.clone().watch());
+            certificates.acceptor()
+        });
+        if let Some(redirect) = self.redirect.take() {
+            let https_port = listener.local_addr().map_or(443, |a| a.port());
+            tls_tasks.spawn(redirect::serve(
+                self.app.config.clone(),
+                redirect,
+                https_port,
+            ));
+        }
 
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
@@ -354,10 +401,19 @@ impl Server {
                 seen.arrived();
                 service::handle(app.clone(), peer, request)
             });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let (builder, tls, watcher) = (builder.clone(), tls.clone(), graceful.watcher());
+            // The handshake is part of the connection, so the first-request
+            // deadline bounds it and it holds the connection's slot.
+            let connection = async move {
+                let stream = match tls {
+                    Some(acceptor) => Either::Right(acceptor.accept(stream).await?),
+                    None => Either::Left(stream),
+                };
+                let connection = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                watcher.watch(connection).await
+            };
             connections.spawn(async move {
                 match serve_until_first_request(connection, first, header_timeout).await {
                     Ended::Served(Ok(())) => {}

@@ -26,6 +26,7 @@ use crate::router::CONFIG_FILE;
 use crate::webroot::Withheld;
 
 use file::{DirFile, Settings, StoreBackend, StoreDef};
+pub use file::{MAX_VARIABLE_SIZE, Variable};
 
 /// The store a guest gets when it names none (`""`).
 pub const DEFAULT_STORE: &str = "default";
@@ -98,6 +99,8 @@ pub struct Policy {
     pub mounts: Mounts,
     /// Instance reuse.
     pub instances: InstancePolicy,
+    /// `[variables]`, by name, for `var_get`.
+    pub variables: Arc<BTreeMap<String, Variable>>,
     /// The configuration files that shaped this policy, root first; named in
     /// the messages a guest gets when something is denied.
     pub sources: Vec<PathBuf>,
@@ -119,6 +122,7 @@ impl Policy {
                 pool_size: DEFAULT_POOL_SIZE,
                 idle_timeout: DEFAULT_POOL_IDLE,
             },
+            variables: Arc::default(),
             sources: Vec::new(),
         }
     }
@@ -144,6 +148,7 @@ impl std::fmt::Debug for Policy {
             .field("stores", &self.stores.keys().collect::<Vec<_>>())
             .field("mounts", &self.mounts)
             .field("instances", &self.instances)
+            .field("variables", &self.variables)
             .field("sources", &self.sources)
             .finish()
     }
@@ -423,6 +428,19 @@ impl Site {
                 dir: real,
             });
         }
+        for (name, variable) in &s.variables {
+            if let Some(path) = &variable.file
+                && crate::config::inside(path, &config.webroot)
+            {
+                return Err(fail(
+                    &format!("variables.{name}"),
+                    format!(
+                        "{} is inside the web root, where it could be downloaded; keep it outside",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         if let Some(m) = s.limits.max_memory
             && m > config.max_memory
         {
@@ -446,6 +464,7 @@ impl Site {
                 pool_size: s.instances.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
                 idle_timeout: s.instances.idle_timeout.unwrap_or(DEFAULT_POOL_IDLE),
             },
+            variables: Arc::new(s.variables.clone()),
             sources: sources.to_vec(),
         })
     }
@@ -542,6 +561,12 @@ fn merge(parent: &Settings, child: &Settings) -> Settings {
             pool_size: pick(&c.instances.pool_size, &p.instances.pool_size),
             idle_timeout: pick(&c.instances.idle_timeout, &p.instances.idle_timeout),
         },
+        variables: p
+            .variables
+            .iter()
+            .chain(&c.variables)
+            .map(|(name, variable)| (name.clone(), variable.clone()))
+            .collect(),
     }
 }
 

@@ -146,6 +146,8 @@ pub const IMPORTS: &[Import] = &[
     import("file_size", &[I32, I32], &[I64]),
     import("file_read_begin", &[I32, I32, I64, I32], &[I32]),
     import("file_read_end", &[I32, I32, I32], &[I32]),
+    // Configuration variables.
+    import("var_get", &[I32, I32, I32, I32], &[I32]),
 ];
 
 /// The import called `name`.

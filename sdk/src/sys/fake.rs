@@ -49,6 +49,8 @@ pub(crate) struct Exchange {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     /// Route parameters, already percent-decoded as the runtime hands them.
     pub(crate) params: Vec<(String, Vec<u8>)>,
+    /// The handler's `[variables]`, as its `wasmlet.toml` files would set them.
+    pub(crate) vars: Vec<(String, String)>,
     /// The whole request body.
     pub(crate) body: Vec<u8>,
     /// How much of `body` the handler has read.
@@ -117,6 +119,7 @@ impl Exchange {
             uri: uri.to_owned(),
             headers: Vec::new(),
             params: Vec::new(),
+            vars: Vec::new(),
             body: Vec::new(),
             body_read: 0,
             read_chunk: None,
@@ -257,6 +260,17 @@ pub(crate) fn req_param(name: &[u8], buf: &mut [u8]) -> i32 {
             None => code::ABSENT,
         }
     })
+}
+
+/// `var_get`: the variable's full length, or `ABSENT` when the test set
+/// none by that name.
+pub(crate) fn var_get(name: &[u8], buf: &mut [u8]) -> i32 {
+    with(
+        |ex| match ex.vars.iter().rev().find(|(n, _)| n.as_bytes() == name) {
+            Some((_, value)) => copy_out(value.as_bytes(), buf),
+            None => code::ABSENT,
+        },
+    )
 }
 
 /// `req_body_read`; `INVALID` for an empty buffer, whose `0` would read as
