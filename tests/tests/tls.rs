@@ -153,11 +153,17 @@ impl Conn {
     }
 
     async fn get(&mut self, path: &str) -> anyhow::Result<(StatusCode, Version, String)> {
-        let request = Request::get(format!("https://localhost{path}"))
+        let mut request = Request::get(format!("https://localhost{path}"))
             .body(Empty::new())
             .unwrap();
         let response = match self {
             Self::H1(send) => {
+                // HTTP/1.1 names the host in a header (a request without one
+                // is a 400); HTTP/2 carries it as `:authority`.
+                request.headers_mut().insert(
+                    http::header::HOST,
+                    http::HeaderValue::from_static("localhost"),
+                );
                 send.ready().await?;
                 send.send_request(request).await?
             }
