@@ -37,14 +37,32 @@ impl Report {
     }
 }
 
-/// The capability imports (by name prefix), the grant each needs, and
-/// whether a policy gives it.
-const CAPABILITIES: [(&str, &str, fn(&Policy) -> bool); 3] = [
-    ("http_", "[http] allow", |policy| policy.http.is_some()),
-    ("kv_", "[kv] stores", |policy| !policy.stores.is_empty()),
-    ("file_", "[files] mounts", |policy| {
-        !policy.mounts.is_empty()
-    }),
+/// A family of capability imports and the grant it needs.
+struct Capability {
+    /// What the imports' names start with.
+    prefix: &'static str,
+    /// The `wasmlet.toml` key that grants it, for the warning.
+    grant: &'static str,
+    /// Whether a policy grants it.
+    granted: fn(&Policy) -> bool,
+}
+
+const CAPABILITIES: [Capability; 3] = [
+    Capability {
+        prefix: "http_",
+        grant: "[http] allow",
+        granted: |policy| policy.http.is_some(),
+    },
+    Capability {
+        prefix: "kv_",
+        grant: "[kv] stores",
+        granted: |policy| !policy.stores.is_empty(),
+    },
+    Capability {
+        prefix: "file_",
+        grant: "[files] mounts",
+        granted: |policy| !policy.mounts.is_empty(),
+    },
 ];
 
 /// Checks the web root `server` serves; `progress` is called as each handler
@@ -91,15 +109,19 @@ pub async fn check(server: &mut Server, mut progress: impl FnMut(&Path)) -> Repo
     loaded.sort();
     for (file, imports) in loaded.into_iter().filter(|_| configured) {
         let policy = server.policy(&file);
-        for (prefix, grant, granted) in CAPABILITIES {
-            let Some(import) = imports.iter().find(|name| name.starts_with(prefix)) else {
+        for capability in &CAPABILITIES {
+            let Some(import) = imports
+                .iter()
+                .find(|name| name.starts_with(capability.prefix))
+            else {
                 continue;
             };
-            if !granted(&policy) {
+            if !(capability.granted)(&policy) {
                 report.warnings.push(format!(
                     "{} imports `{import}`, but no wasmlet.toml at or above its directory \
-                     grants {grant}: every such call returns DENIED",
-                    relative(&file)
+                     grants {}: every such call returns DENIED",
+                    relative(&file),
+                    capability.grant
                 ));
             }
         }

@@ -24,6 +24,32 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 1_000;
 /// Default time a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Handler file operations (`file_read`, `file_size`) running at once, across
+/// the process. Each runs on one of tokio's 512 blocking threads; a read that
+/// the kernel never finishes (a hung network mount) holds its thread, so this
+/// many at most can be stuck, and static files and compiles keep the rest.
+/// More waiting operations wait for a free one, within their request's
+/// timeout.
+pub const MAX_FILE_OPERATIONS: usize = 64;
+
+/// Largest disk-cache entry read or written. Compiled code is a few times the
+/// size of its module, so this leaves room for a handler near the default
+/// `--max-module-size`, while a stray huge file in the cache directory is a
+/// miss instead of a read that exhausts memory.
+pub const MAX_CACHE_ENTRY_SIZE: u64 = 1 << 30;
+
+/// How old a disk-cache temporary file must be before a starting server
+/// removes it as left behind by a crash. Another server sharing the directory
+/// may be writing one right now; a write takes seconds and keeps the file's
+/// modification time fresh, so anything untouched for this long is dead.
+pub const STALE_CACHE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// How long the process waits, after the graceful shutdown, for blocking
+/// threads still busy (a compile, a read stuck in the kernel) before it exits
+/// without them. Their work is abandoned: a compile's cache entry is written
+/// whole or not at all.
+pub const BLOCKING_EXIT_GRACE: Duration = Duration::from_secs(1);
+
 /// Default largest handler file: a generous Rust handler is a few hundred
 /// KiB, a big one a few MiB; 64 MiB leaves room for text `.wat` files and
 /// embedded data while keeping a stray multi-gigabyte file from being
@@ -350,28 +376,7 @@ impl Config {
                 reason: "must be at most 4GiB, the most a 32-bit memory can address".to_owned(),
             });
         }
-        if let Some(dir) = &self.cache_dir
-            && inside(dir, &self.webroot)
-        {
-            return Err(ConfigError::Invalid {
-                setting: "cache-dir",
-                reason: format!(
-                    "{} is inside the web root; nothing precompiled may be loaded from the web root, so put the cache elsewhere",
-                    dir.display()
-                ),
-            });
-        }
-        if let Some(dir) = &self.data_dir
-            && inside(dir, &self.webroot)
-        {
-            return Err(ConfigError::Invalid {
-                setting: "data-dir",
-                reason: format!(
-                    "{} is inside the web root, where stored data could be downloaded; put it elsewhere",
-                    dir.display()
-                ),
-            });
-        }
+        self.check_outside_webroot()?;
         if let Some(path) = &self.status_path
             && (!path.starts_with('/') || path.len() < 2)
         {
@@ -388,6 +393,41 @@ impl Config {
         }
         self.validate_connection_limits()?;
         Ok(self)
+    }
+
+    /// Refuses a cache or data directory inside the (canonical) web root,
+    /// where its files could be downloaded. Checked at start, again once the
+    /// cache directory exists, and at every configuration reload, since a
+    /// directory missing at start may since have been created (or replaced
+    /// by a symlink) anywhere.
+    pub fn check_outside_webroot(&self) -> Result<(), ConfigError> {
+        if let Some(dir) = &self.cache_dir
+            && inside(dir, &self.webroot)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "cache-dir",
+                reason: format!(
+                    "{} is inside the web root {}; nothing precompiled may be loaded from \
+                     or served out of the web root, so put the cache elsewhere",
+                    dir.display(),
+                    self.webroot.display()
+                ),
+            });
+        }
+        if let Some(dir) = &self.data_dir
+            && inside(dir, &self.webroot)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "data-dir",
+                reason: format!(
+                    "{} is inside the web root {}, where stored data could be downloaded; \
+                     put it elsewhere",
+                    dir.display(),
+                    self.webroot.display()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The limits on connections, requests, guest output and concurrency.
@@ -481,18 +521,36 @@ impl Config {
     }
 }
 
-/// Whether `path` (which may not exist yet) is inside `root` (canonical):
-/// what exists of the path is resolved, so a symlink cannot hide it.
+/// Whether `path` (which may not exist yet) is inside `root` (canonical).
+/// What exists of the path is resolved, so a symlink cannot hide it; the
+/// rest is normalised by its text, as creating it will: `mkdir -p
+/// D/missing/../root/cache` makes `D/missing`, then `D/root/cache`. A
+/// relative path counts from the current directory, as opening it would.
 pub(crate) fn inside(path: &Path, root: &Path) -> bool {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let real = path
         .ancestors()
         .find_map(|a| {
-            std::fs::canonicalize(a)
-                .ok()
-                .map(|r| r.join(path.strip_prefix(a).unwrap_or(Path::new(""))))
+            let existing = std::fs::canonicalize(a).ok()?;
+            let rest = path.strip_prefix(a).unwrap_or(Path::new(""));
+            Some(normalise(existing, rest))
         })
-        .unwrap_or_else(|| path.to_owned());
+        .unwrap_or_else(|| normalise(PathBuf::new(), &path));
     real.starts_with(root)
+}
+
+/// `base` joined with `rest`, whose `.` and `..` are applied by their text.
+fn normalise(mut base: PathBuf, rest: &Path) -> PathBuf {
+    for component in rest.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                base.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => base.push(other),
+        }
+    }
+    base
 }
 
 /// `$XDG_DATA_HOME/wasmlet`, else `~/.local/share/wasmlet`.
@@ -607,6 +665,32 @@ mod tests {
             ..Config::new(dir.path())
         };
         assert!(fine.validate().is_ok());
+    }
+
+    #[test]
+    fn a_path_through_missing_directories_and_dotdot_is_judged_where_it_will_lead() {
+        let base = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(base.path()).unwrap();
+        let root = base.join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::create_dir(base.join("other")).unwrap();
+        let inside_root = [
+            "root/cache",
+            "missing/../root/cache",
+            "missing/deeper/../../root/data",
+            "other/../root/./data",
+            "root/new/../cache",
+        ];
+        for path in inside_root {
+            assert!(inside(&base.join(path), &root), "{path}");
+        }
+        let outside_root = ["missing/../cache", "root/../cache", "missing/../../root"];
+        for path in outside_root {
+            assert!(!inside(&base.join(path), &root), "{path}");
+        }
+        // Through a symlink that exists: its target counts, not its name.
+        std::os::unix::fs::symlink(&root, base.join("link")).unwrap();
+        assert!(inside(&base.join("link/missing/../cache"), &root));
     }
 
     #[test]

@@ -29,6 +29,8 @@
 //!   `/status`, `/status.json`).
 //! - [`stats`]: live counters and the Prometheus metrics, one registry per
 //!   server.
+//! - `regular_file`: opening a file that must be regular (static files,
+//!   mounts, handlers, cache entries) without ever blocking on a FIFO.
 //! - `request_id`: each request's id, for its access line and its guest's
 //!   log lines.
 //! - [`text_log`]: the text log format's fields, control characters escaped
@@ -77,6 +79,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod loader;
+pub(crate) mod regular_file;
 pub(crate) mod request_id;
 pub mod router;
 pub mod scaffold;

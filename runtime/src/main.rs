@@ -405,7 +405,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let mut server = wasmlet::Server::new(config)?;
         // Before binding: a broken wasmlet.toml stops the start with its
         // file, line and key, and nothing listens.
@@ -448,7 +448,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         server.run(listener, shutdown).await?;
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // A plain drop would wait for every blocking thread, and one stuck in
+    // the kernel (a read on a hung network mount) would keep the process
+    // alive after SIGTERM for ever.
+    runtime.shutdown_timeout(wasmlet::config::BLOCKING_EXIT_GRACE);
+    served
 }
 
 fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {

@@ -681,3 +681,107 @@ fn a_missing_tls_certificate_stops_the_start_with_one_line_naming_it() {
         )
     );
 }
+
+/// Runs `wasmlet serve ROOT --listen 127.0.0.1:0 ARGS…`, expecting it to
+/// refuse to start: its stderr. Fails the test if it is still running after
+/// 30 s (it started and serves).
+fn refused_start(root: &std::path::Path, args: &[&std::ffi::OsStr]) -> String {
+    let mut child = wasmlet()
+        .arg("serve")
+        .arg(root)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("it started with {args:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.success(), "{args:?}: {status}\n{err}");
+    err
+}
+
+#[test]
+fn a_cache_data_or_store_path_reaching_the_web_root_through_a_missing_directory_is_refused_at_start()
+ {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let missing = base.path().join("missing");
+    let outside = base.path().join("outside");
+    let cases = [
+        (
+            "--cache-dir",
+            missing.join("../root/cache"),
+            outside.join("data"),
+        ),
+        (
+            "--data-dir",
+            outside.join("data"),
+            missing.join("../root/data"),
+        ),
+    ];
+    for (flag, cache, data) in &cases {
+        let err = refused_start(
+            &root,
+            &[
+                "--cache-dir".as_ref(),
+                cache.as_os_str(),
+                "--data-dir".as_ref(),
+                data.as_os_str(),
+            ],
+        );
+        assert!(
+            err.contains(flag) && err.contains("inside the web root"),
+            "{flag}: {err}"
+        );
+        assert!(
+            !missing.exists(),
+            "{flag}: it created {}",
+            missing.display()
+        );
+    }
+
+    // A store's path, relative to a data directory that does not exist yet.
+    std::fs::write(
+        root.join("wasmlet.toml"),
+        "[kv]\nstores = [\"leak\"]\n\n[stores.leak]\nbackend = \"sqlite\"\npath = \"../root/db.sqlite\"\n",
+    )
+    .unwrap();
+    let err = refused_start(
+        &root,
+        &[
+            "--no-disk-cache".as_ref(),
+            "--data-dir".as_ref(),
+            missing.as_os_str(),
+        ],
+    );
+    assert!(
+        err.contains("wasmlet.toml")
+            && err.contains("stores.leak")
+            && err.contains("inside the web root"),
+        "{err}"
+    );
+    assert!(
+        !root.join("db.sqlite").exists(),
+        "the store was created in the web root"
+    );
+    assert!(!missing.exists(), "it created {}", missing.display());
+}

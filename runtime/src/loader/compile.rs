@@ -223,8 +223,13 @@ fn read_bounded(file: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
              shrink it (a release build, `wasm-opt`) or raise the limit"
         ),
     };
-    let handle = std::fs::File::open(file).map_err(read_error)?;
-    let size = handle.metadata().map_err(read_error)?.len();
+    // Never a FIFO swapped in for the handler: its open would wait for a
+    // writer, holding a blocking thread for ever.
+    let (handle, meta) = crate::regular_file::open(file).map_err(|e| LoadError::Read {
+        path: file.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let size = meta.len();
     if size > max {
         return Err(too_large(size));
     }

@@ -191,6 +191,9 @@ impl Server {
                     None
                 }
             });
+        // Again now that the cache directory exists: its real path is known
+        // only after creation.
+        config.check_outside_webroot()?;
         let admission = Admission::new(
             config.concurrency_limit(),
             config.max_queue,
@@ -508,6 +511,10 @@ impl Server {
 /// replaces the old only if every file in it is good; otherwise the old one
 /// keeps serving and the error is logged where it points.
 async fn reload_site(app: &App) {
+    if let Err(e) = app.config.check_outside_webroot() {
+        tracing::error!(error = %e, "the configuration did not reload; keeping the previous one");
+        return;
+    }
     let current = app.current_site();
     match Site::load(&app.config, Some(&current)).await {
         Ok(site) => {

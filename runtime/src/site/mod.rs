@@ -498,8 +498,9 @@ async fn open_store(
             };
             if crate::config::inside(&path, &config.webroot) {
                 return Err(fail(format!(
-                    "{} is inside the web root, where it could be downloaded; use a path outside it",
-                    path.display()
+                    "{} is inside the web root {}, where it could be downloaded; use a path outside it",
+                    path.display(),
+                    config.webroot.display()
                 )));
             }
             Backend::Sqlite { path }
@@ -515,9 +516,20 @@ async fn open_store(
         max_value_size: usize::try_from(def.max_value_size.unwrap_or(DEFAULT_MAX_VALUE_SIZE))
             .unwrap_or(usize::MAX),
     };
-    Store::open(&settings)
+    let store = Store::open(&settings)
         .await
-        .map_err(|e| fail(format!("cannot open the store: {e}")))
+        .map_err(|e| fail(format!("cannot open the store: {e}")))?;
+    // Again now that the file exists: only now is its real path known.
+    if let Backend::Sqlite { path } = &settings.backend
+        && crate::config::inside(path, &config.webroot)
+    {
+        return Err(fail(format!(
+            "{} turned out to be inside the web root once created, where it could be \
+             downloaded; use a path outside it",
+            path.display()
+        )));
+    }
+    Ok(store)
 }
 
 /// `<data>/kv/<web root id>/<name>.sqlite`: the id (a hash of the web root's
