@@ -24,11 +24,43 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 1_000;
 /// Default time a graceful shutdown waits for in-flight requests.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Handler file operations (`file_read`, `file_size`) running at once, across
+/// the process. Each runs on one of tokio's 512 blocking threads; a read that
+/// the kernel never finishes (a hung network mount) holds its thread, so this
+/// many at most can be stuck, and static files and compiles keep the rest.
+/// More waiting operations wait for a free one, within their request's
+/// timeout.
+pub const MAX_FILE_OPERATIONS: usize = 64;
+
+/// Largest disk-cache entry read or written. Compiled code is a few times the
+/// size of its module, so this leaves room for a handler near the default
+/// `--max-module-size`, while a stray huge file in the cache directory is a
+/// miss instead of a read that exhausts memory.
+pub const MAX_CACHE_ENTRY_SIZE: u64 = 1 << 30;
+
+/// How old a disk-cache temporary file must be before a starting server
+/// removes it as left behind by a crash. Another server sharing the directory
+/// may be writing one right now; a write takes seconds and keeps the file's
+/// modification time fresh, so anything untouched for this long is dead.
+pub const STALE_CACHE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// How long the process waits, after the graceful shutdown, for blocking
+/// threads still busy (a compile, a read stuck in the kernel) before it exits
+/// without them. Their work is abandoned: a compile's cache entry is written
+/// whole or not at all.
+pub const BLOCKING_EXIT_GRACE: Duration = Duration::from_secs(1);
+
 /// Default largest handler file: a generous Rust handler is a few hundred
 /// KiB, a big one a few MiB; 64 MiB leaves room for text `.wat` files and
 /// embedded data while keeping a stray multi-gigabyte file from being
 /// compiled (which costs memory and minutes of CPU).
 pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
+
+/// Default longest build of a `.rs` source handler. A first build compiles
+/// the SDK and the handler's dependencies (under a minute on two cores); a
+/// rebuild takes seconds. Past it the build is stopped and the handler fails
+/// to load, so a runaway build script cannot hold a compile slot forever.
+pub const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Default time a client has to send a complete request head, counted from
 /// the accept for a connection's first request (so a connection that never
@@ -73,6 +105,38 @@ pub const MIN_HEADER_SIZE: u32 = 8 << 10;
 /// The largest `--max-header-size`: a head bigger than this is an attack, not
 /// a request.
 pub const MAX_HEADER_SIZE: u32 = 1 << 20;
+
+/// Default most header fields in a handler's response. Near the request
+/// side's number (hyper refuses more than 100 fields in a request head), and
+/// under the 100 fields hyper's own client parses in a response, with room
+/// for the fields the server adds (`date`, `content-length` or
+/// `transfer-encoding`): a head past that fails in common clients anyway.
+/// Past it `resp_header` returns `TOO_LARGE`.
+pub const DEFAULT_MAX_RESPONSE_HEADERS: u32 = 96;
+
+/// Default largest response head a handler may build, in bytes: each field
+/// counts its name, its value and 4 bytes of framing (`: ` and CRLF), as on
+/// the HTTP/1.1 wire. The same as [`DEFAULT_MAX_HEADER_SIZE`] for a request:
+/// the fields are host memory held for the whole request, so a guest capped
+/// at 64 MiB of linear memory must not make the host hold far more.
+pub const DEFAULT_MAX_RESPONSE_HEADER_SIZE: u32 = 32 << 10;
+
+/// Default bytes of log one request's guest may write (the `log` import, or a
+/// component's stdout and stderr). Past it, its lines are dropped and one
+/// line at the request's end says how many. 64 KiB is sixteen maximal lines
+/// or hundreds of ordinary ones.
+pub const DEFAULT_MAX_LOG_BYTES: u64 = 64 << 10;
+
+/// Default log lines one request's guest may write; past it, as for
+/// [`DEFAULT_MAX_LOG_BYTES`].
+pub const DEFAULT_MAX_LOG_LINES: u32 = 1_000;
+
+/// Default bytes of guest log per second for one handler, across all its
+/// requests (a token bucket holding one second's worth). A handler answering
+/// a thousand requests a second with a 200-byte line each stays well under
+/// it; a handler made to flood the log writes at most this much a second,
+/// however many clients drive it.
+pub const DEFAULT_LOG_RATE: u64 = 1 << 20;
 
 /// Default largest request body, in bytes. A request whose `Content-Length`
 /// says more gets `413` before any guest code runs; a chunked body's
@@ -119,6 +183,37 @@ pub const HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
 /// is dropped within 40 s instead of holding a connection slot for ever.
 pub const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
+/// Default interval between checks of the TLS certificate and key files for
+/// a renewal. A check is two `stat` calls; a renewed certificate is usually
+/// installed days before the old one expires, so seconds of delay are
+/// harmless.
+pub const DEFAULT_TLS_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Inbound TLS: where the certificate and key are, and how often they are
+/// checked for a renewal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first (certbot's `fullchain.pem`).
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1; certbot's `privkey.pem`).
+    pub key: PathBuf,
+    /// How often the two files are checked for a change; a changed pair is
+    /// loaded for new connections, a bad one is refused and logged.
+    pub reload_interval: Duration,
+}
+
+impl TlsConfig {
+    /// The certificate and key at these paths, checked every
+    /// [`DEFAULT_TLS_RELOAD_INTERVAL`].
+    pub fn new(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        Self {
+            cert: cert.into(),
+            key: key.into(),
+            reload_interval: DEFAULT_TLS_RELOAD_INTERVAL,
+        }
+    }
+}
+
 /// How the server behaves. [`Config::new`] gives the documented defaults;
 /// [`Config::validate`] checks a configuration before the server uses it.
 #[derive(Debug, Clone)]
@@ -160,6 +255,22 @@ pub struct Config {
     /// Largest request head in bytes (HTTP/1.1 request line and headers, or
     /// an HTTP/2 header list); larger gets `431`.
     pub max_header_size: u32,
+    /// Most header fields a handler's response may carry; past it
+    /// `resp_header` returns `TOO_LARGE`, and a component's response is
+    /// refused with `500`.
+    pub max_response_headers: u32,
+    /// Largest response head a handler may build, in bytes (name, value and
+    /// 4 bytes per field); past it as for [`Config::max_response_headers`].
+    pub max_response_header_size: u32,
+    /// Bytes of log one request's guest may write; past it, lines are
+    /// dropped and counted.
+    pub max_log_bytes: u64,
+    /// Log lines one request's guest may write; past it, as for
+    /// [`Config::max_log_bytes`].
+    pub max_log_lines: u32,
+    /// Bytes of guest log per second for one handler, across its requests;
+    /// past it, lines are dropped and counted.
+    pub log_rate: u64,
     /// Largest request body in bytes: `413` when `Content-Length` says more,
     /// a failed `req_body_read` when a chunked body grows past it.
     pub max_body_size: u64,
@@ -181,6 +292,8 @@ pub struct Config {
     /// Largest handler file loaded, in bytes; a larger one fails to load with
     /// a message saying so, without being read whole or compiled.
     pub max_module_size: u64,
+    /// Longest build of a `.rs` source handler.
+    pub build_timeout: Duration,
     /// Compile every handler in the web root before accepting requests.
     pub precompile: bool,
     /// URL path of the status page (JSON list of handlers), or `None` for no
@@ -194,6 +307,10 @@ pub struct Config {
     /// (the next request finds the new version ready) and forgets deleted
     /// handlers.
     pub watch: Option<WatchMode>,
+    /// Serve HTTPS (HTTP/1.1 and HTTP/2, chosen by ALPN) with this
+    /// certificate and key instead of cleartext; `None` for cleartext
+    /// HTTP/1.1 and h2c.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Config {
@@ -212,15 +329,22 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_header_size: DEFAULT_MAX_HEADER_SIZE,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_response_headers: DEFAULT_MAX_RESPONSE_HEADERS,
+            max_response_header_size: DEFAULT_MAX_RESPONSE_HEADER_SIZE,
+            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            max_log_lines: DEFAULT_MAX_LOG_LINES,
+            log_rate: DEFAULT_LOG_RATE,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             dev: false,
             cache_dir: crate::loader::disk_cache::default_dir(),
             data_dir: default_data_dir(),
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
+            build_timeout: DEFAULT_BUILD_TIMEOUT,
             precompile: false,
             status_path: None,
             status_public: false,
             watch: Some(WatchMode::Events),
+            tls: None,
         }
     }
 
@@ -264,28 +388,7 @@ impl Config {
                 reason: "must be at most 4GiB, the most a 32-bit memory can address".to_owned(),
             });
         }
-        if let Some(dir) = &self.cache_dir
-            && inside(dir, &self.webroot)
-        {
-            return Err(ConfigError::Invalid {
-                setting: "cache-dir",
-                reason: format!(
-                    "{} is inside the web root; nothing precompiled may be loaded from the web root, so put the cache elsewhere",
-                    dir.display()
-                ),
-            });
-        }
-        if let Some(dir) = &self.data_dir
-            && inside(dir, &self.webroot)
-        {
-            return Err(ConfigError::Invalid {
-                setting: "data-dir",
-                reason: format!(
-                    "{} is inside the web root, where stored data could be downloaded; put it elsewhere",
-                    dir.display()
-                ),
-            });
-        }
+        self.check_outside_webroot()?;
         if let Some(path) = &self.status_path
             && (!path.starts_with('/') || path.len() < 2)
         {
@@ -304,7 +407,42 @@ impl Config {
         Ok(self)
     }
 
-    /// The limits on connections, requests and concurrency.
+    /// Refuses a cache or data directory inside the (canonical) web root,
+    /// where its files could be downloaded. Checked at start, again once the
+    /// cache directory exists, and at every configuration reload, since a
+    /// directory missing at start may since have been created (or replaced
+    /// by a symlink) anywhere.
+    pub fn check_outside_webroot(&self) -> Result<(), ConfigError> {
+        if let Some(dir) = &self.cache_dir
+            && inside(dir, &self.webroot)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "cache-dir",
+                reason: format!(
+                    "{} is inside the web root {}; nothing precompiled may be loaded from \
+                     or served out of the web root, so put the cache elsewhere",
+                    dir.display(),
+                    self.webroot.display()
+                ),
+            });
+        }
+        if let Some(dir) = &self.data_dir
+            && inside(dir, &self.webroot)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "data-dir",
+                reason: format!(
+                    "{} is inside the web root {}, where stored data could be downloaded; \
+                     put it elsewhere",
+                    dir.display(),
+                    self.webroot.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The limits on connections, requests, guest output and concurrency.
     fn validate_connection_limits(&self) -> Result<(), ConfigError> {
         let invalid = |setting, reason: String| Err(ConfigError::Invalid { setting, reason });
         for (setting, duration) in [
@@ -315,6 +453,11 @@ impl Config {
             if duration.is_zero() {
                 return invalid(setting, "must be longer than zero".to_owned());
             }
+        }
+        if let Some(tls) = &self.tls
+            && tls.reload_interval.is_zero()
+        {
+            return invalid("tls-reload-interval", "must be longer than zero".to_owned());
         }
         match self.max_concurrency {
             Some(0) => return invalid("max-concurrency", "must be at least 1".to_owned()),
@@ -332,6 +475,38 @@ impl Config {
         }
         if self.max_connections == 0 {
             return invalid("max-connections", "must be at least 1".to_owned());
+        }
+        for (setting, value) in [
+            ("max-response-headers", u64::from(self.max_response_headers)),
+            (
+                "max-response-header-size",
+                u64::from(self.max_response_header_size),
+            ),
+            ("max-log-bytes", self.max_log_bytes),
+            ("max-log-lines", u64::from(self.max_log_lines)),
+        ] {
+            if value == 0 {
+                return invalid(setting, "must be at least 1".to_owned());
+            }
+        }
+        if self.max_response_header_size > MAX_HEADER_SIZE {
+            return invalid(
+                "max-response-header-size",
+                format!(
+                    "must be at most {}MiB: a bigger head is a flood, not a response",
+                    MAX_HEADER_SIZE >> 20
+                ),
+            );
+        }
+        // One maximal line must fit in the bucket, or it could never pass.
+        if self.log_rate < crate::host::MAX_LOG_LINE as u64 {
+            return invalid(
+                "log-rate",
+                format!(
+                    "must be at least {} bytes a second, one full log line",
+                    crate::host::MAX_LOG_LINE
+                ),
+            );
         }
         if !(MIN_HEADER_SIZE..=MAX_HEADER_SIZE).contains(&self.max_header_size) {
             return invalid(
@@ -358,18 +533,36 @@ impl Config {
     }
 }
 
-/// Whether `path` (which may not exist yet) is inside `root` (canonical):
-/// what exists of the path is resolved, so a symlink cannot hide it.
+/// Whether `path` (which may not exist yet) is inside `root` (canonical).
+/// What exists of the path is resolved, so a symlink cannot hide it; the
+/// rest is normalised by its text, as creating it will: `mkdir -p
+/// D/missing/../root/cache` makes `D/missing`, then `D/root/cache`. A
+/// relative path counts from the current directory, as opening it would.
 pub(crate) fn inside(path: &Path, root: &Path) -> bool {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     let real = path
         .ancestors()
         .find_map(|a| {
-            std::fs::canonicalize(a)
-                .ok()
-                .map(|r| r.join(path.strip_prefix(a).unwrap_or(Path::new(""))))
+            let existing = std::fs::canonicalize(a).ok()?;
+            let rest = path.strip_prefix(a).unwrap_or(Path::new(""));
+            Some(normalise(existing, rest))
         })
-        .unwrap_or_else(|| path.to_owned());
+        .unwrap_or_else(|| normalise(PathBuf::new(), &path));
     real.starts_with(root)
+}
+
+/// `base` joined with `rest`, whose `.` and `..` are applied by their text.
+fn normalise(mut base: PathBuf, rest: &Path) -> PathBuf {
+    for component in rest.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                base.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => base.push(other),
+        }
+    }
+    base
 }
 
 /// `$XDG_DATA_HOME/wasmlet`, else `~/.local/share/wasmlet`.
@@ -394,6 +587,23 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .map_err(|e| format!("`{text}` is not a size ({e}); write it like 64MiB or 1GiB"))
 }
 
+/// Parses a listening address: `IP:PORT` (`0.0.0.0:8080`, `[::1]:8080`),
+/// `localhost:PORT`, or a bare `PORT`, which listens on loopback only, like
+/// the default.
+pub fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{Ipv4Addr, SocketAddr};
+    let port = |port: &str| port.parse::<u16>().ok();
+    if let Some(port) = port(text) {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Some(port) = text.strip_prefix("localhost:").and_then(port) {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    text.parse().map_err(|_| {
+        format!("`{text}` is not an address; write a port (8080) or IP:PORT (0.0.0.0:8080)")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +618,22 @@ mod tests {
             assert_eq!(parse_duration(text), Ok(want), "{text}");
         }
         assert!(parse_duration("soon").unwrap_err().contains("500ms"));
+    }
+
+    #[test]
+    fn listening_addresses_parse_as_a_port_or_an_address() {
+        for (text, want) in [
+            ("8080", "127.0.0.1:8080"),
+            ("localhost:9000", "127.0.0.1:9000"),
+            ("0.0.0.0:80", "0.0.0.0:80"),
+            ("[::1]:8080", "[::1]:8080"),
+        ] {
+            assert_eq!(parse_listen(text), Ok(want.parse().unwrap()), "{text}");
+        }
+        for bad in ["", "65536", "example.com:80", "8080:"] {
+            let error = parse_listen(bad).unwrap_err();
+            assert!(error.contains("0.0.0.0:8080"), "{bad}: {error}");
+        }
     }
 
     #[test]
@@ -454,6 +680,32 @@ mod tests {
     }
 
     #[test]
+    fn a_path_through_missing_directories_and_dotdot_is_judged_where_it_will_lead() {
+        let base = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(base.path()).unwrap();
+        let root = base.join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::create_dir(base.join("other")).unwrap();
+        let inside_root = [
+            "root/cache",
+            "missing/../root/cache",
+            "missing/deeper/../../root/data",
+            "other/../root/./data",
+            "root/new/../cache",
+        ];
+        for path in inside_root {
+            assert!(inside(&base.join(path), &root), "{path}");
+        }
+        let outside_root = ["missing/../cache", "root/../cache", "missing/../../root"];
+        for path in outside_root {
+            assert!(!inside(&base.join(path), &root), "{path}");
+        }
+        // Through a symlink that exists: its target counts, not its name.
+        std::os::unix::fs::symlink(&root, base.join("link")).unwrap();
+        assert!(inside(&base.join("link/missing/../cache"), &root));
+    }
+
+    #[test]
     fn limits_out_of_range_are_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let small = Config {
@@ -483,7 +735,7 @@ mod tests {
     fn connection_and_concurrency_limits_out_of_range_name_their_flag() {
         let dir = tempfile::tempdir().unwrap();
         type Break = fn(&mut Config);
-        let cases: [(&str, Break); 6] = [
+        let cases: [(&str, Break); 10] = [
             ("max-concurrency", |c| c.max_concurrency = Some(0)),
             ("max-concurrency", |c| {
                 c.max_concurrency = Some(c.max_instances + 1)
@@ -492,6 +744,12 @@ mod tests {
             ("max-header-size", |c| c.max_header_size = 1024),
             ("header-timeout", |c| c.header_timeout = Duration::ZERO),
             ("body-timeout", |c| c.body_timeout = Duration::ZERO),
+            ("max-response-headers", |c| c.max_response_headers = 0),
+            ("max-response-header-size", |c| {
+                c.max_response_header_size = 2 << 20
+            }),
+            ("max-log-lines", |c| c.max_log_lines = 0),
+            ("log-rate", |c| c.log_rate = 100),
         ];
         for (flag, break_it) in cases {
             let mut config = Config::new(dir.path());

@@ -31,6 +31,9 @@ pub enum ConfigError {
     /// does not exist.
     #[error("{0}")]
     Site(#[from] crate::site::SiteError),
+    /// The TLS certificate or key cannot be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::server::TlsError),
 }
 
 /// Why the server stopped serving.

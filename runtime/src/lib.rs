@@ -8,12 +8,14 @@
 //! - [`config`]: every setting, its default and why; duration and size parsing.
 //! - [`error`]: error enums at the seams, and the one mapping from a request's
 //!   [`Outcome`](error::Outcome) to an HTTP status.
-//! - [`abi`]: the import module name, status codes and log levels the guest
-//!   ABI shares with the SDK.
+//! - [`abi`]: the guest ABI table (`wasmlet-abi`, shared with the SDK): the
+//!   import module, every import's signature, status codes and log levels.
 //! - [`site`]: the `wasmlet.toml` files: per-directory settings, inherited
 //!   and overridden, merged into each handler's [`Policy`](site::Policy).
 //! - [`capability`]: what handlers reach beyond the request: outbound HTTP
 //!   behind an allow-list, key-value stores, granted files.
+//! - [`webroot`]: what a file in the web root is — handler, static, or never
+//!   served and why — one rule for every module that asks.
 //! - [`router`]: URL path → handler, static file or nothing; all path safety.
 //! - [`loader`]: the handler cache — single-flight compile off the workers,
 //!   generations (the last good version keeps serving), the disk cache.
@@ -22,21 +24,29 @@
 //! - [`host`]: the imports, one file per capability, named as the ABI names them.
 //! - [`capability`]: what the imports reach beyond the request, as plain async
 //!   Rust: key-value stores on SQLite or Redis.
-//! - [`server`]: accept loop, hyper service, streaming bodies, static files,
+//! - [`server`]: accept loop, TLS, hyper service, streaming bodies, static files,
 //!   the access line, the status page and the admin listener (`/metrics`,
 //!   `/status`, `/status.json`).
 //! - [`stats`]: live counters and the Prometheus metrics, one registry per
 //!   server.
+//! - `regular_file`: opening a file that must be regular (static files,
+//!   mounts, handlers, cache entries) without ever blocking on a FIFO.
 //! - `request_id`: each request's id, for its access line and its guest's
 //!   log lines.
+//! - [`text_log`]: the text log format's fields, control characters escaped
+//!   so a guest cannot forge a log line.
 //! - [`scaffold`]: `wasmlet new`, a hello handler to start from.
+//! - [`check`]: `wasmlet check` and `wasmlet compile`: the whole web root
+//!   loaded and checked against its configuration, before serving.
 //!
 //! # A request's way through
-//! 1. The accept loop takes a connection (`TCP_NODELAY`) and hands it to
-//!    hyper (HTTP/1.1 keep-alive or HTTP/2). Each request gets an id (its
+//! 1. The accept loop takes a connection (`TCP_NODELAY`), completes the TLS
+//!    handshake when the server has a certificate (ALPN picks `h2` or
+//!    `http/1.1`), and hands it to hyper (HTTP/1.1 keep-alive or HTTP/2). Each request gets an id (its
 //!    `x-request-id` when that is short and plain) and counts as in flight.
-//! 2. The [`router`] turns the path into a route, rejecting hostile paths
-//!    before touching the disk.
+//! 2. An HTTP/1.1 request without exactly one `Host` gets `400`. The
+//!    [`router`] turns the path into a route, rejecting hostile paths before
+//!    touching the disk.
 //! 3. A static route is served by `hyper-staticfile`.
 //! 4. A handler route asks the [`loader`]; the first sight of a file
 //!    version (a request's or the watcher's) loads it: once the file has
@@ -67,18 +77,22 @@
 
 pub mod abi;
 pub mod capability;
+pub mod check;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod host;
 pub mod loader;
+pub(crate) mod regular_file;
 pub(crate) mod request_id;
 pub mod router;
 pub mod scaffold;
 pub mod server;
 pub mod site;
 pub mod stats;
+pub mod text_log;
 pub mod watcher;
+pub mod webroot;
 
 pub use config::Config;
 pub use error::{ConfigError, LoadError, ServeError};

@@ -8,13 +8,20 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_appender::non_blocking::WorkerGuard;
-use wasmlet::config::{self, Config, parse_duration, parse_size};
+use wasmlet::config::{self, Config, TlsConfig, parse_duration, parse_size};
 use wasmlet::watcher::WatchMode;
 
 /// A WebAssembly handler runtime: drop a .wasm or .wat file into a web root
 /// and it serves the next request at its path.
 #[derive(Parser, Debug)]
-#[command(name = "wasmlet", version, about, long_about = None)]
+#[command(
+    name = "wasmlet",
+    // The wasmtime version too: disk cache entries are only valid for the
+    // wasmtime that wrote them.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (wasmtime ", env!("WASMLET_WASMTIME_VERSION"), ")"),
+    about,
+    long_about = None
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +35,10 @@ enum Command {
     /// Compile every handler in a web root ahead of time into the disk cache,
     /// so the server's first requests do not compile.
     Compile(CompileArgs),
+    /// Check a web root before serving it: every wasmlet.toml, every handler
+    /// (filling the disk cache), and each handler's capability imports
+    /// against its grants. Exits non-zero on any error: a deploy step for CI.
+    Check(CompileArgs),
     /// Create a hello handler to start from: NAME.wat, or a Rust crate NAME/
     /// that uses the SDK.
     New(NewArgs),
@@ -77,7 +88,7 @@ impl CacheArgs {
 
 #[derive(clap::Args, Debug)]
 struct CompileArgs {
-    /// The web root whose handlers to compile.
+    /// The web root.
     #[arg(default_value = ".")]
     webroot: PathBuf,
 
@@ -91,9 +102,9 @@ struct ServeArgs {
     #[arg(default_value = ".")]
     webroot: PathBuf,
 
-    /// Address and port to listen on. Use 0.0.0.0:PORT to accept connections
-    /// from other machines.
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    /// Address and port to listen on, or a port alone (loopback). Use
+    /// 0.0.0.0:PORT to accept connections from other machines.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = config::parse_listen)]
     listen: SocketAddr,
 
     /// Worker threads that run requests (default: the number of cores).
@@ -102,8 +113,8 @@ struct ServeArgs {
 
     /// Longest a request may run before it is stopped with 504, e.g. 500ms,
     /// 30s, 1m. It covers the wait for the handler's load: a request still
-    /// waiting on a compile then gets 503 with Retry-After, and the compile
-    /// goes on for the next request.
+    /// waiting on a compile then gets 503 with Retry-After (or the previous
+    /// version), and the compile goes on for the next request.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     request_timeout: Duration,
 
@@ -115,8 +126,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = config::DEFAULT_MAX_INSTANCES, value_name = "N")]
     max_instances: u32,
 
-    /// How long shutdown (Ctrl-C, SIGTERM) waits for in-flight requests; a
-    /// compile in progress does not hold the exit back.
+    /// How long shutdown (Ctrl-C, SIGTERM) waits for in-flight requests.
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     shutdown_timeout: Duration,
 
@@ -159,6 +169,34 @@ struct ServeArgs {
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     body_timeout: Duration,
 
+    /// Most header fields a handler's response may carry; past it
+    /// resp_header returns TOO_LARGE (-8) and a component's response gets
+    /// 500.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_RESPONSE_HEADERS, value_name = "N")]
+    max_response_headers: u32,
+
+    /// Largest response head a handler may build (each field's name and
+    /// value plus 4 bytes); past it as for --max-response-headers.
+    #[arg(long, default_value_t = u64::from(config::DEFAULT_MAX_RESPONSE_HEADER_SIZE), value_name = "SIZE", value_parser = parse_size)]
+    max_response_header_size: u64,
+
+    /// Bytes of log one request's handler may write (log import, or a
+    /// component's stdout and stderr); past it, lines are dropped and one
+    /// line at the request's end says how many.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_LOG_BYTES, value_name = "SIZE", value_parser = parse_size)]
+    max_log_bytes: u64,
+
+    /// Log lines one request's handler may write; past it, as for
+    /// --max-log-bytes.
+    #[arg(long, default_value_t = config::DEFAULT_MAX_LOG_LINES, value_name = "N")]
+    max_log_lines: u32,
+
+    /// Bytes of log a second one handler may write across all its requests
+    /// (a token bucket holding one second's worth); past it, lines are
+    /// dropped and counted.
+    #[arg(long, default_value_t = config::DEFAULT_LOG_RATE, value_name = "SIZE", value_parser = parse_size)]
+    log_rate: u64,
+
     /// Development mode: error responses include trap messages and compile
     /// errors. Never use it in production.
     #[arg(long)]
@@ -182,6 +220,11 @@ struct ServeArgs {
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = wasmlet::config::parse_size)]
     max_module_size: u64,
 
+    /// Longest build of a .rs source handler (where a wasmlet.toml sets
+    /// [build] rust = true, or with --dev); past it the build is stopped.
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
+    build_timeout: Duration,
+
     /// Compile every handler before accepting requests.
     #[arg(long)]
     precompile: bool,
@@ -200,7 +243,7 @@ struct ServeArgs {
     /// HTML, /status.json) on a second address, e.g. 127.0.0.1:9090. Off by
     /// default. Anyone who can reach it sees handler names and errors: keep
     /// it on loopback or a private network.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = config::parse_listen)]
     admin: Option<SocketAddr>,
 
     /// How to notice new, changed and deleted handlers: file system events,
@@ -208,6 +251,27 @@ struct ServeArgs {
     /// (each request still checks its file's version).
     #[arg(long, value_enum, default_value = "events")]
     watch: WatchArg,
+
+    /// Serve HTTPS with this PEM certificate chain, leaf first (certbot's
+    /// fullchain.pem); needs --tls-key. HTTP/2 and HTTP/1.1 are offered by
+    /// ALPN. Both files are reloaded when they change.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert (certbot's privkey.pem).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Also listen for plain HTTP on this address, e.g. 0.0.0.0:80, and
+    /// redirect every request there to the same URL over HTTPS (308).
+    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    redirect_http: Option<SocketAddr>,
+
+    /// How often the --tls-cert and --tls-key files are checked for a
+    /// renewal. A new pair serves new connections; a bad one is refused
+    /// and logged, and the old one keeps serving (default: 10s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "tls_cert")]
+    tls_reload_interval: Option<Duration>,
 
     /// How often --watch poll scans the web root.
     #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
@@ -241,9 +305,14 @@ fn main() -> ExitCode {
         }
         Command::New(args) => new_handler(&args),
         Command::Compile(args) => {
-            // Progress and the summary go to the terminal; only problems are logged.
-            let _log = init_tracing_filter(LogFormat::Text, "wasmlet=warn");
-            compile(args)
+            // Progress and the summary go to the terminal, failures in the
+            // summary; only other problems are logged.
+            let _log = init_tracing_filter(LogFormat::Text, QUIET_LOADER);
+            check(args, true)
+        }
+        Command::Check(args) => {
+            let _log = init_tracing_filter(LogFormat::Text, QUIET_LOADER);
+            check(args, false)
         }
     };
     match result {
@@ -266,11 +335,14 @@ fn init_tracing_filter(format: LogFormat, default: &str) -> WorkerGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .finish(std::io::stderr());
+    // Colours only for a person at a terminal: in a file or a journal the
+    // escape codes are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(writer);
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.fmt_fields(wasmlet::text_log::EscapedFields).init(),
         LogFormat::Json => builder.json().init(),
     }
     guard
@@ -284,6 +356,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .or_else(wasmlet::config::default_data_dir),
         max_module_size: args.max_module_size,
+        build_timeout: args.build_timeout,
         precompile: args.precompile,
         status_path: args.status_path.clone(),
         status_public: args.status_public,
@@ -305,7 +378,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_header_size: u32::try_from(args.max_header_size).unwrap_or(u32::MAX),
         max_body_size: args.max_body_size,
         body_timeout: args.body_timeout,
+        max_response_headers: args.max_response_headers,
+        max_response_header_size: u32::try_from(args.max_response_header_size).unwrap_or(u32::MAX),
+        max_log_bytes: args.max_log_bytes,
+        max_log_lines: args.max_log_lines,
+        log_rate: args.log_rate,
         dev: args.dev,
+        tls: args
+            .tls_cert
+            .clone()
+            .zip(args.tls_key.clone())
+            .map(|(cert, key)| {
+                let tls = TlsConfig::new(cert, key);
+                TlsConfig {
+                    reload_interval: args.tls_reload_interval.unwrap_or(tls.reload_interval),
+                    ..tls
+                }
+            }),
         ..Config::new(&args.webroot)
     };
     let workers = args
@@ -340,19 +429,32 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             );
             server = server.with_admin(admin);
         }
+        if let Some(redirect) = args.redirect_http {
+            let redirect = wasmlet::server::bind(redirect)
+                .map_err(|e| bind_error(redirect, "--redirect-http", e))?;
+            let redirect_addr = redirect
+                .local_addr()
+                .context("cannot read the redirect address")?;
+            tracing::info!("redirecting http://{redirect_addr} to https");
+            server = server.with_redirect(redirect);
+        }
+        let scheme = if server.config().tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(
             webroot = %server.config().webroot.display(),
             workers,
-            "listening on http://{addr}"
+            "listening on {scheme}://{addr}"
         );
         server.run(listener, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     });
-    // Dropping the runtime would wait for its blocking threads, and a compile
-    // runs on one for as long as it takes: the shutdown keeps to
-    // --shutdown-timeout whatever is compiling. (The disk cache writes each
-    // entry whole or not at all.)
-    runtime.shutdown_background();
+    // A plain drop would wait for every blocking thread, and one stuck in
+    // the kernel (a read on a hung network mount) would keep the process
+    // alive after SIGTERM for ever.
+    runtime.shutdown_timeout(wasmlet::config::BLOCKING_EXIT_GRACE);
     served
 }
 
@@ -364,8 +466,17 @@ fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {
         ScaffoldKind::Wat
     };
     let created = scaffold(&args.dir, &args.name, kind)?;
-    for path in &created {
+    let vendored = args.dir.join(&args.name).join("vendor");
+    let (sdk, own): (Vec<_>, Vec<_>) = created.iter().partition(|path| path.starts_with(&vendored));
+    for path in own {
         println!("created {}", path.display());
+    }
+    if !sdk.is_empty() {
+        println!(
+            "created {} (the SDK, {} files)",
+            vendored.join("wasmlet-sdk").display(),
+            sdk.len()
+        );
     }
     match kind {
         ScaffoldKind::Wat => println!(
@@ -380,56 +491,69 @@ fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn compile(args: CompileArgs) -> anyhow::Result<ExitCode> {
+/// The log filter of `check` and `compile`: warnings, but not the loader's
+/// own line for each failed handler, which the summary already prints.
+const QUIET_LOADER: &str = "wasmlet=warn,wasmlet::loader::compile=off";
+
+/// `wasmlet check`, or with `require_cache`, `wasmlet compile` (whose point
+/// is the disk cache).
+fn check(args: CompileArgs, require_cache: bool) -> anyhow::Result<ExitCode> {
     let config = Config {
         cache_dir: args.cache.resolve(),
         ..Config::new(&args.webroot)
     };
-    if config.cache_dir.is_none() {
-        anyhow::bail!("compiling ahead of time needs a disk cache; drop --no-disk-cache");
+    if require_cache && config.cache_dir.is_none() {
+        anyhow::bail!(
+            "compiling ahead of time fills the disk cache, and --no-disk-cache turns it off; \
+             use `wasmlet check --no-disk-cache` to check without one"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let server = wasmlet::Server::new(config)?;
+        let mut server = wasmlet::Server::new(config)?;
         let root = server.config().webroot.clone();
         let total = wasmlet::router::handler_files(&root).len() as u64;
         let bar = indicatif::ProgressBar::new(total).with_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
                 .expect("a valid progress template"),
         );
-        let report = server
-            .precompile(|file, _| {
-                bar.set_message(
-                    file.strip_prefix(&root)
-                        .unwrap_or(file)
-                        .display()
-                        .to_string(),
-                );
-                bar.inc(1);
-            })
-            .await;
+        let report = wasmlet::check::check(&mut server, |file| {
+            bar.set_message(
+                file.strip_prefix(&root)
+                    .unwrap_or(file)
+                    .display()
+                    .to_string(),
+            );
+            bar.inc(1);
+        })
+        .await;
         bar.finish_and_clear();
-        let cache = server
-            .config()
-            .cache_dir
-            .as_deref()
-            .unwrap_or(std::path::Path::new("-"));
+        for error in &report.errors {
+            println!("error: {error}");
+        }
+        for warning in &report.warnings {
+            println!("warning: {warning}");
+        }
+        let cache = match &server.config().cache_dir {
+            Some(dir) => format!(" ({})", dir.display()),
+            None => " (no disk cache)".to_owned(),
+        };
         println!(
-            "{} handlers in {}: {} compiled, {} already in the cache ({}), {} failed",
-            total,
+            "{} handlers in {}: {} compiled, {} already in the cache{cache}, {} failed; \
+             {} configuration files; {} errors, {} warnings",
+            report.handlers,
             root.display(),
             report.compiled,
             report.cached,
-            cache.display(),
-            report.failed.len()
+            report.handlers - report.compiled - report.cached,
+            report.config_files,
+            report.errors.len(),
+            report.warnings.len(),
         );
-        for (_, error) in &report.failed {
-            println!("  failed: {error}");
-        }
-        Ok(if report.failed.is_empty() {
+        Ok(if report.passed() {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

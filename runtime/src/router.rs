@@ -13,8 +13,9 @@
 //!
 //! Syntactically hostile paths (`..`, backslash, NUL, encoded `/`, bad
 //! percent-encoding) are rejected before the file system is touched.
-//! Dotfiles, dot-directories and `wasmlet.toml` are never served, and a file
-//! whose real path (symlinks resolved) leaves the web root does not exist.
+//! What a file found there is — handler, static, or never served — is
+//! [`crate::webroot::classify`]'s to say, from its real path (symlinks
+//! resolved); a file whose real path leaves the web root does not exist.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
@@ -24,11 +25,8 @@ use std::time::SystemTime;
 
 use percent_encoding::percent_decode_str;
 
-/// The file extensions that make a file a handler, in lookup order.
-pub const HANDLER_EXTENSIONS: [&str; 2] = ["wasm", "wat"];
-
-/// Per-directory configuration file: never served.
-pub const CONFIG_FILE: &str = "wasmlet.toml";
+pub use crate::webroot::{CONFIG_FILE, HANDLER_EXTENSIONS};
+use crate::webroot::{Class, SOURCE_EXTENSION, Withheld, classify};
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +41,15 @@ pub enum Route {
     },
     /// Serve this static file (canonical path).
     Static(PathBuf),
+    /// A file of a class never served unless the `wasmlet.toml` of its
+    /// directory (or above) publishes that class (`[static] publish`); the
+    /// caller asks the site.
+    Withheld {
+        /// The file (canonical path).
+        file: PathBuf,
+        /// Its class.
+        class: Withheld,
+    },
     /// Nothing is there, or nothing that may be shown.
     NotFound,
     /// The path is malformed or hostile; the reason is safe to show.
@@ -185,28 +192,50 @@ impl Router {
         Route::NotFound
     }
 
-    /// `dir/name.wasm`, else `dir/name.wat`, if it is a file.
+    /// `dir/name.wasm`, else `dir/name.wat`, else the source handler
+    /// `dir/name.rs` (which the service runs only where builds are on), if it
+    /// is a file.
     fn handler_at(&self, dir: &Path, name: &str) -> Option<PathBuf> {
-        HANDLER_EXTENSIONS.iter().find_map(|ext| {
-            let file = dir.join(format!("{name}.{ext}"));
-            is_file(&file).then_some(file)
-        })
+        HANDLER_EXTENSIONS
+            .iter()
+            .chain([&SOURCE_EXTENSION])
+            .find_map(|ext| {
+                let file = dir.join(format!("{name}.{ext}"));
+                is_file(&file).then_some(file)
+            })
     }
 
     fn contained_handler(&self, file: PathBuf, params: Vec<(String, String)>) -> Route {
         match self.contain(&file) {
-            Some(file) => Route::Handler { file, params },
-            None => Route::NotFound,
+            Some(file)
+                if matches!(
+                    self.class(&file),
+                    Class::Handler | Class::Withheld(Withheld::RustSource)
+                ) =>
+            {
+                Route::Handler { file, params }
+            }
+            _ => Route::NotFound,
         }
     }
 
     fn contained_static(&self, file: PathBuf) -> Route {
-        match self.contain(&file) {
-            // A symlink named `x.txt` may point at a handler or config file;
-            // what counts is the real name.
-            Some(real) if is_servable_static(&real) => Route::Static(real),
-            _ => Route::NotFound,
+        let Some(real) = self.contain(&file) else {
+            return Route::NotFound;
+        };
+        // A symlink named `x.txt` may point at a handler or config file;
+        // what counts is the real name.
+        match self.class(&real) {
+            Class::Static => Route::Static(real),
+            Class::Withheld(class) if class.publishable() => Route::Withheld { file: real, class },
+            Class::Handler | Class::Withheld(_) => Route::NotFound,
         }
+    }
+
+    /// What the file at `real` (inside the root) is.
+    fn class(&self, real: &Path) -> Class {
+        real.strip_prefix(&self.root)
+            .map_or(Class::Withheld(Withheld::Hidden), classify)
     }
 
     /// The file's real path if it is inside the web root and names nothing
@@ -349,7 +378,8 @@ impl Router {
 
 /// Every handler file under `root` that a request could reach, sorted: what
 /// `wasmlet compile` and `--precompile` load. Skips what the router never
-/// serves (dot-entries) and symlinks whose target leaves the root.
+/// serves (dot-entries, build output) and symlinks whose target leaves the
+/// root.
 pub fn handler_files(root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
@@ -377,10 +407,9 @@ pub fn handler_files(root: &Path) -> Vec<PathBuf> {
                 if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
                     dirs.push(path);
                 }
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| HANDLER_EXTENSIONS.contains(&e))
+            } else if real
+                .strip_prefix(root)
+                .is_ok_and(|rel| classify(rel) == Class::Handler)
             {
                 found.push(real);
             }
@@ -440,17 +469,6 @@ fn is_file(path: &Path) -> bool {
     std::fs::metadata(path)
         .as_ref()
         .is_ok_and(Metadata::is_file)
-}
-
-/// Whether a file that resolved to a static route may be sent: never a
-/// handler's bytes, never a configuration file.
-fn is_servable_static(real: &Path) -> bool {
-    let name = real.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let is_handler = real
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| HANDLER_EXTENSIONS.contains(&e));
-    !is_handler && name != CONFIG_FILE
 }
 
 enum Rejection {

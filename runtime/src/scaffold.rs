@@ -2,13 +2,14 @@
 //! WebAssembly text file (`NAME.wat`, served as it is) or as a Rust crate
 //! (`NAME/`) built with the SDK.
 //!
-//! The Rust crate depends on `wasmlet-sdk` by path when this binary was built
-//! from a source tree that still holds the SDK (a checkout, or the source
-//! `cargo install --git` keeps): that SDK is the exact one matching this
-//! runtime, and building needs no registry. Otherwise it depends on the
-//! crates.io release of the same version, which is what a user with an
-//! installed binary and no source has. The generated `Cargo.toml` shows the
-//! other choice in a comment.
+//! The Rust crate carries its own copy of the SDK (`vendor/wasmlet-sdk`),
+//! written from the source embedded in this binary (`runtime/build.rs`): the
+//! SDK is not on crates.io, a path into the source tree wasmlet was built from
+//! breaks when that tree moves or goes, and a copy is exactly the SDK that
+//! matches this runtime. The crate builds wherever it is created, with no
+//! edit, and offline once its few registry dependencies (`http`, `syn`,
+//! `quote`, `proc-macro2`) are in cargo's cache. Its `rust-toolchain.toml`
+//! names the wasm target, so `rustup toolchain install` in the crate adds it.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -41,6 +42,19 @@ pub enum ScaffoldError {
         /// The file or directory in the way.
         path: PathBuf,
     },
+    /// A Rust crate was asked for inside what looks like a web root: its
+    /// source, manifest and build output do not belong where files are
+    /// served.
+    #[error(
+        "{} looks like a web root ({evidence}): create the crate outside it (--dir) and copy only the built .wasm in",
+        dir.display()
+    )]
+    InsideWebRoot {
+        /// Where the crate would have gone.
+        dir: PathBuf,
+        /// What gave the web root away.
+        evidence: String,
+    },
     /// Writing failed (the directory is missing, or not writable).
     #[error("cannot create {}: {source}", path.display())]
     Io {
@@ -65,25 +79,13 @@ pub enum ScaffoldError {
 /// (a URL segment and a crate name alike); a Rust crate also cannot be
 /// called like a Rust keyword or a built-in crate.
 pub fn scaffold(dir: &Path, name: &str, kind: ScaffoldKind) -> Result<Vec<PathBuf>, ScaffoldError> {
-    let sdk = local_sdk();
-    scaffold_with(dir, name, kind, sdk.as_deref())
-}
-
-/// [`scaffold`], with the SDK source directory given (`None`: use the
-/// crates.io release), so tests can take both ways.
-fn scaffold_with(
-    dir: &Path,
-    name: &str,
-    kind: ScaffoldKind,
-    sdk: Option<&Path>,
-) -> Result<Vec<PathBuf>, ScaffoldError> {
     check_name(name, kind).map_err(|reason| ScaffoldError::InvalidName {
         name: name.to_owned(),
         reason,
     })?;
     match kind {
         ScaffoldKind::Wat => scaffold_wat(dir, name),
-        ScaffoldKind::Rust => scaffold_rust(dir, name, sdk),
+        ScaffoldKind::Rust => scaffold_rust(dir, name),
     }
 }
 
@@ -138,11 +140,13 @@ fn scaffold_wat(dir: &Path, name: &str) -> Result<Vec<PathBuf>, ScaffoldError> {
     Ok(vec![path])
 }
 
-fn scaffold_rust(
-    dir: &Path,
-    name: &str,
-    sdk: Option<&Path>,
-) -> Result<Vec<PathBuf>, ScaffoldError> {
+fn scaffold_rust(dir: &Path, name: &str) -> Result<Vec<PathBuf>, ScaffoldError> {
+    if let Some(evidence) = web_root_evidence(dir) {
+        return Err(ScaffoldError::InsideWebRoot {
+            dir: dir.to_owned(),
+            evidence,
+        });
+    }
     let root = dir.join(name);
     fs::create_dir(&root).map_err(|source| match source.kind() {
         io::ErrorKind::AlreadyExists => ScaffoldError::Exists { path: root.clone() },
@@ -151,12 +155,14 @@ fn scaffold_rust(
             source,
         },
     })?;
-    let files = [
-        ("Cargo.toml", cargo_toml(name, sdk)),
-        ("src/lib.rs", RUST_HELLO.replace("NAME", name)),
-        ("README.md", readme(name)),
-        (".gitignore", "/target\n".to_owned()),
+    let mut files = vec![
+        ("Cargo.toml".to_owned(), CARGO_TOML.replace("NAME", name)),
+        ("src/lib.rs".to_owned(), RUST_HELLO.replace("NAME", name)),
+        ("README.md".to_owned(), readme(name)),
+        (".gitignore".to_owned(), "/target\n".to_owned()),
+        ("rust-toolchain.toml".to_owned(), RUST_TOOLCHAIN.to_owned()),
     ];
+    files.extend(sdk_files());
     let written = files
         .iter()
         .map(|(file, contents)| {
@@ -179,6 +185,30 @@ fn scaffold_rust(
     written
 }
 
+/// Why `dir` looks like a web root, if it does: a `wasmlet.toml` in it or
+/// above it, or a handler file in it.
+fn web_root_evidence(dir: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    if let Some(config) = dir
+        .ancestors()
+        .map(|ancestor| ancestor.join("wasmlet.toml"))
+        .find(|config| config.is_file())
+    {
+        return Some(format!("{} is there", config.display()));
+    }
+    fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.is_file()
+                && path.extension().is_some_and(|ext| {
+                    ext.eq_ignore_ascii_case("wasm") || ext.eq_ignore_ascii_case("wat")
+                })
+        })
+        .map(|handler| format!("it holds the handler {}", handler.display()))
+}
+
 /// Writes a file that must not exist yet; `create_new` makes the check and
 /// the creation one step.
 fn write_new(path: &Path, contents: &str) -> Result<(), ScaffoldError> {
@@ -199,55 +229,43 @@ fn write_new(path: &Path, contents: &str) -> Result<(), ScaffoldError> {
     file.write_all(contents.as_bytes()).map_err(io_error)
 }
 
-/// The SDK's source directory, if this binary was built from a tree that
-/// still has it.
-fn local_sdk() -> Option<PathBuf> {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
-    sdk.join("Cargo.toml")
-        .is_file()
-        .then(|| sdk.canonicalize().ok())
-        .flatten()
+/// The SDK's source as this binary embeds it (`runtime/build.rs`): each
+/// file's path below `sdk/` and its text.
+const SDK_SOURCE: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/sdk_files.rs"));
+
+/// Where a new crate keeps its copy of the SDK.
+const VENDORED_SDK: &str = "vendor/wasmlet-sdk";
+
+/// The files of the crate's SDK copy, below `vendor/wasmlet-sdk/`.
+fn sdk_files() -> impl Iterator<Item = (String, String)> {
+    sdk_source().map(|(path, text)| (format!("{VENDORED_SDK}/{path}"), text))
 }
 
-/// The `wasmlet-sdk` dependency line, with the other choice in a comment.
-fn sdk_dependency(sdk: Option<&Path>) -> String {
+/// The SDK as a stand-alone crate: the embedded source with manifests that
+/// do not inherit from this workspace's, each file's path relative to the
+/// SDK's root. What `wasmlet new --rust` vendors and source handlers build
+/// against.
+pub(crate) fn sdk_source() -> impl Iterator<Item = (String, String)> {
     let version = env!("CARGO_PKG_VERSION");
-    match sdk {
-        Some(path) => format!(
-            "# The SDK from the source tree this wasmlet was built from; without it,\n\
-             # use the release: wasmlet-sdk = \"{version}\"\n\
-             wasmlet-sdk = {{ path = {} }}\n",
-            toml_string(&path.to_string_lossy()),
+    let manifests = [
+        ("Cargo.toml", SDK_MANIFEST.replace("VERSION", version)),
+        (
+            "macros/Cargo.toml",
+            SDK_MACROS_MANIFEST.replace("VERSION", version),
         ),
-        None => format!(
-            "# The SDK release matching this wasmlet; for a source checkout instead:\n\
-             # wasmlet-sdk = {{ path = \"/path/to/wasmlet/sdk\" }}\n\
-             wasmlet-sdk = \"{version}\"\n"
+        (
+            "abi/Cargo.toml",
+            SDK_ABI_MANIFEST.replace("VERSION", version),
         ),
-    }
-}
-
-/// `text` as a TOML basic string: quoted, with `"`, `\` and control
-/// characters escaped.
-fn toml_string(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
-}
-
-fn cargo_toml(name: &str, sdk: Option<&Path>) -> String {
-    CARGO_TOML
-        .replace("NAME", name)
-        .replace("SDK_DEPENDENCY\n", &sdk_dependency(sdk))
+    ];
+    manifests
+        .into_iter()
+        .map(|(path, text)| (path.to_owned(), text))
+        .chain(
+            SDK_SOURCE
+                .iter()
+                .map(|(path, text)| ((*path).to_owned(), (*text).to_owned())),
+        )
 }
 
 fn readme(name: &str) -> String {
@@ -288,7 +306,9 @@ publish = false
 crate-type = ["cdylib", "rlib"]
 
 [dependencies]
-SDK_DEPENDENCY
+# The SDK matching the wasmlet that created this crate, copied in by
+# `wasmlet new`.
+wasmlet-sdk = { path = "vendor/wasmlet-sdk" }
 
 # Small modules load and compile faster, and a handler waits on I/O far more
 # than it computes. A panic in a handler traps, so the unwinding machinery is
@@ -342,7 +362,88 @@ it into the web root as `NAME.wasm`:
     cargo build --release --target wasm32-unknown-unknown
     cp target/wasm32-unknown-unknown/release/FILE.wasm /path/to/webroot/NAME.wasm
 
-The target needs installing once: `rustup target add wasm32-unknown-unknown`.
+Keep this crate outside the web root: wasmlet never serves Rust source,
+manifests or `target/`, but a web root is for what is served.
+
+The wasm target needs installing once; `rust-toolchain.toml` names it, so
+running `rustup toolchain install` here adds it (or `rustup target add
+wasm32-unknown-unknown`).
+
+`vendor/wasmlet-sdk` is the SDK of the wasmlet that created this crate; a
+newer wasmlet's `wasmlet new` writes a newer copy.
+"#;
+
+const RUST_TOOLCHAIN: &str = r#"# Your default toolchain, with the target handlers build for: run
+# `rustup toolchain install` here once to add it.
+[toolchain]
+targets = ["wasm32-unknown-unknown"]
+"#;
+
+/// `vendor/wasmlet-sdk/Cargo.toml`: the SDK's manifest without this
+/// workspace's inheritance (a test checks that it names the same
+/// dependencies, versions and features).
+const SDK_MANIFEST: &str = r#"# The wasmlet SDK, copied in by `wasmlet new` (wasmlet VERSION).
+[package]
+name = "wasmlet-sdk"
+version = "VERSION"
+edition = "2024"
+publish = false
+
+[features]
+json = ["dep:serde", "dep:serde_json"]
+
+[dependencies]
+http = "1"
+serde = { version = "1", optional = true }
+serde_json = { version = "1", optional = true }
+wasmlet-abi = { path = "abi" }
+wasmlet-sdk-macros = { path = "macros" }
+
+[dev-dependencies]
+serde = { version = "1", features = ["derive"] }
+
+[lints.rust]
+unsafe_op_in_unsafe_fn = "deny"
+missing_docs = "warn"
+unreachable_pub = "warn"
+"#;
+
+/// `vendor/wasmlet-sdk/abi/Cargo.toml`, likewise.
+const SDK_ABI_MANIFEST: &str = r#"# The wasmlet ABI table, copied in by `wasmlet new` (wasmlet VERSION).
+[package]
+name = "wasmlet-abi"
+version = "VERSION"
+edition = "2024"
+publish = false
+
+[dependencies]
+
+[lints.rust]
+unsafe_op_in_unsafe_fn = "deny"
+missing_docs = "warn"
+unreachable_pub = "warn"
+"#;
+
+/// `vendor/wasmlet-sdk/macros/Cargo.toml`, likewise.
+const SDK_MACROS_MANIFEST: &str = r#"# The wasmlet SDK's `#[handler]`, copied in by `wasmlet new` (wasmlet VERSION).
+[package]
+name = "wasmlet-sdk-macros"
+version = "VERSION"
+edition = "2024"
+publish = false
+
+[lib]
+proc-macro = true
+
+[dependencies]
+proc-macro2 = "1"
+quote = "1"
+syn = { version = "2", features = ["full", "visit"] }
+
+[lints.rust]
+unsafe_op_in_unsafe_fn = "deny"
+missing_docs = "warn"
+unreachable_pub = "warn"
 "#;
 
 #[cfg(test)]
@@ -520,13 +621,24 @@ mod tests {
     #[test]
     fn rust_creates_a_crate_named_after_the_handler() {
         let dir = tempfile::tempdir().unwrap();
-        let files = scaffold_with(dir.path(), "my-greeter", ScaffoldKind::Rust, None).unwrap();
+        let files = scaffold(dir.path(), "my-greeter", ScaffoldKind::Rust).unwrap();
         let root = dir.path().join("my-greeter");
-        let expected: Vec<PathBuf> = ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"]
-            .iter()
-            .map(|file| root.join(file))
-            .collect();
-        assert_eq!(files, expected);
+        let own: Vec<PathBuf> = [
+            "Cargo.toml",
+            "src/lib.rs",
+            "README.md",
+            ".gitignore",
+            "rust-toolchain.toml",
+        ]
+        .iter()
+        .map(|file| root.join(file))
+        .collect();
+        assert_eq!(files[..own.len()], own[..]);
+        assert!(
+            files[own.len()..]
+                .iter()
+                .all(|file| file.starts_with(root.join("vendor/wasmlet-sdk")))
+        );
 
         let manifest = fs::read_to_string(root.join("Cargo.toml")).unwrap();
         assert!(manifest.contains("name = \"my-greeter\"\n"), "{manifest}");
@@ -535,7 +647,10 @@ mod tests {
             "{manifest}"
         );
         assert!(manifest.contains("\n[workspace]\n"), "{manifest}");
-        assert!(!manifest.contains("SDK_DEPENDENCY"), "{manifest}");
+        assert!(
+            manifest.contains("\nwasmlet-sdk = { path = \"vendor/wasmlet-sdk\" }\n"),
+            "{manifest}"
+        );
 
         let source = fs::read_to_string(root.join("src/lib.rs")).unwrap();
         assert!(source.contains("#[handler(get)]"), "{source}");
@@ -553,32 +668,99 @@ mod tests {
             readme.contains("release/my_greeter.wasm /path/to/webroot/my-greeter.wasm"),
             "{readme}"
         );
+        let toolchain = fs::read_to_string(root.join("rust-toolchain.toml")).unwrap();
+        assert!(
+            toolchain.contains("targets = [\"wasm32-unknown-unknown\"]"),
+            "{toolchain}"
+        );
     }
 
     #[test]
-    fn the_sdk_comes_by_path_from_a_source_tree_or_else_from_the_release() {
-        let version = env!("CARGO_PKG_VERSION");
-        let released = sdk_dependency(None);
-        assert!(
-            released.ends_with(&format!("\nwasmlet-sdk = \"{version}\"\n")),
-            "{released}"
-        );
+    fn the_crate_carries_the_sdk_source_of_this_tree_file_for_file() {
+        let dir = tempfile::tempdir().unwrap();
+        scaffold(dir.path(), "greet", ScaffoldKind::Rust).unwrap();
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+        let copy = dir.path().join("greet/vendor/wasmlet-sdk");
+        for file in [
+            "src/lib.rs",
+            "src/sys/wasm.rs",
+            "macros/src/lib.rs",
+            "abi/src/lib.rs",
+        ] {
+            assert_eq!(
+                fs::read_to_string(copy.join(file)).unwrap(),
+                fs::read_to_string(sdk.join(file)).unwrap(),
+                "{file}"
+            );
+        }
+        assert!(SDK_SOURCE.len() > 20, "{} files", SDK_SOURCE.len());
+    }
 
-        let local = sdk_dependency(Some(Path::new("/src/wasmlet/sdk")));
-        assert!(
-            local.ends_with("\nwasmlet-sdk = { path = \"/src/wasmlet/sdk\" }\n"),
-            "{local}"
-        );
-        // A path with a quote, a backslash or a control character stays a
-        // valid TOML string.
-        let odd = sdk_dependency(Some(Path::new("/a \"b\"\\c\td")));
-        assert!(odd.contains(r#"path = "/a \"b\"\\c\u0009d""#), "{odd}");
+    /// `(name, version, features, optional)` of each dependency in a
+    /// manifest's table, with `workspace = true` entries looked up in the
+    /// workspace's `[workspace.dependencies]`.
+    fn dependencies(manifest: &str, table: &str) -> Vec<(String, String, Vec<String>, bool)> {
+        let workspace: toml::Table =
+            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+                .unwrap()
+                .parse()
+                .unwrap();
+        let shared = &workspace["workspace"]["dependencies"];
+        let manifest: toml::Table = manifest.parse().unwrap();
+        let Some(deps) = manifest.get(table).and_then(|t| t.as_table()) else {
+            return Vec::new();
+        };
+        let mut list: Vec<_> = deps
+            .iter()
+            .filter(|(name, _)| !name.starts_with("wasmlet-") && *name != "trybuild")
+            .map(|(name, spec)| {
+                let field = |spec: &toml::Value, key: &str| spec.get(key).cloned();
+                let base = if field(spec, "workspace").is_some() {
+                    shared[name.as_str()].clone()
+                } else {
+                    spec.clone()
+                };
+                let version = match &base {
+                    toml::Value::String(version) => version.clone(),
+                    other => other["version"].as_str().unwrap().to_owned(),
+                };
+                let mut features: Vec<String> = [field(&base, "features"), field(spec, "features")]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|list| list.as_array().unwrap().clone())
+                    .map(|feature| feature.as_str().unwrap().to_owned())
+                    .collect();
+                features.sort();
+                features.dedup();
+                let optional = field(spec, "optional").is_some_and(|v| v.as_bool() == Some(true));
+                (name.clone(), version, features, optional)
+            })
+            .collect();
+        list.sort();
+        list
     }
 
     #[test]
-    fn this_source_tree_offers_its_own_sdk() {
-        let sdk = local_sdk().expect("the SDK sits beside the runtime in this repository");
-        assert!(sdk.join("src/lib.rs").is_file());
+    fn the_sdk_copys_manifests_name_the_dependencies_of_the_real_ones() {
+        let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+        for (copy, real) in [
+            (SDK_MANIFEST, "Cargo.toml"),
+            (SDK_MACROS_MANIFEST, "macros/Cargo.toml"),
+            (SDK_ABI_MANIFEST, "abi/Cargo.toml"),
+        ] {
+            let real = fs::read_to_string(sdk.join(real)).unwrap();
+            for table in ["dependencies", "dev-dependencies"] {
+                assert_eq!(
+                    dependencies(copy, table),
+                    dependencies(&real, table),
+                    "{table}"
+                );
+            }
+            let copy: toml::Table = copy.parse().unwrap();
+            let real: toml::Table = real.parse().unwrap();
+            assert_eq!(copy.get("features"), real.get("features"));
+            assert_eq!(copy.get("lib"), real.get("lib"));
+        }
     }
 
     #[test]
@@ -589,6 +771,29 @@ mod tests {
         let error = scaffold(dir.path(), "greet", ScaffoldKind::Rust).unwrap_err();
         assert!(matches!(error, ScaffoldError::Exists { .. }), "{error}");
         assert_eq!(fs::read_dir(dir.path().join("greet")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_crate_is_refused_inside_a_web_root_and_nothing_is_written() {
+        let marked = tempfile::tempdir().unwrap();
+        fs::write(marked.path().join("wasmlet.toml"), "").unwrap();
+        fs::create_dir(marked.path().join("api")).unwrap();
+        let with_handler = tempfile::tempdir().unwrap();
+        fs::write(with_handler.path().join("hello.wat"), "(module)").unwrap();
+        for (dir, clue) in [
+            (marked.path().join("api"), "wasmlet.toml"),
+            (with_handler.path().to_owned(), "hello.wat"),
+        ] {
+            let error = scaffold(&dir, "greet", ScaffoldKind::Rust).unwrap_err();
+            assert!(
+                matches!(error, ScaffoldError::InsideWebRoot { .. }),
+                "{error}"
+            );
+            assert!(error.to_string().contains(clue), "{error}");
+            assert!(!dir.join("greet").exists());
+            // A WAT handler is meant for a web root.
+            scaffold(&dir, "greet", ScaffoldKind::Wat).unwrap();
+        }
     }
 
     #[test]

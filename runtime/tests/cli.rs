@@ -37,6 +37,10 @@ fn help_explains_every_serve_flag_and_its_default() {
         "--body-timeout",
         "--dev",
         "--admin",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-reload-interval",
+        "--redirect-http",
         "/metrics",
         "127.0.0.1:8080",
         "30s",
@@ -129,15 +133,50 @@ fn sigterm_stops_the_server_with_exit_zero() {
     let mut listening = false;
     while Instant::now() < deadline {
         match lines.next() {
-            Some(Ok(line)) if line.contains("listening on http://127.0.0.1:") => {
-                listening = true;
-                break;
+            Some(Ok(line)) => {
+                // Not a terminal: no colour escape codes in the log.
+                assert!(!line.contains('\x1b'), "an escape code in {line:?}");
+                if line.contains("listening on http://127.0.0.1:") {
+                    listening = true;
+                    break;
+                }
             }
-            Some(_) => continue,
-            None => break,
+            _ => break,
         }
     }
     assert!(listening, "the server never said where it listens");
+    stop_with_sigterm(child);
+}
+
+#[test]
+fn a_bare_port_listens_on_loopback() {
+    let root = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = wasmlet()
+        .args([
+            "serve",
+            root.path().to_str().unwrap(),
+            "--listen",
+            &port.to_string(),
+        ])
+        .env("RUST_LOG", "wasmlet=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let wanted = format!("listening on http://127.0.0.1:{port}");
+    // Kept open until the server has stopped: it still logs.
+    let mut lines = BufReader::new(stderr).lines();
+    let said = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains(&wanted));
+    assert!(said, "the server never said {wanted}");
     stop_with_sigterm(child);
 }
 
@@ -195,6 +234,80 @@ fn compile_fills_the_cache_reports_failures_and_exits_non_zero() {
 }
 
 #[test]
+fn check_fails_on_a_broken_wasmlet_toml_and_says_each_failure_once() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("wasmlet.toml"), "[http]\nalow = []\n").unwrap();
+    std::fs::write(
+        root.path().join("broken.wat"),
+        "(module\n  (func $f (result i32)\n    i32.const x))",
+    )
+    .unwrap();
+    for command in ["check", "compile"] {
+        let out = wasmlet()
+            .args([command, root.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{command}:\n{text}");
+        assert!(
+            text.contains("wasmlet.toml:2:1: http.alow: unknown field `alow`"),
+            "{command}:\n{text}"
+        );
+        assert_eq!(
+            text.matches("broken.wat:3:15").count(),
+            1,
+            "{command}:\n{text}"
+        );
+        assert!(text.contains("2 errors"), "{command}:\n{text}");
+    }
+}
+
+#[test]
+fn check_warns_about_capability_imports_that_nothing_grants() {
+    let root = tempfile::tempdir().unwrap();
+    let uses_kv = r#"(module
+        (import "wasmlet" "kv_get" (func (param i32 i32 i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "handle")))"#;
+    std::fs::create_dir(root.path().join("granted")).unwrap();
+    std::fs::write(root.path().join("notes.wat"), uses_kv).unwrap();
+    std::fs::write(root.path().join("granted/notes.wat"), uses_kv).unwrap();
+    std::fs::write(
+        root.path().join("granted/wasmlet.toml"),
+        "[kv]\nstores = [\"default\"]\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = wasmlet()
+        .args(["check", root.path().to_str().unwrap(), "--no-disk-cache"])
+        .env("XDG_DATA_HOME", data.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a warning is not an error:\n{text}");
+    let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "warning: notes.wat imports `kv_get`, but no wasmlet.toml at or above its directory grants [kv] stores: every such call returns DENIED"
+        ],
+        "{text}"
+    );
+    assert!(text.contains("(no disk cache)"), "{text}");
+
+    let out = wasmlet()
+        .args(["compile", root.path().to_str().unwrap(), "--no-disk-cache"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wasmlet check --no-disk-cache"));
+}
+
+#[test]
 fn compile_refuses_a_cache_inside_the_web_root() {
     let root = tempfile::tempdir().unwrap();
     let out = wasmlet()
@@ -232,14 +345,36 @@ fn new_creates_a_handler_and_refuses_to_overwrite_one() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 
+    // `dir` now holds a handler: a crate's source does not belong there.
     let out = run(&["shop", "--rust"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("looks like a web root") && err.contains("greet.wat"),
+        "{err}"
+    );
+    assert!(!dir.path().join("shop").exists());
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = wasmlet()
+        .args(["new", "shop", "--rust", "--dir"])
+        .arg(elsewhere.path())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(dir.path().join("shop/Cargo.toml").is_file());
-    assert!(dir.path().join("shop/src/lib.rs").is_file());
+    assert!(elsewhere.path().join("shop/Cargo.toml").is_file());
+    assert!(elsewhere.path().join("shop/src/lib.rs").is_file());
+    assert!(elsewhere.path().join("shop/rust-toolchain.toml").is_file());
+    assert!(
+        elsewhere
+            .path()
+            .join("shop/vendor/wasmlet-sdk/src/lib.rs")
+            .is_file()
+    );
 
     let out = run(&["bad name!"]);
     assert!(!out.status.success());
@@ -515,4 +650,138 @@ fn sigterm_cuts_what_outlasts_the_shutdown_timeout_and_still_exits_zero() {
         "SIGTERM with a 60 s sleeper and --shutdown-timeout 500ms: cut, exit 0 after {:.0} ms",
         took.as_secs_f64() * 1e3
     );
+}
+
+#[test]
+fn a_missing_tls_certificate_stops_the_start_with_one_line_naming_it() {
+    let root = tempfile::tempdir().unwrap();
+    let cert = root.path().join("no-such-fullchain.pem");
+    let out = wasmlet()
+        .args([
+            "serve",
+            root.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: cannot read the TLS cert {}: No such file or directory (os error 2); check --tls-cert",
+            cert.display()
+        )
+    );
+}
+
+/// Runs `wasmlet serve ROOT --listen 127.0.0.1:0 ARGS…`, expecting it to
+/// refuse to start: its stderr. Fails the test if it is still running after
+/// 30 s (it started and serves).
+fn refused_start(root: &std::path::Path, args: &[&std::ffi::OsStr]) -> String {
+    let mut child = wasmlet()
+        .arg("serve")
+        .arg(root)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("it started with {args:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!status.success(), "{args:?}: {status}\n{err}");
+    err
+}
+
+#[test]
+fn a_cache_data_or_store_path_reaching_the_web_root_through_a_missing_directory_is_refused_at_start()
+ {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let missing = base.path().join("missing");
+    let outside = base.path().join("outside");
+    let cases = [
+        (
+            "--cache-dir",
+            missing.join("../root/cache"),
+            outside.join("data"),
+        ),
+        (
+            "--data-dir",
+            outside.join("data"),
+            missing.join("../root/data"),
+        ),
+    ];
+    for (flag, cache, data) in &cases {
+        let err = refused_start(
+            &root,
+            &[
+                "--cache-dir".as_ref(),
+                cache.as_os_str(),
+                "--data-dir".as_ref(),
+                data.as_os_str(),
+            ],
+        );
+        assert!(
+            err.contains(flag) && err.contains("inside the web root"),
+            "{flag}: {err}"
+        );
+        assert!(
+            !missing.exists(),
+            "{flag}: it created {}",
+            missing.display()
+        );
+    }
+
+    // A store's path, relative to a data directory that does not exist yet.
+    std::fs::write(
+        root.join("wasmlet.toml"),
+        "[kv]\nstores = [\"leak\"]\n\n[stores.leak]\nbackend = \"sqlite\"\npath = \"../root/db.sqlite\"\n",
+    )
+    .unwrap();
+    let err = refused_start(
+        &root,
+        &[
+            "--no-disk-cache".as_ref(),
+            "--data-dir".as_ref(),
+            missing.as_os_str(),
+        ],
+    );
+    assert!(
+        err.contains("wasmlet.toml")
+            && err.contains("stores.leak")
+            && err.contains("inside the web root"),
+        "{err}"
+    );
+    assert!(
+        !root.join("db.sqlite").exists(),
+        "the store was created in the web root"
+    );
+    assert!(!missing.exists(), "it created {}", missing.display());
 }

@@ -73,13 +73,15 @@
 //!   (`host_error.rs`): a failed host call and the status it answers with.
 //! - [`log`] and the [`error!`], [`warn!`], [`info!`], [`debug!`] macros;
 //!   [`sleep`], and the clocks [`now`] and [`elapsed`] (`time.rs`).
+//! - [`var`] (`var.rs`): the handler's `[variables]` (keys, tokens,
+//!   settings) from its `wasmlet.toml` files.
 //! - [`http`] (`http.rs`, `http/fetch.rs`): the `http` crate's types, and
 //!   outbound requests answered by a [`FetchResponse`](http::FetchResponse).
 //! - [`kv`] (`kv.rs`): key-value stores.
 //! - [`fs`] (`fs.rs`): files in granted mounts.
 //! - [`Pending`], [`join_all`], [`try_join_all`], [`join!`] (`pending.rs`):
 //!   operations running concurrently, and the handles behind them.
-//! - [`code`]: the ABI's status codes, mirrored from the runtime.
+//! - [`code`]: the ABI's status codes, the table the runtime uses too.
 //! - `sys/`: the only `unsafe` and the only host imports (on wasm32), or a
 //!   fake host in thread-local state (everywhere else; its capabilities in
 //!   `sys/fake/`).
@@ -121,6 +123,7 @@ mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod time;
+mod var;
 mod writer;
 
 pub use body::Body;
@@ -131,6 +134,7 @@ pub use request::Request;
 pub use response::{IntoResponse, Response};
 pub use serve::StreamResult;
 pub use time::{elapsed, now, sleep};
+pub use var::var;
 pub use writer::ResponseWriter;
 
 /// Exports a function as this module's request handler.

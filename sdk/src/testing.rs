@@ -129,6 +129,14 @@ impl TestRequest {
         self
     }
 
+    /// Sets variable `name`, as a `[variables]` table of the handler's
+    /// `wasmlet.toml` would; [`crate::var`] reads it. Setting a name again
+    /// replaces its value.
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.exchange.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Sets the request body.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.exchange.body = body.into();

@@ -106,10 +106,13 @@ fn build_for_wasm(target: &str, packages: &[&str]) -> PathBuf {
     let target_dir = workspace.join("target").join("wasm-handlers");
     // rust-toolchain.toml names the wasm targets, but rustup adds targets
     // only when it installs the toolchain; make sure they are there on a
-    // machine that had the toolchain already. Without rustup, the build
-    // below says what is missing.
+    // machine that had the toolchain already (tests/setup does the same
+    // before cargo runs). Under cargo, RUSTUP_TOOLCHAIN is set and rustup
+    // would ignore the file. Without rustup, the build below says what is
+    // missing.
     let _ = std::process::Command::new("rustup")
         .args(["toolchain", "install"])
+        .env_remove("RUSTUP_TOOLCHAIN")
         .current_dir(&workspace)
         .stdout(std::process::Stdio::null())
         .status();
@@ -658,13 +661,24 @@ pub async fn closed_within(
 /// `/proc/self/status`). The test servers run in the test's own process, so
 /// this includes theirs.
 pub fn rss_bytes() -> u64 {
+    proc_status_bytes("VmRSS:")
+}
+
+/// This process's peak resident set size so far (`VmHWM`), in bytes: what a
+/// test checks when memory spent and freed again during a request matters.
+pub fn peak_rss_bytes() -> u64 {
+    proc_status_bytes("VmHWM:")
+}
+
+/// A size field of `/proc/self/status` (given in kB), in bytes.
+fn proc_status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
     let kib: u64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|kib| kib.trim().parse().ok())
-        .expect("a VmRSS line in /proc/self/status");
+        .unwrap_or_else(|| panic!("a {field} line in /proc/self/status"));
     kib * 1024
 }
 

@@ -223,28 +223,25 @@ impl ServerProcess {
         self.log.lock().unwrap().join("\n")
     }
 
-    /// Sends it SIGTERM, as a supervisor stopping it would.
-    pub fn terminate(&self) {
+    /// Sends SIGTERM and polls until the process exits or `within` passes:
+    /// its exit status, or `None` when it is still running then (the drop
+    /// kills it).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -TERM {pid} failed");
-    }
-
-    /// Its exit status once it has exited, polling until `deadline` passes;
-    /// `None` if it is still running then.
-    pub fn exited_within(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
-        let start = std::time::Instant::now();
+        let deadline = std::time::Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for wasmlet") {
                 return Some(status);
             }
-            if start.elapsed() > deadline {
+            if std::time::Instant::now() >= deadline {
                 return None;
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -74,6 +74,12 @@ impl RedisServer {
         self.port
     }
 
+    /// Kills the server, as an operator stopping Redis would; nothing
+    /// listens on its port until [`RedisServer::restart`].
+    pub fn stop(&mut self) {
+        stop(&mut self.child);
+    }
+
     /// Kills the server and starts a new, empty one on the same port, as an
     /// operator restarting Redis would. Clients connected to the old one see
     /// their connection drop.

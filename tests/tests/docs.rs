@@ -21,7 +21,8 @@ fn every_status_code_has_a_row_in_the_abi_reference() {
 #[test]
 fn every_import_has_a_section_with_a_module_that_compiles() {
     let doc = abi_reference();
-    for import in wasmlet::host::IMPORTS {
+    for import in wasmlet::abi::IMPORTS {
+        let import = import.name;
         let heading = format!("### `{import}`\n");
         let start = doc
             .find(&heading)
@@ -48,6 +49,62 @@ fn every_import_has_a_section_with_a_module_that_compiles() {
                 "{import}: the example does not import it"
             );
             assert!(binary.starts_with(b"\0asm"));
+            for (name, signature) in wasmlet_imports(&binary) {
+                let known = wasmlet::abi::find(&name)
+                    .unwrap_or_else(|| panic!("{import}: the example imports unknown `{name}`"));
+                assert_eq!(
+                    signature,
+                    known.wat().to_string(),
+                    "{import}: the example's `{name}` differs from the ABI table"
+                );
+            }
         }
     }
+}
+
+/// Each `wasmlet` import of a module with its function type, written as
+/// [`wasmlet::abi::Import::wat`] writes it.
+fn wasmlet_imports(binary: &[u8]) -> Vec<(String, String)> {
+    use wasmparser::{Payload, TypeRef, ValType};
+    let mut types = Vec::new();
+    let mut imports = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(binary) {
+        match payload.expect("a valid module") {
+            Payload::TypeSection(section) => {
+                for ty in section.into_iter_err_on_gc_types() {
+                    types.push(ty.expect("a function type"));
+                }
+            }
+            Payload::ImportSection(section) => {
+                for import in section.into_imports() {
+                    let import = import.expect("an import");
+                    if let TypeRef::Func(index) = import.ty {
+                        imports.push((import.module.to_owned(), import.name.to_owned(), index));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let text = |types: &[ValType]| -> Vec<wasmlet::abi::Type> {
+        types
+            .iter()
+            .map(|ty| match ty {
+                ValType::I32 => wasmlet::abi::Type::I32,
+                ValType::I64 => wasmlet::abi::Type::I64,
+                other => panic!("a type the ABI never uses: {other:?}"),
+            })
+            .collect()
+    };
+    imports
+        .into_iter()
+        .filter(|(module, _, _)| module == wasmlet::abi::MODULE)
+        .map(|(_, name, index)| {
+            let ty = &types[index as usize];
+            let mut signature = String::new();
+            wasmlet::abi::write_func(&mut signature, &text(ty.params()), &text(ty.results()))
+                .unwrap();
+            (name, signature)
+        })
+        .collect()
 }

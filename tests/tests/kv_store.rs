@@ -393,7 +393,7 @@ async fn a_sqlite_store_whose_directory_cannot_be_created_is_unavailable_and_say
 }
 
 #[tokio::test]
-async fn a_redis_url_where_nothing_listens_is_unavailable_and_the_message_names_it() {
+async fn a_redis_url_where_nothing_listens_opens_and_its_operations_fail_naming_it() {
     // A port that was free a moment ago: nothing listens on it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -408,15 +408,18 @@ async fn a_redis_url_where_nothing_listens_is_unavailable_and_the_message_names_
         },
     );
     let started = Instant::now();
-    let error = Store::open(&settings).await.unwrap_err();
+    // The server being down is no reason to refuse the store (and with it
+    // the whole configuration): it may come up later.
+    let store = Store::open(&settings).await.unwrap();
+    let error = store.get("k").await.unwrap_err();
     let KvError::Unavailable(message) = &error else {
         panic!("expected Unavailable, got {error:?}");
     };
     assert!(message.contains(&url), "{message}");
     assert!(message.contains("\"sessions\""), "{message}");
-    assert!(message.contains("start the Redis server"), "{message}");
+    assert!(message.contains("Redis server is running"), "{message}");
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(10),
         "giving up took {:?}",
         started.elapsed()
     );

@@ -61,6 +61,59 @@ async fn dev_mode_puts_the_trap_message_in_the_500_body() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_is_told_once_in_one_line_with_the_functions_it_happened_in() {
+    let root = WebRoot::new().file(
+        "deep.wat",
+        r#"(module
+            (memory (export "memory") 1)
+            (func $inner unreachable)
+            (func $outer call $inner)
+            (func (export "handle") call $outer))"#,
+    );
+    let server = TestServer::start_with(root, |config| config.dev = true).await;
+    let reply = server.get("/deep").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let text = reply.text();
+    assert!(text.contains("wasm trap: wasm `unreachable`"), "{text:?}");
+    assert!(!text.contains("wasm trap: wasm trap"), "{text:?}");
+    assert!(
+        text.contains("(in `inner` called from `outer` called from "),
+        "{text:?}"
+    );
+    // The status line, a blank line, then the message alone on its line: no
+    // multi-line backtrace dump.
+    assert!(!text.contains("backtrace"), "{text:?}");
+    let message: Vec<&str> = text.lines().skip(2).collect();
+    assert_eq!(message.len(), 1, "{text:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_file_saved_as_wasm_is_refused_in_one_line_that_says_so() {
+    let root = WebRoot::new()
+        .file("notes.wasm", "this is not a module\n")
+        .file("text.wasm", "(module (func (export \"handle\")))");
+    let server = TestServer::start(root).await;
+    for path in ["/notes", "/text"] {
+        assert_eq!(
+            server.get(path).await.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{path}"
+        );
+    }
+    for said in [
+        "notes.wasm: not a valid WebAssembly module: it starts with \"this is not \", not with the bytes \\0asm",
+        "text.wasm: not a valid WebAssembly module: it is WebAssembly text, not binary: name the file `.wat`",
+    ] {
+        assert!(
+            log_contains(said, LOG_WAIT).await,
+            "not said: {said}\n{}",
+            wasmlet_tests::logs()
+        );
+    }
+    assert!(!wasmlet_tests::logs().contains("bad magic number"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_after_the_head_cuts_the_body_instead_of_ending_it() {
     let server = TestServer::start(root_with("late.wat", "trap_after_head.wat")).await;
     let response = server.open(Method::GET, "/late").await;
@@ -273,6 +326,65 @@ async fn an_import_with_the_wrong_signature_gets_500_and_the_log_names_it() {
     assert!(
         log_contains("wasmlet::req_method", LOG_WAIT).await,
         "the log does not name wasmlet::req_method:\n{}",
+        wasmlet_tests::logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelt_import_is_refused_with_the_name_meant() {
+    let root = WebRoot::new().file(
+        "typo.wat",
+        r#"(module
+            (import "wasmlet" "resp_writ" (func (param i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "handle")))"#,
+    );
+    let server = TestServer::start(root).await;
+    assert_eq!(
+        server.get("/typo").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(
+        log_contains("did you mean `resp_write`?", LOG_WAIT).await,
+        "no suggestion:\n{}",
+        wasmlet_tests::logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_signature_is_refused_with_what_wasmlet_provides() {
+    let root = root_with("mismatch.wat", "import_signature_mismatch.wat");
+    let server = TestServer::start(root).await;
+    assert_eq!(
+        server.get("/mismatch").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let said = "imports `wasmlet::req_method` as (func (param i64) (result i32)), \
+                but wasmlet provides it as (func (param i32 i32) (result i32))";
+    assert!(
+        log_contains(said, LOG_WAIT).await,
+        "not said plainly:\n{}",
+        wasmlet_tests::logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_from_another_module_is_refused_naming_wasmlets() {
+    let root = WebRoot::new().file(
+        "wasi.wat",
+        r#"(module
+            (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "handle")))"#,
+    );
+    let server = TestServer::start(root).await;
+    assert_eq!(
+        server.get("/wasi").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(
+        log_contains("imports `wasi_snapshot_preview1::fd_write`; wasmlet's imports are all in module `wasmlet`", LOG_WAIT).await,
+        "not said plainly:\n{}",
         wasmlet_tests::logs()
     );
 }

@@ -32,6 +32,24 @@
 )]
 mod router;
 
+// The router asks the web root's classification rule (`crate::webroot`),
+// compiled by path here too.
+#[path = "../../src/webroot/classify.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "compiled here as it stands; the runtime is what uses all of it"
+)]
+mod classify;
+
+#[allow(
+    unreachable_pub,
+    reason = "public as in the runtime, where the router re-exports two of them"
+)]
+mod webroot {
+    pub use super::classify::{CONFIG_FILE, Class, HANDLER_EXTENSIONS, Withheld, classify};
+}
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -361,6 +379,7 @@ fuzz_target!(|data: &[u8]| {
     }
     match &route {
         Route::Static(file) => check_static(site, raw, &segments, file),
+        Route::Withheld { file, .. } => assert_contained(site, raw, file),
         Route::Handler { file, params } => check_handler(site, raw, file, params),
         Route::NotFound | Route::BadRequest(_) => {}
     }

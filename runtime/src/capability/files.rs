@@ -6,14 +6,18 @@
 //! path, no hidden component), then by its real location after symlinks
 //! (still inside the mount), and handler files and configuration files are
 //! refused even inside a mount, so a grant can never leak a handler's code.
-//! Reads go through `tokio::fs`, which runs them on blocking threads: a slow
-//! disk never stalls a worker.
+//! Only regular files are read, opened so that a FIFO or device can never
+//! block the read (`regular_file`). Reads run on blocking threads, never on a
+//! worker, and at most [`MAX_FILE_OPERATIONS`](crate::config::MAX_FILE_OPERATIONS)
+//! at once, so even reads stuck on a hung network mount cannot take every
+//! blocking thread.
 
-use std::io::SeekFrom;
+use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::Semaphore;
 
+use crate::regular_file::{self, OpenError};
 use crate::router::CONFIG_FILE;
 
 /// Largest single read: a guest asking for more gets this much and reads
@@ -66,27 +70,28 @@ impl Mounts {
         self.0.iter()
     }
 
-    /// The real path of the guest's `path`, if it names a readable file.
-    pub async fn resolve(&self, path: &str) -> Result<PathBuf, FileError> {
+    /// The size of the guest's `path`, a regular file inside a mount.
+    pub async fn size(&self, path: &str) -> Result<u64, FileError> {
         let (mount, inside) = self.split(path)?;
-        let joined = mount.dir.join(inside);
-        let real = match tokio::fs::canonicalize(&joined).await {
-            Ok(real) => real,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(FileError::Absent(format!("no file `{path}`")));
-            }
-            Err(e) => return Err(FileError::Failed(format!("`{path}`: {e}"))),
-        };
-        // A symlink inside the mount may point anywhere; only its target counts.
-        let Ok(rel) = real.strip_prefix(&mount.dir) else {
-            return Err(FileError::Denied(format!(
-                "`{path}` leads outside the `{}` mount (a symlink to {})",
-                mount.name,
-                real.display()
-            )));
-        };
-        check_readable(path, rel)?;
-        Ok(real)
+        let (mount, inside, path) = (mount.clone(), inside.to_owned(), path.to_owned());
+        off_worker(move || {
+            let real = resolve(&mount, &inside, &path)?;
+            let (_, meta) = regular_file::open(&real).map_err(|e| open_failure(&path, e))?;
+            Ok(meta.len())
+        })
+        .await
+    }
+
+    /// Up to `len` bytes (at most [`MAX_READ`]) of the guest's `path`, a
+    /// regular file inside a mount, from `offset`; empty at or past the end.
+    pub async fn read_at(&self, path: &str, offset: u64, len: usize) -> Result<Vec<u8>, FileError> {
+        let (mount, inside) = self.split(path)?;
+        let (mount, inside, path) = (mount.clone(), inside.to_owned(), path.to_owned());
+        off_worker(move || {
+            let real = resolve(&mount, &inside, &path)?;
+            read_at(&path, &real, offset, len)
+        })
+        .await
     }
 
     /// The mount and the path inside it, checked by text alone.
@@ -159,43 +164,73 @@ fn check_readable(path: &str, rel: &Path) -> Result<(), FileError> {
     Ok(())
 }
 
-/// The size of the file at `real` (from [`Mounts::resolve`]).
-pub async fn size(path: &str, real: &Path) -> Result<u64, FileError> {
-    let meta = tokio::fs::metadata(real)
+/// Handler file operations on blocking threads at once, across the process.
+/// Each waits for a permit and holds it until its thread is done, so reads
+/// stuck in the kernel (a hung network mount) hold at most this many of
+/// tokio's blocking threads, and static files and compiles keep the rest. A
+/// request waiting for a permit gives up at its own timeout.
+static IN_FLIGHT: Semaphore = Semaphore::const_new(crate::config::MAX_FILE_OPERATIONS);
+
+/// Runs `op` on a blocking thread under a permit of [`IN_FLIGHT`].
+async fn off_worker<T: Send + 'static>(
+    op: impl FnOnce() -> Result<T, FileError> + Send + 'static,
+) -> Result<T, FileError> {
+    let permit = IN_FLIGHT
+        .acquire()
         .await
-        .map_err(|e| FileError::Failed(format!("`{path}`: {e}")))?;
-    if !meta.is_file() {
-        return Err(FileError::Invalid(format!("`{path}` is not a file")));
+        .map_err(|_| FileError::Failed("file reads are shut down".to_owned()))?;
+    tokio::task::spawn_blocking(move || {
+        let _held_until_done = permit;
+        op()
+    })
+    .await
+    .unwrap_or_else(|e| Err(FileError::Failed(format!("the file read failed: {e}"))))
+}
+
+/// The real path of `inside` in `mount` (`path` as the guest wrote it), if
+/// it names a readable file. Blocks.
+fn resolve(mount: &Mount, inside: &Path, path: &str) -> Result<PathBuf, FileError> {
+    let real = match std::fs::canonicalize(mount.dir.join(inside)) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(FileError::Absent(format!("no file `{path}`")));
+        }
+        Err(e) => return Err(FileError::Failed(format!("`{path}`: {e}"))),
+    };
+    // A symlink inside the mount may point anywhere; only its target counts.
+    let Ok(rel) = real.strip_prefix(&mount.dir) else {
+        return Err(FileError::Denied(format!(
+            "`{path}` leads outside the `{}` mount (a symlink to {})",
+            mount.name,
+            real.display()
+        )));
+    };
+    check_readable(path, rel)?;
+    Ok(real)
+}
+
+fn open_failure(path: &str, e: OpenError) -> FileError {
+    match e {
+        OpenError::NotRegular(_) => FileError::Invalid(format!("`{path}`: {e}")),
+        e if e.is_not_found() => FileError::Absent(format!("no file `{path}`")),
+        e => FileError::Failed(format!("`{path}`: {e}")),
     }
-    Ok(meta.len())
 }
 
 /// Up to `len` bytes (at most [`MAX_READ`]) of the file at `real`, from
-/// `offset`; empty at or past the end.
-pub async fn read_at(
-    path: &str,
-    real: &Path,
-    offset: u64,
-    len: usize,
-) -> Result<Vec<u8>, FileError> {
-    let failed = |e: std::io::Error| FileError::Failed(format!("`{path}`: {e}"));
-    let mut file = tokio::fs::File::open(real).await.map_err(failed)?;
-    let meta = file.metadata().await.map_err(failed)?;
-    if !meta.is_file() {
-        return Err(FileError::Invalid(format!("`{path}` is not a file")));
-    }
+/// `offset`. Blocks.
+fn read_at(path: &str, real: &Path, offset: u64, len: usize) -> Result<Vec<u8>, FileError> {
+    let (file, meta) = regular_file::open(real).map_err(|e| open_failure(path, e))?;
     let want = len
         .min(MAX_READ)
         .min(usize::try_from(meta.len().saturating_sub(offset)).unwrap_or(usize::MAX));
     let mut out = vec![0; want];
-    if want == 0 {
-        return Ok(out);
-    }
-    file.seek(SeekFrom::Start(offset)).await.map_err(failed)?;
     let mut filled = 0;
     // A file that shrinks while being read ends the read early, short.
     while filled < want {
-        let n = file.read(&mut out[filled..]).await.map_err(failed)?;
+        let n = file
+            .read_at(&mut out[filled..], offset + filled as u64)
+            .map_err(|e| FileError::Failed(format!("`{path}`: {e}")))?;
         if n == 0 {
             break;
         }
@@ -222,12 +257,12 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("sub/a.txt"), b"hello world").unwrap();
         let m = mounts(dir.path());
-        let real = m.resolve("data/sub/a.txt").await.unwrap();
-        assert_eq!(size("x", &real).await.unwrap(), 11);
-        assert_eq!(read_at("x", &real, 0, 5).await.unwrap(), b"hello");
-        assert_eq!(read_at("x", &real, 6, 100).await.unwrap(), b"world");
-        assert!(read_at("x", &real, 11, 5).await.unwrap().is_empty());
-        assert!(read_at("x", &real, 500, 5).await.unwrap().is_empty());
+        let file = "data/sub/a.txt";
+        assert_eq!(m.size(file).await.unwrap(), 11);
+        assert_eq!(m.read_at(file, 0, 5).await.unwrap(), b"hello");
+        assert_eq!(m.read_at(file, 6, 100).await.unwrap(), b"world");
+        assert!(m.read_at(file, 11, 5).await.unwrap().is_empty());
+        assert!(m.read_at(file, 500, 5).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -258,11 +293,64 @@ mod tests {
             ("data/missing", |e| matches!(e, FileError::Absent(_))),
         ];
         for (path, want) in cases {
-            let err = m.resolve(path).await.unwrap_err();
+            let err = m.read_at(path, 0, 10).await.unwrap_err();
             assert!(want(&err), "{path}: {err:?}");
         }
         let none = Mounts::default();
-        let err = none.resolve("data/x").await.unwrap_err();
+        let err = none.size("data/x").await.unwrap_err();
         assert!(err.to_string().contains("[files] mounts"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_fifo_or_directory_in_a_mount_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("pipe"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let m = mounts(dir.path());
+        for path in ["data/pipe", "data/sub"] {
+            let err = m.read_at(path, 0, 10).await.unwrap_err();
+            assert!(matches!(err, FileError::Invalid(_)), "{path}: {err:?}");
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+            assert!(matches!(m.size(path).await, Err(FileError::Invalid(_))));
+        }
+    }
+
+    #[tokio::test]
+    async fn operations_past_the_cap_wait_for_a_blocking_thread_to_come_back() {
+        let cap = crate::config::MAX_FILE_OPERATIONS;
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let stuck = std::sync::Arc::new(std::sync::Mutex::new(stuck));
+        let mut holders = Vec::new();
+        for _ in 0..cap {
+            let stuck = stuck.clone();
+            holders.push(tokio::spawn(off_worker(move || {
+                // Stands for a read stuck in the kernel until released.
+                let _ = stuck.lock().unwrap().recv();
+                Ok(())
+            })));
+        }
+        let next = tokio::spawn(off_worker(|| Ok(())));
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(300), async {
+            while !next.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(
+            waited.is_err(),
+            "operation {} ran while {cap} held every permit",
+            cap + 1
+        );
+        for _ in 0..cap {
+            release.send(()).unwrap();
+        }
+        for holder in holders {
+            holder.await.unwrap().unwrap();
+        }
+        next.await.unwrap().unwrap();
     }
 }

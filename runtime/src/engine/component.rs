@@ -16,7 +16,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use super::{Limits, WasmEngine, run::trap_text};
 use crate::error::Outcome;
-use crate::host::{Identity, WasiState};
+use crate::host::{GuestLog, HeadLimits, Identity, WasiState};
 use crate::loader::error_text;
 use crate::server::LimitedBody;
 use crate::site::Policy;
@@ -48,6 +48,8 @@ pub(crate) struct ComponentRequest {
     pub(crate) who: Identity,
     /// What the handler's configuration grants.
     pub(crate) policy: Arc<Policy>,
+    /// Where the component's stdout and stderr go, within their limits.
+    pub(crate) log: Arc<GuestLog>,
 }
 
 /// What the guest set as its response, as far as the log cares.
@@ -55,6 +57,8 @@ enum Set {
     Nothing,
     Response(http::StatusCode),
     Error(String),
+    /// The guest set a response the host will not send, for this reason.
+    Refused(String),
 }
 
 /// Runs `handler` for one request. The response leaves through `respond` as
@@ -73,11 +77,15 @@ pub(crate) async fn run_component(
         request,
         who,
         policy,
+        log,
     } = request;
     let store_limits = StoreLimitsBuilder::new()
         .memory_size(limits.max_memory as usize)
         .build();
-    let mut store = Store::new(engine.engine(), WasiState::new(who, policy, store_limits));
+    let mut store = Store::new(
+        engine.engine(),
+        WasiState::new(who, policy, store_limits, log),
+    );
     store.limiter(|state| &mut state.limits);
     // As for core handlers (see `run.rs`): yield to the scheduler at every
     // epoch tick, so a spinning component shares its worker and the timeout
@@ -90,6 +98,7 @@ pub(crate) async fn run_component(
     });
     store.set_epoch_deadline(1);
 
+    let head = limits.head;
     let set = Arc::new(Mutex::new(Set::Nothing));
     let recorded = set.clone();
     let resources = {
@@ -97,9 +106,20 @@ pub(crate) async fn run_component(
         http.new_incoming_request(Scheme::Http, request)
             .and_then(|incoming| {
                 let out = http.new_response_outparam_from_callback(move |response| {
-                    *recorded.lock().unwrap() = match &response {
-                        Ok(response) => Set::Response(response.status()),
-                        Err(code) => Set::Error(format!("{code:?}")),
+                    let refused = response
+                        .as_ref()
+                        .ok()
+                        .and_then(|response| refusal(response, head).err());
+                    *recorded.lock().unwrap() = match (&response, &refused) {
+                        (_, Some(why)) => Set::Refused(why.clone()),
+                        (Ok(response), None) => Set::Response(response.status()),
+                        (Err(code), None) => Set::Error(format!("{code:?}")),
+                    };
+                    // The client gets a clean `500` instead of what hyper
+                    // would make of it.
+                    let response = match refused {
+                        Some(why) => Err(ErrorCode::InternalError(Some(why))),
+                        None => response,
                     };
                     // The receiver is gone when the client is.
                     let _ = respond.send(response);
@@ -150,6 +170,13 @@ pub(crate) async fn run_component(
     let set = std::mem::replace(&mut *set.lock().unwrap(), Set::Nothing);
     match (set, outcome) {
         (Set::Response(status), outcome) => (outcome, status),
+        // The client got a 500 for this, whatever the guest did next (its
+        // body writes fail once the response is refused).
+        (Set::Refused(why), _) => {
+            let outcome = Outcome::Trap(format!("the handler's response was refused: {why}"));
+            let status = outcome.status();
+            (outcome, status)
+        }
         (Set::Error(code), Outcome::Completed) => {
             let outcome = Outcome::Trap(format!("the handler answered with the error {code}"));
             let status = outcome.status();
@@ -168,4 +195,18 @@ pub(crate) async fn run_component(
             (outcome, status)
         }
     }
+}
+
+/// Why the host will not send the response a component set, if it will not:
+/// a `1xx` status is an interim response, not an answer (and `101` would
+/// switch protocols on a connection the guest cannot reach), and a head past
+/// the limits is refused as a core handler's `resp_header` would be.
+fn refusal(response: &hyper::Response<HyperOutgoingBody>, head: HeadLimits) -> Result<(), String> {
+    if response.status().is_informational() {
+        return Err(format!(
+            "status {} is an interim (1xx) status, not a final answer",
+            response.status().as_u16()
+        ));
+    }
+    head.check(response.headers())
 }

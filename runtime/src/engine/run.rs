@@ -14,7 +14,10 @@ use wasmtime::{
 
 use super::WasmEngine;
 use crate::error::Outcome;
-use crate::host::{Ctx, Identity, RequestBody, RequestInfo, ResponseState, Start};
+use crate::host::{
+    Ctx, GuestLog, HeadLimits, Identity, LogLimits, LogRate, RequestBody, RequestInfo,
+    ResponseState, Start,
+};
 use crate::loader::{CoreHandler, error_text};
 use crate::server::{BodyLimits, LimitedBody};
 use crate::site::Policy;
@@ -35,6 +38,8 @@ pub(crate) struct RequestParts {
     pub(crate) policy: Arc<Policy>,
     /// How much of the body the guest may read, and how long it waits.
     pub(crate) body_limits: BodyLimits,
+    /// Where the guest's log lines go, within their limits.
+    pub(crate) log: GuestLog,
 }
 
 /// Limits one request runs under.
@@ -42,6 +47,8 @@ pub(crate) struct RequestParts {
 pub(crate) struct Limits {
     pub(crate) timeout: Duration,
     pub(crate) max_memory: u64,
+    /// How big a response head the guest may build.
+    pub(crate) head: HeadLimits,
 }
 
 /// Runs `entry` of `handler` for one request. The response leaves through
@@ -79,10 +86,11 @@ pub(crate) async fn run_request(
                 request_id: request.request_id.clone(),
             },
         )),
-        response: ResponseState::new(start),
+        response: ResponseState::new(start, limits.head),
         handler: request.handler,
         request_id: request.request_id,
         policy: request.policy,
+        log: request.log,
         ops: Default::default(),
         last_error: None,
         started: Instant::now(),
@@ -122,6 +130,7 @@ pub(crate) async fn run_request(
         outcome.status()
     };
     response.finish(outcome.clone());
+    store.data().log.finish();
     // Only a clean finish goes back: after a trap or a timeout the instance's
     // state is whatever the guest left mid-way.
     if reusable && let (Outcome::Completed, Some(instance)) = (&outcome, instance) {
@@ -146,6 +155,7 @@ pub(crate) async fn try_instance(
     handler: &CoreHandler,
     policy: Arc<Policy>,
     name: Arc<str>,
+    config: &crate::Config,
     stats: &Stats,
 ) -> Result<(), String> {
     // Nobody listens: a start function that writes a response writes it
@@ -162,7 +172,15 @@ pub(crate) async fn try_instance(
             params: Vec::new(),
         },
         body: RequestBody::ended(),
-        response: ResponseState::new(start),
+        response: ResponseState::new(start, HeadLimits::of(config)),
+        log: GuestLog::new(
+            Identity {
+                handler: name.clone(),
+                request_id: "load".into(),
+            },
+            LogLimits::of(config),
+            Arc::new(LogRate::new(config.log_rate)),
+        ),
         handler: name,
         request_id: "load".into(),
         policy,
@@ -287,10 +305,35 @@ async fn call_export(
         .map_err(|e| Outcome::Trap(trap_text(&e)))
 }
 
-/// A trap as one log line: its kind first when wasmtime knows it.
+/// A trap as one log line: its kind (wasmtime's text already says "wasm
+/// trap"), then the guest functions it happened in, innermost first, by name
+/// where the module names them.
 pub(super) fn trap_text(e: &wasmtime::Error) -> String {
-    match e.downcast_ref::<Trap>() {
-        Some(trap) => format!("wasm trap: {trap}; {}", error_text(e)),
-        None => error_text(e),
+    let Some(trap) = e.downcast_ref::<Trap>() else {
+        return error_text(e);
+    };
+    let mut text = trap.to_string();
+    if let Some(trace) = e.downcast_ref::<wasmtime::WasmBacktrace>() {
+        // Deep recursion makes thousands of frames: the innermost tell.
+        const SHOWN: usize = 8;
+        let frames: Vec<String> = trace
+            .frames()
+            .iter()
+            .take(SHOWN)
+            .map(|frame| match frame.func_name() {
+                Some(name) => format!("`{name}`"),
+                None => format!("function {}", frame.func_index()),
+            })
+            .collect();
+        if !frames.is_empty() {
+            let more = trace.frames().len().saturating_sub(SHOWN);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            text += &format!(" (in {}{more})", frames.join(" called from "));
+        }
     }
+    text
 }

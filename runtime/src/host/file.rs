@@ -8,7 +8,7 @@ use super::memory::{read, write_some};
 use super::ops::{Failure, Kind, Prepared, Value, begin, end};
 use super::{Ctx, check_buffer, memory_and_ctx};
 use crate::abi::{MODULE, code};
-use crate::capability::files::{self, FileError, Mounts};
+use crate::capability::files::{FileError, Mounts};
 
 pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     linker.func_wrap_async(
@@ -82,8 +82,8 @@ async fn read_chunk(
     offset: u64,
     len: usize,
 ) -> Result<Vec<u8>, Failure> {
-    let real = mounts.resolve(&path).await.map_err(file_failure)?;
-    files::read_at(&path, &real, offset, len)
+    mounts
+        .read_at(&path, offset, len)
         .await
         .map_err(file_failure)
 }
@@ -118,11 +118,7 @@ async fn file_size(mut caller: Caller<'_, Ctx>, path: i32, path_len: i32) -> was
         Ok(p) => p,
         Err(failure) => return Ok(i64::from(caller.data_mut().fail(failure))),
     };
-    let size = match mounts.resolve(&path).await {
-        Ok(real) => files::size(&path, &real).await,
-        Err(e) => Err(e),
-    };
-    match size {
+    match mounts.size(&path).await {
         Ok(size) => Ok(i64::try_from(size).unwrap_or(i64::MAX)),
         Err(e) => Ok(i64::from(caller.data_mut().fail(file_failure(e)))),
     }

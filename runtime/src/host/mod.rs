@@ -2,10 +2,12 @@
 //! work on ([`Ctx`], the `Store`'s data), and one file per capability whose
 //! function names are the import names.
 //!
-//! Every import is defined in one shared `Linker`; a module that imports
-//! anything else fails at load time with a message naming the import.
+//! Every import of the ABI table (`crate::abi::IMPORTS`) is defined in one
+//! shared `Linker`, with the table's signature (a test checks each); the
+//! loader refuses a module that imports anything else, naming the import.
 
 mod file;
+mod guest_log;
 mod http;
 mod kv;
 pub mod memory;
@@ -13,6 +15,7 @@ mod ops;
 mod request;
 mod response;
 mod system;
+mod var;
 mod wasi;
 mod wasi_http;
 
@@ -27,8 +30,10 @@ pub(crate) use ops::{Failure, Ops};
 use crate::abi::code;
 use crate::site::Policy;
 
+pub use guest_log::MAX_LOG_LINE;
+pub(crate) use guest_log::{GuestLog, LogLimits, LogRate};
 pub(crate) use request::{RequestBody, RequestInfo};
-pub(crate) use response::{BodyStream, ResponseState, Start};
+pub(crate) use response::{BodyStream, HeadLimits, ResponseState, Start};
 pub use wasi::WasiState;
 pub(crate) use wasi::{Identity, add_to_linker as add_wasi_to_linker};
 
@@ -55,6 +60,8 @@ pub struct Ctx {
     pub(crate) policy: Arc<Policy>,
     /// Pending operations and open responses, by handle.
     pub(crate) ops: Ops,
+    /// The guest's log lines, within their limits.
+    pub(crate) log: GuestLog,
     /// The message of the latest failed call, for `error_message`.
     pub(crate) last_error: Option<String>,
     /// When the host began running this request, for `clock_elapsed_us`.
@@ -77,49 +84,6 @@ impl Ctx {
     }
 }
 
-/// The name of every import `add_to_linker` defines; the loader names any
-/// other import in its error. A test instantiates a module that imports all
-/// of them, so the list cannot claim one the linker lacks.
-pub const IMPORTS: &[&str] = &[
-    "req_method",
-    "req_uri",
-    "req_header",
-    "req_param",
-    "req_body_read",
-    "resp_status",
-    "resp_header",
-    "resp_write",
-    "log",
-    "sleep_ms",
-    "clock_now_ms",
-    "clock_elapsed_us",
-    "error_message",
-    "close",
-    "http_send",
-    "http_begin",
-    "http_end",
-    "http_status",
-    "http_header",
-    "http_headers",
-    "http_read",
-    "kv_get",
-    "kv_get_begin",
-    "kv_get_end",
-    "kv_set",
-    "kv_set_begin",
-    "kv_set_end",
-    "kv_delete",
-    "kv_delete_begin",
-    "kv_delete_end",
-    "kv_list",
-    "kv_list_begin",
-    "kv_list_end",
-    "file_read",
-    "file_size",
-    "file_read_begin",
-    "file_read_end",
-];
-
 /// Defines every `wasmlet` import in `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     request::add_to_linker(linker)?;
@@ -129,6 +93,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
     http::add_to_linker(linker)?;
     kv::add_to_linker(linker)?;
     file::add_to_linker(linker)?;
+    var::add_to_linker(linker)?;
     Ok(())
 }
 
@@ -159,59 +124,21 @@ fn memory_and_ctx<'a>(
 mod tests {
     use super::*;
 
-    /// Every v1 import with the signature `shared/abi-core-v1.md` gives it,
-    /// plus the additions in `docs/abi.md`.
-    const ALL_IMPORTS: &str = r#"(module
-        (import "wasmlet" "req_method" (func (param i32 i32) (result i32)))
-        (import "wasmlet" "req_uri" (func (param i32 i32) (result i32)))
-        (import "wasmlet" "req_header" (func (param i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "req_param" (func (param i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "req_body_read" (func (param i32 i32) (result i32)))
-        (import "wasmlet" "resp_status" (func (param i32) (result i32)))
-        (import "wasmlet" "resp_header" (func (param i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "resp_write" (func (param i32 i32) (result i32)))
-        (import "wasmlet" "log" (func (param i32 i32 i32)))
-        (import "wasmlet" "sleep_ms" (func (param i64)))
-        (import "wasmlet" "clock_now_ms" (func (result i64)))
-        (import "wasmlet" "clock_elapsed_us" (func (result i64)))
-        (import "wasmlet" "error_message" (func (param i32 i32) (result i32)))
-        (import "wasmlet" "close" (func (param i32) (result i32)))
-        (import "wasmlet" "http_send" (func (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "http_begin" (func (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "http_end" (func (param i32) (result i32)))
-        (import "wasmlet" "http_status" (func (param i32) (result i32)))
-        (import "wasmlet" "http_header" (func (param i32 i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "http_headers" (func (param i32 i32 i32) (result i32)))
-        (import "wasmlet" "http_read" (func (param i32 i32 i32) (result i32)))
-        (import "wasmlet" "kv_get" (func (param i32 i32 i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "kv_get_begin" (func (param i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "kv_get_end" (func (param i32 i32 i32) (result i32)))
-        (import "wasmlet" "kv_set" (func (param i32 i32 i32 i32 i32 i32 i64) (result i32)))
-        (import "wasmlet" "kv_set_begin" (func (param i32 i32 i32 i32 i32 i32 i64) (result i32)))
-        (import "wasmlet" "kv_set_end" (func (param i32) (result i32)))
-        (import "wasmlet" "kv_delete" (func (param i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "kv_delete_begin" (func (param i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "kv_delete_end" (func (param i32) (result i32)))
-        (import "wasmlet" "kv_list" (func (param i32 i32 i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "kv_list_begin" (func (param i32 i32 i32 i32) (result i32)))
-        (import "wasmlet" "kv_list_end" (func (param i32 i32 i32) (result i32)))
-        (import "wasmlet" "file_read" (func (param i32 i32 i64 i32 i32) (result i32)))
-        (import "wasmlet" "file_size" (func (param i32 i32) (result i64)))
-        (import "wasmlet" "file_read_begin" (func (param i32 i32 i64 i32) (result i32)))
-        (import "wasmlet" "file_read_end" (func (param i32 i32 i32) (result i32)))
-        (memory (export "memory") 1))"#;
-
     #[test]
-    fn every_listed_import_is_defined_with_the_abi_signature() {
+    fn every_import_of_the_abi_table_is_defined_with_its_signature() {
+        let mut module = String::from("(module\n");
+        for import in crate::abi::IMPORTS {
+            module += &format!(
+                "(import \"wasmlet\" \"{}\" {})\n",
+                import.name,
+                import.wat()
+            );
+        }
+        module += "(memory (export \"memory\") 1))";
         let engine = wasmtime::Engine::default();
         let mut linker = Linker::new(&engine);
         add_to_linker(&mut linker).unwrap();
-        let module = wasmtime::Module::new(&engine, wat::parse_str(ALL_IMPORTS).unwrap()).unwrap();
+        let module = wasmtime::Module::new(&engine, wat::parse_str(&module).unwrap()).unwrap();
         linker.instantiate_pre(&module).unwrap();
-        let imported: Vec<&str> = module.imports().map(|i| i.name()).collect();
-        assert_eq!(
-            imported, IMPORTS,
-            "IMPORTS lists exactly the defined imports"
-        );
     }
 }

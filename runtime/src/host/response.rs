@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::{Caller, Linker};
 
 use super::memory::read;
-use super::{Ctx, memory_and_ctx};
+use super::{Ctx, Failure, memory_and_ctx};
 use crate::abi::{MODULE, code};
 use crate::error::Outcome;
 
@@ -47,10 +47,67 @@ pub(crate) enum Start {
     Failed(Outcome),
 }
 
+/// How big a response head a guest may build: its fields are host memory
+/// held for the whole request, and a head past what clients accept would
+/// only fail on their side.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadLimits {
+    /// Most header fields.
+    pub(crate) fields: u32,
+    /// Most bytes: every field's name and value, plus [`FIELD_FRAMING`].
+    pub(crate) bytes: u32,
+}
+
+/// What each field adds to the head besides its name and value: `: ` and
+/// CRLF on the HTTP/1.1 wire.
+const FIELD_FRAMING: usize = 4;
+
+impl HeadLimits {
+    /// The server's limits (`--max-response-headers`,
+    /// `--max-response-header-size`).
+    pub(crate) fn of(config: &crate::Config) -> Self {
+        Self {
+            fields: config.max_response_headers,
+            bytes: config.max_response_header_size,
+        }
+    }
+
+    /// Why a finished head breaks these limits, if it does: for a
+    /// component, whose fields the host only sees once they are set.
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), String> {
+        let bytes: usize = headers
+            .iter()
+            .map(|(name, value)| field_size(name.as_str().len(), value.len()))
+            .sum();
+        if headers.len() > self.fields as usize {
+            return Err(format!(
+                "the response has {} header fields, more than --max-response-headers ({})",
+                headers.len(),
+                self.fields
+            ));
+        }
+        if bytes > self.bytes as usize {
+            return Err(format!(
+                "the response head is {bytes} bytes, more than --max-response-header-size ({})",
+                self.bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The bytes one field takes in the head.
+fn field_size(name: usize, value: usize) -> usize {
+    name.saturating_add(value).saturating_add(FIELD_FRAMING)
+}
+
 /// The response as the guest builds it.
 pub(crate) struct ResponseState {
     status: StatusCode,
     headers: HeaderMap,
+    /// Bytes the headers so far take (see [`HeadLimits`]).
+    head_bytes: usize,
+    limits: HeadLimits,
     /// `Some` until the head is sent.
     start: Option<oneshot::Sender<Start>>,
     /// `Some` once the head is sent and until the client goes away.
@@ -60,10 +117,12 @@ pub(crate) struct ResponseState {
 }
 
 impl ResponseState {
-    pub(crate) fn new(start: oneshot::Sender<Start>) -> Self {
+    pub(crate) fn new(start: oneshot::Sender<Start>, limits: HeadLimits) -> Self {
         Self {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
+            head_bytes: 0,
+            limits,
             start: Some(start),
             body: None,
             complete: Arc::new(AtomicBool::new(false)),
@@ -143,9 +202,13 @@ fn resp_status(mut caller: Caller<'_, Ctx>, status: i32) -> i32 {
     if response.head_sent() {
         return code::HEAD_SENT;
     }
+    // A 1xx is an interim response, not an answer: hyper cannot send one
+    // as the final status (`101` would switch protocols on a connection the
+    // guest cannot reach).
     let Some(status) = u16::try_from(status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
+        .filter(|s| !s.is_informational())
     else {
         return code::INVALID;
     };
@@ -174,8 +237,24 @@ fn resp_header(
     let (memory, ctx) = memory_and_ctx(&mut caller)?;
     let name = read(memory, name, name_len)?;
     let value = read(memory, value, value_len)?;
-    if ctx.response.head_sent() {
+    let response = &mut ctx.response;
+    if response.head_sent() {
         return Ok(code::HEAD_SENT);
+    }
+    // Checked before anything is copied: past the limits the guest's bytes
+    // never become host memory.
+    let head_bytes = response
+        .head_bytes
+        .saturating_add(field_size(name.len(), value.len()));
+    if response.headers.len() >= response.limits.fields as usize
+        || head_bytes > response.limits.bytes as usize
+    {
+        let message = format!(
+            "the response head is full: at most {} fields and {} bytes \
+             (--max-response-headers, --max-response-header-size)",
+            response.limits.fields, response.limits.bytes
+        );
+        return Ok(ctx.fail(Failure::new(code::TOO_LARGE, message)));
     }
     let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
     else {
@@ -185,6 +264,7 @@ fn resp_header(
         return Ok(code::INVALID);
     }
     ctx.response.headers.append(name, value);
+    ctx.response.head_bytes = head_bytes;
     Ok(code::OK)
 }
 

@@ -2,15 +2,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tracing::Level;
 use wasmtime::{Caller, Linker};
 
+use super::guest_log::MAX_LOG_LINE;
 use super::memory::read;
 use super::{Ctx, memory_and_ctx};
 use crate::abi::{MODULE, level};
-
-/// Longest log message kept from a guest; a guest must not be able to fill
-/// the operator's disk with one call.
-const MAX_LOG_MESSAGE: usize = 4096;
 
 /// Longest single host-timer wait. The request timeout ends any request long
 /// before this; the cap only keeps the timer arithmetic far from overflow.
@@ -51,31 +49,18 @@ fn clock_elapsed_us(caller: Caller<'_, Ctx>) -> i64 {
     i64::try_from(caller.data().started.elapsed().as_micros()).unwrap_or(i64::MAX)
 }
 
+/// One guest log line, through the request's [`GuestLog`](super::GuestLog)
+/// (its limits may drop it; `log` returns nothing, so the guest is not told).
 fn log(mut caller: Caller<'_, Ctx>, level: i32, msg: i32, len: i32) -> wasmtime::Result<()> {
     let (memory, ctx) = memory_and_ctx(&mut caller)?;
     let bytes = read(memory, msg, len)?;
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LOG_MESSAGE)]);
-    let truncated = if bytes.len() > MAX_LOG_MESSAGE {
-        " …"
-    } else {
-        ""
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_LOG_LINE)]);
+    let level = match level {
+        level::ERROR => Level::ERROR,
+        level::WARN => Level::WARN,
+        level::INFO => Level::INFO,
+        _ => Level::DEBUG,
     };
-    let handler = &*ctx.handler;
-    let request_id = &*ctx.request_id;
-    // `tracing` levels are static per call site, hence one macro per level.
-    // The handler and request id are fields, not part of the message, so a
-    // JSON log keeps them apart from what the guest wrote.
-    match level {
-        level::ERROR => {
-            tracing::error!(target: "wasmlet::guest", handler, %request_id, "{text}{truncated}");
-        }
-        level::WARN => {
-            tracing::warn!(target: "wasmlet::guest", handler, %request_id, "{text}{truncated}");
-        }
-        level::INFO => {
-            tracing::info!(target: "wasmlet::guest", handler, %request_id, "{text}{truncated}");
-        }
-        _ => tracing::debug!(target: "wasmlet::guest", handler, %request_id, "{text}{truncated}"),
-    }
+    ctx.log.line(level, None, &text, bytes.len() > MAX_LOG_LINE);
     Ok(())
 }

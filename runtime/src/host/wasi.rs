@@ -11,7 +11,8 @@
 //! interfaces reach is another matter, decided here per request:
 //! - clocks and random numbers: the host's;
 //! - no environment variables, no arguments, stdin closed;
-//! - stdout and stderr: each line a log event with the handler and request id;
+//! - stdout and stderr: each line a log event with the handler and request id,
+//!   within the request's log limits (see `guest_log.rs`);
 //! - no file system: no directory is preopened (a `[files]` grant is not
 //!   mapped to a preopen, because a preopened directory would expose the
 //!   handler and `wasmlet.toml` files the files capability refuses);
@@ -25,6 +26,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
+use tracing::Level;
 use wasmtime::StoreLimits;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -32,12 +34,10 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::GuestLog;
+use super::guest_log::MAX_LOG_LINE;
 use super::wasi_http::Outbound;
 use crate::site::Policy;
-
-/// Longest line kept from a guest's stdout or stderr, as for the core ABI's
-/// `log`: a guest must not be able to fill the operator's disk with one line.
-const MAX_LINE: usize = 4096;
 
 /// What a stdout or stderr write may carry at once (`check-write`).
 const WRITE_BUDGET: usize = 64 << 10;
@@ -67,16 +67,21 @@ pub(crate) struct Identity {
 }
 
 impl WasiState {
-    /// The state for one request of `who`, granted what `policy` grants and
-    /// limited by `limits`.
-    pub(crate) fn new(who: Identity, policy: Arc<Policy>, limits: StoreLimits) -> Self {
+    /// The state for one request of `who`, granted what `policy` grants,
+    /// limited by `limits`, its stdout and stderr going to `log`.
+    pub(crate) fn new(
+        who: Identity,
+        policy: Arc<Policy>,
+        limits: StoreLimits,
+        log: Arc<GuestLog>,
+    ) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(GuestOutput {
-            who: who.clone(),
+            log: log.clone(),
             stream: "stdout",
         })
         .stderr(GuestOutput {
-            who: who.clone(),
+            log,
             stream: "stderr",
         })
         // The builder's defaults already deny every address and name lookup;
@@ -121,7 +126,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<
 
 /// A component's stdout or stderr: each line becomes a log event.
 struct GuestOutput {
-    who: Identity,
+    log: Arc<GuestLog>,
     /// `stdout` or `stderr`, the event's `stream` field.
     stream: &'static str,
 }
@@ -146,17 +151,17 @@ impl StdoutStream for GuestOutput {
 /// line is logged when the stream is dropped (at the latest when the request
 /// ends). Never blocks and never refuses a write: logging is synchronous.
 struct LineLog {
-    who: Identity,
+    log: Arc<GuestLog>,
     stream: &'static str,
     line: Vec<u8>,
-    /// The current line passed [`MAX_LINE`]; the rest of it is dropped.
+    /// The current line passed [`MAX_LOG_LINE`]; the rest of it is dropped.
     truncated: bool,
 }
 
 impl LineLog {
     fn new(output: &GuestOutput) -> Self {
         Self {
-            who: output.who.clone(),
+            log: output.log.clone(),
             stream: output.stream,
             line: Vec::new(),
             truncated: false,
@@ -173,7 +178,7 @@ impl LineLog {
     }
 
     fn append(&mut self, bytes: &[u8]) {
-        let room = MAX_LINE.saturating_sub(self.line.len());
+        let room = MAX_LOG_LINE.saturating_sub(self.line.len());
         self.line.extend_from_slice(&bytes[..bytes.len().min(room)]);
         self.truncated |= bytes.len() > room;
     }
@@ -186,17 +191,15 @@ impl LineLog {
             self.line.clear();
             return;
         }
-        let truncated = if self.truncated { " …" } else { "" };
-        let handler = &*self.who.handler;
-        let request_id = &*self.who.request_id;
-        let stream = self.stream;
         // stderr is where panics and `eprintln!` go: worth a warning; stdout
         // is the component's ordinary chatter.
-        if stream == "stderr" {
-            tracing::warn!(target: "wasmlet::guest", handler, %request_id, stream, "{line}{truncated}");
+        let level = if self.stream == "stderr" {
+            Level::WARN
         } else {
-            tracing::info!(target: "wasmlet::guest", handler, %request_id, stream, "{line}{truncated}");
-        }
+            Level::INFO
+        };
+        self.log
+            .line(level, Some(self.stream), line, self.truncated);
         self.line.clear();
         self.truncated = false;
     }
@@ -222,7 +225,7 @@ impl OutputStream for LineLog {
 
     fn check_write(&mut self) -> StreamResult<usize> {
         // Always this much room: `push` logs as it goes and keeps at most
-        // MAX_LINE bytes, so the guest may write in chunks of any size.
+        // MAX_LOG_LINE bytes, so the guest may write in chunks of any size.
         Ok(WRITE_BUDGET)
     }
 }
@@ -256,11 +259,17 @@ mod tests {
     use super::*;
 
     fn log() -> LineLog {
+        let who = Identity {
+            handler: "/h".into(),
+            request_id: "r".into(),
+        };
+        let limits = crate::host::LogLimits {
+            bytes: 1 << 20,
+            lines: 1000,
+        };
+        let rate = Arc::new(crate::host::LogRate::new(1 << 20));
         LineLog::new(&GuestOutput {
-            who: Identity {
-                handler: "/h".into(),
-                request_id: "r".into(),
-            },
+            log: Arc::new(GuestLog::new(who, limits, rate)),
             stream: "stdout",
         })
     }
@@ -277,8 +286,8 @@ mod tests {
     #[test]
     fn a_line_longer_than_the_limit_is_cut_and_marked() {
         let mut log = log();
-        log.push(&vec![b'x'; MAX_LINE + 10]);
-        assert_eq!(log.line.len(), MAX_LINE);
+        log.push(&vec![b'x'; MAX_LOG_LINE + 10]);
+        assert_eq!(log.line.len(), MAX_LOG_LINE);
         assert!(log.truncated);
         log.push(b"\nnext");
         assert_eq!(log.line, b"next");

@@ -11,10 +11,10 @@ use http::Method;
 use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport};
 
 use super::disk_cache::{Artifact, CacheKey, DiskCache};
-use crate::abi::MODULE;
+use crate::abi::{self, MODULE};
 use crate::engine::ComponentHandler;
 use crate::error::LoadError;
-use crate::host::{self, Ctx, WasiState};
+use crate::host::{Ctx, WasiState};
 use crate::stats::Stats;
 
 /// A loaded handler version, ready to instantiate once per request.
@@ -82,6 +82,20 @@ impl Handler {
     pub fn is_component(&self) -> bool {
         matches!(self.kind, HandlerKind::Component(_))
     }
+
+    /// The `wasmlet` imports of a core-ABI module, by name (none for a
+    /// component): what `wasmlet check` compares with the grants.
+    pub fn imports(&self) -> Vec<String> {
+        match &self.kind {
+            HandlerKind::Core(core) => core
+                .pre
+                .module()
+                .imports()
+                .map(|import| import.name().to_owned())
+                .collect(),
+            HandlerKind::Component(_) => Vec::new(),
+        }
+    }
 }
 
 impl CoreHandler {
@@ -110,6 +124,8 @@ pub(crate) struct Toolchain<'a> {
     pub(crate) disk_cache: Option<&'a DiskCache>,
     pub(crate) stats: &'a Stats,
     pub(crate) max_module_size: u64,
+    /// Builds `.rs` source handlers, if they are on.
+    pub(crate) rust: Option<&'a super::RustBuilder>,
 }
 
 /// Reads, parses (for `.wat`), validates and compiles one handler file, or
@@ -133,8 +149,23 @@ pub(crate) fn load(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadEr
 
 fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> {
     let started = Instant::now();
-    let bytes = read_bounded(file, tools.max_module_size)?;
+    let mut bytes = read_bounded(file, tools.max_module_size)?;
+    if file.extension().is_some_and(|e| e == "rs") {
+        let Some(builder) = tools.rust else {
+            return Err(LoadError::Compile {
+                path: file.to_path_buf(),
+                message: "Rust source handlers are off on this server".to_owned(),
+            });
+        };
+        bytes = builder.wasm(file, &bytes)?;
+    }
     let is_text = file.extension().is_some_and(|e| e == "wat") && !bytes.starts_with(b"\0asm");
+    if !is_text && !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::Compile {
+            path: file.to_path_buf(),
+            message: not_wasm(&bytes),
+        });
+    }
     let wasm = if is_text {
         wat_to_wasm(file, &bytes)?
     } else {
@@ -192,8 +223,13 @@ fn read_bounded(file: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
              shrink it (a release build, `wasm-opt`) or raise the limit"
         ),
     };
-    let handle = std::fs::File::open(file).map_err(read_error)?;
-    let size = handle.metadata().map_err(read_error)?.len();
+    // Never a FIFO swapped in for the handler: its open would wait for a
+    // writer, holding a blocking thread for ever.
+    let (handle, meta) = crate::regular_file::open(file).map_err(|e| LoadError::Read {
+        path: file.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let size = meta.len();
     if size > max {
         return Err(too_large(size));
     }
@@ -243,6 +279,27 @@ pub(super) fn cached_or_compiled<A: Artifact>(
     Ok((compiled, false))
 }
 
+/// Why `bytes` (a `.wasm` file without the `\0asm` magic) is not a module,
+/// in one line that shows how it starts.
+fn not_wasm(bytes: &[u8]) -> String {
+    let start = String::from_utf8_lossy(&bytes[..bytes.len().min(12)]).into_owned();
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]);
+    let trimmed = head.trim_start();
+    if trimmed.starts_with("(module")
+        || trimmed.starts_with("(component")
+        || trimmed.starts_with(";;")
+    {
+        return "it is WebAssembly text, not binary: name the file `.wat`".to_owned();
+    }
+    if bytes.is_empty() {
+        return "the file is empty".to_owned();
+    }
+    format!(
+        "it starts with {start:?}, not with the bytes \\0asm that begin every binary module; \
+         a text module must end in `.wat`"
+    )
+}
+
 /// Text format to binary, with the error's line and column.
 fn wat_to_wasm(file: &Path, bytes: &[u8]) -> Result<Vec<u8>, LoadError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -256,11 +313,22 @@ fn wat_to_wasm(file: &Path, bytes: &[u8]) -> Result<Vec<u8>, LoadError> {
     })?;
     let syntax = |e: wast::Error| {
         let (line, column) = e.span().linecol_in(text);
+        // The parser's message does not say what it found: the token there.
+        let at = text.get(e.span().offset()..).unwrap_or_default();
+        let token: String = at
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '(' && *c != ')')
+            .take(40)
+            .collect();
+        let mut message = e.message();
+        if !token.is_empty() && !message.contains(&token) {
+            message = format!("{message}: `{token}`");
+        }
         LoadError::Syntax {
             path: file.to_path_buf(),
             line: line + 1,
             column: column + 1,
-            message: e.message(),
+            message,
         }
     };
     let buffer = wast::parser::ParseBuffer::new(text).map_err(syntax)?;
@@ -276,22 +344,65 @@ fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// Every import must be one the host defines; say which one is not.
-/// (Types are checked by `instantiate_pre`, whose message names the import.)
+/// Every import must be one of the ABI table's, with its signature; say
+/// which one is not, what wasmlet provides, and what to do.
 fn check_imports(module: &Module, file: &Path) -> Result<(), LoadError> {
+    let refuse = |message: String| LoadError::Abi {
+        path: file.to_path_buf(),
+        message,
+    };
     for import in module.imports() {
-        let known = import.module() == MODULE && host::IMPORTS.contains(&import.name());
-        if !known {
-            return Err(LoadError::Abi {
-                path: file.to_path_buf(),
-                message: format!(
-                    "imports `{}::{}`, which wasmlet does not provide; \
-                     the imports a handler can use are listed in docs/abi.md",
-                    import.module(),
-                    import.name()
-                ),
-            });
+        let name = import.name();
+        if import.module() != MODULE {
+            return Err(refuse(format!(
+                "imports `{}::{name}`; wasmlet's imports are all in module `{MODULE}` \
+                 (docs/abi.md lists them)",
+                import.module()
+            )));
         }
+        let Some(known) = abi::find(name) else {
+            let hint = match abi::nearest(name) {
+                Some(near) => format!("did you mean `{near}`? "),
+                None => String::new(),
+            };
+            return Err(refuse(format!(
+                "imports `{MODULE}::{name}`, which wasmlet does not provide; {hint}\
+                 the imports a handler can use are listed in docs/abi.md"
+            )));
+        };
+        let declared = match import.ty() {
+            ExternType::Func(ty) => {
+                let types = |types: &mut dyn Iterator<Item = wasmtime::ValType>| {
+                    types
+                        .map(|ty| match ty {
+                            wasmtime::ValType::I32 => Some(abi::Type::I32),
+                            wasmtime::ValType::I64 => Some(abi::Type::I64),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<_>>>()
+                };
+                let params = types(&mut ty.params());
+                let results = types(&mut ty.results());
+                match (params, results) {
+                    (Some(params), Some(results)) => {
+                        if params == known.params && results == known.results {
+                            continue;
+                        }
+                        let mut text = String::new();
+                        // Writing to a String cannot fail.
+                        let _ = abi::write_func(&mut text, &params, &results);
+                        text
+                    }
+                    _ => ty.to_string(),
+                }
+            }
+            other => format!("{other:?}"),
+        };
+        return Err(refuse(format!(
+            "imports `{MODULE}::{name}` as {declared}, but wasmlet provides it as {}; \
+             change the import's type to match (docs/abi.md)",
+            known.wat()
+        )));
     }
     Ok(())
 }
@@ -377,12 +488,64 @@ fn has_custom_section(wasm: &[u8], name: &str) -> bool {
 
 /// A wasmtime error as one line: the message and its causes.
 pub(crate) fn error_text(e: &wasmtime::Error) -> String {
-    format!("{e:#}")
+    // A wasm backtrace (a context of the error, many lines) is left out;
+    // `trap_text` names its frames.
+    let trace = e
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(ToString::to_string);
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if trace.as_ref() == Some(&cause) {
+            continue;
+        }
+        // An error that prints its source as part of its own message (an
+        // I/O error wrapped with its text) would say it twice.
+        if cause.is_empty() || text.ends_with(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(cause.lines().next().unwrap_or_default());
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_is_not_binary_webassembly_says_what_it_is_in_one_line() {
+        let text = not_wasm(b"this is a text file\nwith two lines\n");
+        assert_eq!(
+            text,
+            "it starts with \"this is a te\", not with the bytes \\0asm that begin every \
+             binary module; a text module must end in `.wat`"
+        );
+        assert!(not_wasm(b"  (module)").contains("name the file `.wat`"));
+        assert_eq!(not_wasm(b""), "the file is empty");
+    }
+
+    #[test]
+    fn a_wat_syntax_error_names_the_token_it_found() {
+        let source = "(module\n  (func (export \"handle\")\n    i32.cnst 1\n    drop))";
+        let error = wat_to_wasm(Path::new("oops.wat"), source.as_bytes()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("oops.wat:3:5: "), "{text}");
+        assert!(text.contains("`i32.cnst`"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+    }
+
+    #[test]
+    fn an_error_whose_source_repeats_it_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let wrapped = wasmtime::Error::new(io).context("No such file or directory");
+        assert_eq!(error_text(&wrapped), "No such file or directory");
+        let two = wasmtime::Error::msg("inner").context("outer");
+        assert_eq!(error_text(&two), "outer: inner");
+    }
 
     #[test]
     fn the_reusable_section_is_found_by_name() {

@@ -52,7 +52,13 @@
 //!
 //! Any entry that fails a check is a miss: it is removed, a warning names the
 //! file and the reason, and the caller compiles the module again and puts the
-//! fresh result back. A bad entry never stops a handler from loading.
+//! fresh result back. A bad entry never stops a handler from loading. That
+//! includes an entry that is not a regular file (a FIFO, whose open would
+//! wait for a writer for ever, is opened non-blocking and refused by the
+//! opened descriptor's type) or that is larger than
+//! [`MAX_CACHE_ENTRY_SIZE`](crate::config::MAX_CACHE_ENTRY_SIZE) (refused by
+//! its size before it is read, so a huge file cannot exhaust memory); `put`
+//! never writes one that large.
 //!
 //! # Concurrency
 //!
@@ -62,6 +68,21 @@
 //! Two writers of the same key write the same bytes, so whichever rename lands
 //! last wins harmlessly. Everything here blocks; call it off the async
 //! workers.
+//!
+//! # Leftover temporary files
+//!
+//! A crash (or a kill) between creating a temporary file and renaming it
+//! leaves `.<random>.tmp` behind; nothing reads it, but nothing else would
+//! ever remove it either. [`DiskCache::open`] removes those whose last
+//! modification is older than
+//! [`STALE_CACHE_TEMP_AGE`](crate::config::STALE_CACHE_TEMP_AGE) (ten
+//! minutes). An age, not a lock or a process id: several servers, even on
+//! several machines over a network file system, may share the directory, and
+//! one of them may be writing a temporary file right now. A write lasts
+//! seconds and keeps the file's modification time fresh while it does, so
+//! only a file no one has touched for minutes is removed; a pid would not
+//! tell a live writer on another machine from a dead one, and a lock file
+//! would itself be left behind by a crash.
 
 use std::fmt;
 use std::fs::DirBuilder;
@@ -69,10 +90,14 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
+
+use crate::config::{MAX_CACHE_ENTRY_SIZE, STALE_CACHE_TEMP_AGE};
+use crate::regular_file::{self, OpenError};
 
 /// First bytes of every entry: a file that does not start with these was not
 /// written by this cache.
@@ -189,6 +214,20 @@ pub enum CacheError {
         /// Wasmtime's message.
         message: String,
     },
+    /// The compiled code is larger than an entry may be.
+    #[error(
+        "not caching the compiled code for {}: it is {size} bytes, more than the \
+         {max}-byte limit for a cache entry; the handler is compiled again at each start",
+        path.display()
+    )]
+    TooLarge {
+        /// The entry that was to be written.
+        path: PathBuf,
+        /// The payload's size.
+        size: u64,
+        /// [`MAX_CACHE_ENTRY_SIZE`].
+        max: u64,
+    },
     /// Writing or renaming the entry failed.
     #[error("cannot write the compiled-code cache entry {}: {source}", path.display())]
     Write {
@@ -255,6 +294,7 @@ impl DiskCache {
                  run code of their choosing; make it private with `chmod 700`"
             );
         }
+        remove_stale_temporaries(&dir, STALE_CACHE_TEMP_AGE);
         Ok(Self { dir })
     }
 
@@ -286,9 +326,13 @@ impl DiskCache {
     /// with a warning, and is a miss.
     pub fn get<A: Artifact>(&self, engine: &Engine, key: &CacheKey) -> Option<A> {
         let path = self.entry_path(key);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match regular_file::read_bounded(&path, MAX_CACHE_ENTRY_SIZE) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) if e.is_not_found() => return None,
+            Err(e @ (OpenError::NotRegular(_) | OpenError::TooLarge { .. })) => {
+                self.discard(&path, &e);
+                return None;
+            }
             Err(e) => {
                 // Not removed: the entry may be fine and the fault elsewhere
                 // (permissions, a full file table), and removing would likely
@@ -304,24 +348,30 @@ impl DiskCache {
         match load(engine, key, &bytes) {
             Ok(artifact) => Some(artifact),
             Err(why) => {
-                tracing::warn!(
-                    file = %path.display(),
-                    reason = %why,
-                    "discarding a bad compiled-code cache entry; compiling instead"
-                );
-                // A concurrent `put` may have just renamed a good entry into
-                // place, which this removes; that only costs a compile later.
-                if let Err(e) = std::fs::remove_file(&path)
-                    && e.kind() != std::io::ErrorKind::NotFound
-                {
-                    tracing::warn!(
-                        file = %path.display(),
-                        error = %e,
-                        "cannot remove a bad compiled-code cache entry"
-                    );
-                }
+                self.discard(&path, &why);
                 None
             }
+        }
+    }
+
+    /// Removes the bad entry at `path`, saying why, so the fresh compile's
+    /// `put` finds its name free.
+    fn discard(&self, path: &Path, why: &dyn fmt::Display) {
+        tracing::warn!(
+            file = %path.display(),
+            reason = %why,
+            "discarding a bad compiled-code cache entry; compiling instead"
+        );
+        // A concurrent `put` may have just renamed a good entry into place,
+        // which this removes; that only costs a compile later.
+        if let Err(e) = std::fs::remove_file(path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(
+                file = %path.display(),
+                error = %e,
+                "cannot remove a bad compiled-code cache entry"
+            );
         }
     }
 
@@ -334,6 +384,14 @@ impl DiskCache {
             path: path.clone(),
             message: format!("{e:#}"),
         })?;
+        let size = (HEADER_LEN + payload.len()) as u64;
+        if size > MAX_CACHE_ENTRY_SIZE {
+            return Err(CacheError::TooLarge {
+                path,
+                size,
+                max: MAX_CACHE_ENTRY_SIZE,
+            });
+        }
         let write_error = |source| CacheError::Write {
             path: path.clone(),
             source,
@@ -342,8 +400,8 @@ impl DiskCache {
         // atomic. The name does not end in `.cwasm`, so a temporary file left
         // by a crash is never read as an entry.
         let mut file = tempfile::Builder::new()
-            .prefix(".")
-            .suffix(".tmp")
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
             .tempfile_in(&self.dir)
             .map_err(write_error)?;
         file.write_all(&header(A::KIND, key, &payload))
@@ -359,6 +417,58 @@ impl DiskCache {
     fn entry_path(&self, key: &CacheKey) -> PathBuf {
         self.dir.join(format!("{key}.{ENTRY_EXTENSION}"))
     }
+}
+
+/// The start of a temporary file's name: hidden, so never served even from a
+/// misplaced cache.
+const TEMP_PREFIX: &str = ".";
+/// The end of a temporary file's name: not `.cwasm`, so never read as an entry.
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Removes the temporary files in `dir` untouched for longer than
+/// `older_than` (see "Leftover temporary files" above); returns how many.
+fn remove_stale_temporaries(dir: &Path, older_than: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let is_temporary = name
+            .to_str()
+            .is_some_and(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(TEMP_SUFFIX));
+        // `DirEntry::metadata` does not follow symlinks: only a regular
+        // file this cache could have written is removed.
+        let stale = entry.metadata().is_ok_and(|meta| {
+            meta.is_file()
+                && meta
+                    .modified()
+                    .ok()
+                    .and_then(|at| now.duration_since(at).ok())
+                    .is_some_and(|age| age > older_than)
+        });
+        if !(is_temporary && stale) {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(
+                file = %entry.path().display(),
+                error = %e,
+                "cannot remove a temporary file left in the compiled-code cache"
+            ),
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            dir = %dir.display(),
+            removed,
+            "removed temporary files a crashed write left in the compiled-code cache"
+        );
+    }
+    removed
 }
 
 /// Feeds what a [`Hash`] implementation writes into a SHA-256, so a type that
@@ -739,6 +849,63 @@ mod tests {
         );
         assert!(f.cache.get::<Component>(&f.engine, &f.key).is_none());
         assert!(!f.entry().exists(), "the entry of the other kind was kept");
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_an_entry_is_a_miss_without_blocking_and_is_removed() {
+        let f = Fixture::new();
+        std::fs::remove_file(f.entry()).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(f.entry())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(f.cache.get::<Module>(&f.engine, &f.key).is_none());
+        assert!(!f.entry().exists(), "the FIFO was kept");
+    }
+
+    #[test]
+    fn an_entry_past_the_size_limit_is_a_miss_without_being_read() {
+        let f = Fixture::new();
+        // Sparse: no disk space used, and reading it would take 1 GiB of memory.
+        let entry = std::fs::OpenOptions::new()
+            .write(true)
+            .open(f.entry())
+            .unwrap();
+        entry.set_len(MAX_CACHE_ENTRY_SIZE + 1).unwrap();
+        assert!(f.cache.get::<Module>(&f.engine, &f.key).is_none());
+        assert!(!f.entry().exists(), "the huge entry was kept");
+    }
+
+    #[test]
+    fn opening_removes_only_temporary_files_untouched_for_ten_minutes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let old = SystemTime::now() - STALE_CACHE_TEMP_AGE - Duration::from_secs(60);
+        let write = |name: &str, modified: Option<SystemTime>| {
+            let file = std::fs::File::create(dir.join(name)).unwrap();
+            if let Some(at) = modified {
+                file.set_modified(at).unwrap();
+            }
+        };
+        write(".crashed.tmp", Some(old));
+        write(".being-written.tmp", None);
+        write("old-but-not-ours.tmp", Some(old));
+        write(&format!("{}.cwasm", "0".repeat(64)), Some(old));
+        DiskCache::open(dir).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".being-written.tmp".to_owned(),
+                format!("{}.cwasm", "0".repeat(64)),
+                "old-but-not-ours.tmp".to_owned(),
+            ]
+        );
     }
 
     #[test]

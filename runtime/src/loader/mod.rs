@@ -33,6 +33,7 @@
 mod compile;
 mod component;
 pub mod disk_cache;
+mod rust_source;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -46,10 +47,11 @@ use tokio::sync::Semaphore;
 
 pub use compile::{CoreHandler, Handler, Provenance, REUSABLE_SECTION};
 pub use disk_cache::DiskCache;
+pub use rust_source::RustBuilder;
 
 pub(crate) use compile::HandlerKind;
 
-use crate::config::SETTLE_TIME;
+use crate::config::{Config, SETTLE_TIME};
 use crate::engine::WasmEngine;
 use crate::error::LoadError;
 use crate::site::Site;
@@ -146,6 +148,10 @@ struct Inner {
     /// The configuration, for the limits a new version is tried under; no
     /// trial without it (`wasmlet compile` only fills the disk cache).
     site: Option<Arc<RwLock<Arc<Site>>>>,
+    /// The server's settings, for the head and log limits of that trial.
+    config: Option<Arc<Config>>,
+    /// Builds `.rs` source handlers, where the configuration allows them.
+    rust: Option<Arc<RustBuilder>>,
 }
 
 impl Loader {
@@ -168,12 +174,22 @@ impl Loader {
                 max_module_size: crate::config::DEFAULT_MAX_MODULE_SIZE,
                 open_writes: Arc::default(),
                 site: None,
+                config: None,
+                rust: None,
             }),
         }
     }
 
     fn configure(&mut self) -> &mut Inner {
         Arc::get_mut(&mut self.inner).expect("a loader is configured before its first load")
+    }
+
+    /// Builds `.rs` handlers with `builder` (without one, a `.rs` file fails
+    /// to load).
+    #[must_use]
+    pub fn with_rust_builder(mut self, builder: Arc<RustBuilder>) -> Self {
+        self.configure().rust = Some(builder);
+        self
     }
 
     /// Refuses handler files larger than `bytes` without reading them whole:
@@ -192,10 +208,12 @@ impl Loader {
     }
 
     /// Tries each new core-module version once before it may serve, under
-    /// the limits `site` gives its file.
+    /// the limits `site` gives its file and the server's `config`.
     #[must_use]
-    pub fn with_trial(mut self, site: Arc<RwLock<Arc<Site>>>) -> Self {
-        self.configure().site = Some(site);
+    pub fn with_trial(mut self, site: Arc<RwLock<Arc<Site>>>, config: &Config) -> Self {
+        let inner = self.configure();
+        inner.site = Some(site);
+        inner.config = Some(Arc::new(config.clone()));
         self
     }
 
@@ -426,6 +444,7 @@ impl Inner {
         let disk_cache = self.disk_cache.clone();
         let stats = self.stats.clone();
         let max_module_size = self.max_module_size;
+        let rust = self.rust.clone();
         let task_file = file.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let tools = compile::Toolchain {
@@ -435,6 +454,7 @@ impl Inner {
                 disk_cache: disk_cache.as_deref(),
                 stats: &stats,
                 max_module_size,
+                rust: rust.as_deref(),
             };
             compile::load(&tools, &task_file)
         })
@@ -451,12 +471,14 @@ impl Inner {
     /// limits: one whose start function or `init` traps or runs too long
     /// would fail every request, and must not replace the one serving.
     async fn try_instance(&self, file: &Path, handler: &Handler) -> Result<(), LoadError> {
-        let (Some(site), HandlerKind::Core(core)) = (&self.site, &handler.kind) else {
+        let (Some(site), Some(config), HandlerKind::Core(core)) =
+            (&self.site, &self.config, &handler.kind)
+        else {
             return Ok(());
         };
         let policy = site.read().unwrap_or_else(|e| e.into_inner()).policy(file);
         let name: Arc<str> = file.display().to_string().into();
-        crate::engine::try_instance(&self.engine, core, policy, name, &self.stats)
+        crate::engine::try_instance(&self.engine, core, policy, name, config, &self.stats)
             .await
             .map_err(|message| LoadError::Start {
                 path: file.to_path_buf(),

@@ -24,7 +24,7 @@ use super::service::{AbortOnDrop, failure, plain};
 use super::{App, BodyLimits, LimitedBody, Permit};
 use crate::engine::{ComponentHandler, ComponentRequest, Limits, run_component};
 use crate::error::Outcome;
-use crate::host::Identity;
+use crate::host::{HeadLimits, Identity};
 use crate::site::Policy;
 
 /// Runs `handler` for `request` and answers with what the guest sets.
@@ -56,17 +56,20 @@ pub(super) async fn serve(
     let limits = Limits {
         timeout: policy.request_timeout,
         max_memory: policy.max_memory,
+        head: HeadLimits::of(&app.config),
     };
     let who = Identity {
         handler: name,
         request_id: access.request_id().clone(),
     };
+    let log = Arc::new(app.guest_log(who.clone()));
     let body_limits = BodyLimits::of(&app.config);
     let body_who = who.clone();
     let guest_request = ComponentRequest {
         request: request.map(|body| LimitedBody::new(body, body_limits, body_who)),
         who,
         policy,
+        log,
     };
     let (respond_tx, respond_rx) = oneshot::channel();
     let (ended_tx, ended_rx) = oneshot::channel();

@@ -1,5 +1,6 @@
 //! The HTTP server: accept loop, connections (HTTP/1.1 with keep-alive, and
-//! HTTP/2), graceful shutdown, and the optional admin listener. [`Server::run`]
+//! HTTP/2, over TLS when configured), graceful shutdown, and the optional
+//! admin and HTTP-to-HTTPS redirect listeners. [`Server::run`]
 //! is the one entry point for the binary and the tests alike.
 //!
 //! What keeps it serving under hostile load: a cap on open connections (the
@@ -7,7 +8,9 @@
 //! request and hyper's limits on heads and HTTP/2 streams
 //! (`connection.rs`), `413` for declared bodies over the limit and a cap on
 //! guest executions with a short queue ([`Admission`]), and limits on reading
-//! a body ([`BodyLimits`]).
+//! a body ([`BodyLimits`]). With `--tls-cert`, each connection's TLS
+//! handshake runs inside the same first-request deadline and holds a
+//! connection slot like any other connection ([`tls`]).
 
 mod access;
 mod admin;
@@ -16,9 +19,11 @@ mod body;
 mod body_limits;
 mod component;
 mod connection;
+mod redirect;
 mod service;
 mod static_files;
 mod status;
+mod tls;
 
 use std::future::Future;
 use std::io::ErrorKind;
@@ -32,6 +37,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio_util::either::Either;
 
 pub use admission::{Admission, Busy, HandlerLimit, Permit};
 pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
@@ -39,11 +45,13 @@ pub use body_limits::BodyLimits;
 pub(crate) use body_limits::{BodyReadError, LimitedBody};
 pub use component::ComponentBody;
 use connection::{Ended, FirstRequest, serve_until_first_request};
+pub use tls::TlsError;
 
 use crate::config::Config;
 use crate::engine::WasmEngine;
 use crate::error::{ConfigError, LoadError, ServeError};
-use crate::loader::{DiskCache, Handler, Loader};
+use crate::host::{GuestLog, Identity, LogLimits, LogRate};
+use crate::loader::{DiskCache, Handler, Loader, RustBuilder};
 use crate::request_id::RequestIds;
 use crate::router::Router;
 use crate::site::{Policy, Site, SiteError};
@@ -90,10 +98,17 @@ pub(crate) struct App {
     /// Handler files a writer holds open, kept by the watcher, read by the
     /// loader.
     pub(crate) open_writes: Arc<OpenWrites>,
+    /// Where source handlers build when there is no disk cache; deleted with
+    /// the server.
+    _rust_scratch: Option<tempfile::TempDir>,
     /// Per-handler caps from `[limits] max-concurrency`, by handler file,
     /// with the limit each was made for.
     pub(crate) handler_limits:
         std::sync::Mutex<std::collections::HashMap<PathBuf, (u32, HandlerLimit)>>,
+    /// Each handler's guest log bucket (`--log-rate`), by handler name (its
+    /// path in the web root): shared by its requests, so many of them cannot
+    /// flood the log either.
+    pub(crate) log_rates: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<LogRate>>>,
 }
 
 impl App {
@@ -123,6 +138,19 @@ impl App {
         }
     }
 
+    /// The log of one request of `who`: the server's per-request limits,
+    /// and its handler's shared bucket.
+    pub(crate) fn guest_log(&self, who: Identity) -> GuestLog {
+        let rate = self
+            .log_rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(who.handler.clone())
+            .or_insert_with(|| Arc::new(LogRate::new(self.config.log_rate)))
+            .clone();
+        GuestLog::new(who, LogLimits::of(&self.config), rate)
+    }
+
     fn current_site(&self) -> Arc<Site> {
         self.site.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -137,13 +165,25 @@ pub struct Server {
     /// Where to serve metrics and the status page, if anywhere; see
     /// [`Server::with_admin`].
     admin: Option<TcpListener>,
+    /// The certificate and key for HTTPS, when `--tls-cert` is set.
+    tls: Option<Arc<tls::Certificates>>,
+    /// Where plain HTTP is redirected to HTTPS, if anywhere; see
+    /// [`Server::with_redirect`].
+    redirect: Option<TcpListener>,
 }
 
 impl Server {
-    /// Validates `config` and builds the engine. Fails on a missing web root,
-    /// an out-of-range setting, or an engine that cannot be configured.
+    /// Validates `config`, loads the TLS certificate and key if it names
+    /// them, and builds the engine. Fails on a missing web root, an
+    /// out-of-range setting, an unusable certificate or key, or an engine
+    /// that cannot be configured.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         let config = config.validate()?;
+        let tls = config
+            .tls
+            .as_ref()
+            .map(tls::Certificates::load)
+            .transpose()?;
         let engine = Arc::new(WasmEngine::new(&config)?);
         tracing::debug!(allocator = ?engine.allocator(), "engine ready");
         let stats = Arc::new(Stats::default());
@@ -158,22 +198,41 @@ impl Server {
                     None
                 }
             });
+        // Again now that the cache directory exists: its real path is known
+        // only after creation.
+        config.check_outside_webroot()?;
         let admission = Admission::new(
             config.concurrency_limit(),
             config.max_queue,
             config.queue_timeout,
             stats.clone(),
         );
+        // Source handlers build below the disk cache, or in a directory of
+        // this process's own that goes with it.
+        let (rust_dir, rust_scratch) = match &config.cache_dir {
+            Some(dir) => (Some(dir.join("rust")), None),
+            None => match tempfile::Builder::new().prefix("wasmlet-rust").tempdir() {
+                Ok(scratch) => (Some(scratch.path().to_owned()), Some(scratch)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no directory for building Rust handlers; they are off");
+                    (None, None)
+                }
+            },
+        };
         let site = Arc::new(RwLock::new(Arc::new(Site::empty(&config))));
         let open_writes = Arc::new(OpenWrites::default());
+        let mut loader = Loader::new(engine.clone(), disk_cache, stats.clone())
+            .with_max_module_size(config.max_module_size)
+            .with_open_writes(open_writes.clone())
+            .with_trial(site.clone(), &config);
+        if let Some(dir) = rust_dir {
+            loader =
+                loader.with_rust_builder(Arc::new(RustBuilder::new(dir, config.build_timeout)));
+        }
         let app = App {
             router: Router::new(config.webroot.clone()),
-            loader: Arc::new(
-                Loader::new(engine.clone(), disk_cache, stats.clone())
-                    .with_max_module_size(config.max_module_size)
-                    .with_open_writes(open_writes.clone())
-                    .with_trial(site.clone()),
-            ),
+            loader: Arc::new(loader),
+            _rust_scratch: rust_scratch,
             engine,
             stats,
             request_ids: RequestIds::new(),
@@ -181,12 +240,15 @@ impl Server {
             site,
             open_writes,
             handler_limits: Default::default(),
+            log_rates: Default::default(),
             config,
         };
         Ok(Self {
             app: Arc::new(app),
             site_loaded: false,
             admin: None,
+            tls,
+            redirect: None,
         })
     }
 
@@ -201,6 +263,17 @@ impl Server {
     #[must_use]
     pub fn with_admin(mut self, listener: TcpListener) -> Self {
         self.admin = Some(listener);
+        self
+    }
+
+    /// Also answers plain HTTP on `listener` with `308` redirects to the same
+    /// host, path and query over HTTPS on the main listener's port, while
+    /// [`run`](Server::run) runs. Only meaningful with TLS
+    /// ([`Config::tls`](crate::config::Config::tls)); the binary binds it for
+    /// `--redirect-http ADDR`.
+    #[must_use]
+    pub fn with_redirect(mut self, listener: TcpListener) -> Self {
+        self.redirect = Some(listener);
         self
     }
 
@@ -226,6 +299,17 @@ impl Server {
     /// The validated configuration (the web root is canonical).
     pub fn config(&self) -> &Config {
         &self.app.config
+    }
+
+    /// The `wasmlet.toml` files the configuration was read from, root first.
+    pub fn config_files(&self) -> Vec<PathBuf> {
+        self.app.current_site().files().to_vec()
+    }
+
+    /// The policy (grants and limits) the configuration gives the handler at
+    /// `file`, a path under the web root.
+    pub fn policy(&self, file: &Path) -> Arc<Policy> {
+        self.app.current_site().policy(file)
     }
 
     /// Loads every handler in the web root (compiling what the disk cache does
@@ -260,7 +344,7 @@ impl Server {
         if !self.site_loaded {
             self.load_site().await?;
         }
-        let builder = connection::builder(&self.app.config);
+        let builder = Arc::new(connection::builder(&self.app.config));
         let header_timeout = self.app.config.header_timeout;
         // One permit per connection the server may have open. Waiting for
         // one before `accept` leaves further clients in the kernel's listen
@@ -294,6 +378,21 @@ impl Server {
 
         // Held until `run` returns: dropping it stops watching.
         let _watcher = self.watch();
+        // Dropped when `run` returns, which stops the certificate checks
+        // and the redirect listener.
+        let mut tls_tasks = JoinSet::new();
+        let tls = self.tls.as_ref().map(|certificates| {
+            tls_tasks.spawn(certificates.clone().watch());
+            certificates.acceptor()
+        });
+        if let Some(redirect) = self.redirect.take() {
+            let https_port = listener.local_addr().map_or(443, |a| a.port());
+            tls_tasks.spawn(redirect::serve(
+                self.app.config.clone(),
+                redirect,
+                https_port,
+            ));
+        }
 
         let graceful = GracefulShutdown::new();
         let mut connections = JoinSet::new();
@@ -324,10 +423,19 @@ impl Server {
                 seen.arrived();
                 service::handle(app.clone(), peer, request)
             });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
+            let (builder, tls, watcher) = (builder.clone(), tls.clone(), graceful.watcher());
+            // The handshake is part of the connection, so the first-request
+            // deadline bounds it and it holds the connection's slot.
+            let connection = async move {
+                let stream = match tls {
+                    Some(acceptor) => Either::Right(acceptor.accept(stream).await?),
+                    None => Either::Left(stream),
+                };
+                let connection = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                watcher.watch(connection).await
+            };
             connections.spawn(async move {
                 match serve_until_first_request(connection, first, header_timeout).await {
                     Ended::Served(Ok(())) => {}
@@ -488,6 +596,10 @@ async fn apply(app: &App, batch: Vec<Change>) {
 /// replaces the old only if every file in it is good; otherwise the old one
 /// keeps serving and the error is logged where it points.
 async fn reload_site(app: &App) {
+    if let Err(e) = app.config.check_outside_webroot() {
+        tracing::error!(error = %e, "the configuration did not reload; keeping the previous one");
+        return;
+    }
     let current = app.current_site();
     match Site::load(&app.config, Some(&current)).await {
         Ok(site) => {

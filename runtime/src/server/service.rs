@@ -23,9 +23,10 @@ use super::{App, BodyLimits};
 use super::{static_files, status};
 use crate::engine::{Limits, RequestParts, run_request};
 use crate::error::{LoadError, Outcome};
-use crate::host::Start;
+use crate::host::{HeadLimits, Identity, Start};
 use crate::loader::HandlerKind;
 use crate::router::Route;
+use crate::webroot::SOURCE_EXTENSION;
 
 /// Answers one request. Never fails: every failure is a response.
 pub(crate) async fn handle(
@@ -35,6 +36,11 @@ pub(crate) async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let request_id = app.request_ids.for_request(request.headers());
     let access = Access::begin(app.stats.clone(), &request, request_id);
+    if let Some(why) = bad_host(&request) {
+        let response = plain(StatusCode::BAD_REQUEST, format!("bad request: {why}\n"));
+        access.finish(response.status(), None);
+        return Ok(response);
+    }
     // hyper has parsed `Content-Length` into the body's size: a body
     // declared too large is refused before anything reads it.
     if request.body().size_hint().lower() > app.config.max_body_size {
@@ -50,17 +56,47 @@ pub(crate) async fn handle(
         return Ok(response);
     }
     let response = match app.router.resolve(request.uri().path()) {
+        // A source handler where builds are off is a file never served.
+        Route::Handler { file, .. }
+            if file.extension().is_some_and(|e| e == SOURCE_EXTENSION)
+                && !(app.config.dev || app.current_site().builds_rust(&file)) =>
+        {
+            plain(StatusCode::NOT_FOUND, "not found\n")
+        }
         Route::Handler { file, params } => {
             return Ok(handler(app, request, &file, params, access).await);
         }
         Route::Static(file) => {
             static_files::serve(request.method(), request.headers(), &file).await
         }
+        Route::Withheld { file, class } if app.current_site().publishes(&file, class) => {
+            static_files::serve(request.method(), request.headers(), &file).await
+        }
+        Route::Withheld { .. } => plain(StatusCode::NOT_FOUND, "not found\n"),
         Route::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
         Route::BadRequest(why) => plain(StatusCode::BAD_REQUEST, format!("bad request: {why}\n")),
     };
     access.finish(response.status(), None);
     Ok(response)
+}
+
+/// Why an HTTP/1.x request's `Host` is unacceptable, if it is: RFC 9112
+/// §3.2 requires exactly one in HTTP/1.1, and a server must answer `400`
+/// otherwise (two could route a request differently here and at a proxy in
+/// front). HTTP/1.0 predates `Host`, but two are as ambiguous there. HTTP/2
+/// carries `:authority` instead and is left alone.
+fn bad_host<B>(request: &Request<B>) -> Option<&'static str> {
+    if request.version() > http::Version::HTTP_11 {
+        return None;
+    }
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    if hosts > 1 {
+        return Some("more than one Host header");
+    }
+    if hosts == 0 && request.version() == http::Version::HTTP_11 {
+        return Some("an HTTP/1.1 request needs a Host header");
+    }
+    None
 }
 
 async fn handler(
@@ -133,6 +169,11 @@ async fn handler(
         (None, HandlerKind::Core(_)) => unreachable!("a core handler has its entry point"),
     };
 
+    let who = Identity {
+        handler: name.clone(),
+        request_id: access.request_id().clone(),
+    };
+    let log = app.guest_log(who);
     let (parts, body) = request.into_parts();
     let target = parts
         .uri
@@ -148,12 +189,14 @@ async fn handler(
         request_id: access.request_id().clone(),
         policy: policy.clone(),
         body_limits: BodyLimits::of(&app.config),
+        log,
     };
     let (start_tx, start_rx) = oneshot::channel();
     let limits = Limits {
         // What the load left of the request's time.
         timeout: policy.request_timeout.saturating_sub(arrived.elapsed()),
         max_memory: policy.max_memory,
+        head: HeadLimits::of(&app.config),
     };
     let task_app = app.clone();
     // The access line moves into the task: the request ends when the guest

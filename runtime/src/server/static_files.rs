@@ -1,6 +1,8 @@
 //! Static files: a file the router already resolved and checked, served by
 //! `hyper-staticfile` (content type, `HEAD`, `Last-Modified`/`ETag`, ranges),
-//! plus `If-None-Match`, which that crate leaves to its users.
+//! plus `If-None-Match`, which that crate leaves to its users. Only a regular
+//! file is ever opened (`regular_file`): a FIFO swapped in after routing is
+//! not found, never a read that waits for a writer.
 
 use std::path::Path;
 
@@ -11,6 +13,7 @@ use hyper_staticfile::util::FileResponseBuilder;
 
 use super::body::ResponseBody;
 use super::service::plain;
+use crate::regular_file;
 
 /// Serves `file` (already resolved, contained and allowed by the router).
 pub(crate) async fn serve(
@@ -28,18 +31,25 @@ pub(crate) async fn serve(
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    let opened = async {
-        let handle = tokio::fs::File::open(file).await?;
-        let meta = handle.metadata().await?;
-        Ok::<_, std::io::Error>((handle, meta))
-    };
-    let (handle, meta) = match opened.await {
-        Ok(opened) => opened,
-        // Gone between routing and opening: as if it had never been there.
-        Err(_) => return plain(StatusCode::NOT_FOUND, "not found\n"),
+    let path = file.to_path_buf();
+    let opened = tokio::task::spawn_blocking(move || regular_file::open(&path)).await;
+    let (handle, meta) = match opened {
+        Ok(Ok(opened)) => opened,
+        // Gone, or replaced by something that is not a regular file (a FIFO
+        // would otherwise hold a blocking thread until a writer came), between
+        // routing and opening: as if it had never been there, like a FIFO the
+        // router sees.
+        Ok(Err(e)) => {
+            tracing::debug!(file = %file.display(), error = %e, "static file not served");
+            return plain(StatusCode::NOT_FOUND, "not found\n");
+        }
+        Err(e) => {
+            tracing::error!(file = %file.display(), error = %e, "opening a static file failed");
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n");
+        }
     };
     let resolved = ResolvedFile {
-        handle,
+        handle: tokio::fs::File::from_std(handle),
         path: file.to_path_buf(),
         size: meta.len(),
         modified: meta.modified().ok(),

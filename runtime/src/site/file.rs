@@ -16,6 +16,7 @@ use toml::Spanned;
 
 use super::SiteError;
 use crate::capability::http::Rule;
+use crate::webroot::Withheld;
 
 /// A TOML string with where it came from.
 type Text = Spanned<String>;
@@ -29,6 +30,37 @@ pub(crate) struct Settings {
     pub(crate) kv: Kv,
     pub(crate) files: Files,
     pub(crate) instances: Instances,
+    /// `[variables]`, by name: merged key by key, so a directory or handler
+    /// overrides single variables and inherits the rest.
+    pub(crate) variables: BTreeMap<String, Variable>,
+}
+
+/// Largest value a variable may have, in bytes. A variable is a key, a
+/// token or a short setting; a file source larger than this is a mistake
+/// (the wrong path), and every value is held in memory for the server's
+/// life.
+pub const MAX_VARIABLE_SIZE: usize = 64 << 10;
+
+/// One `[variables]` value, read when the configuration is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Variable {
+    /// The value.
+    pub value: Arc<str>,
+    /// Marked `secret = true`: never shown, not even in debug output.
+    pub secret: bool,
+    /// The file it was read from, for a `file` source; checked to lie
+    /// outside the web root.
+    pub(crate) file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Variable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.secret {
+            f.write_str("<secret>")
+        } else {
+            write!(f, "{:?}", self.value)
+        }
+    }
 }
 
 /// `[limits]`.
@@ -102,6 +134,12 @@ pub(crate) struct DirFile {
     pub(crate) handlers: BTreeMap<String, Settings>,
     /// Store definitions (root file only).
     pub(crate) stores: BTreeMap<String, StoreDef>,
+    /// `[static] publish`: the never-served classes this directory and
+    /// those below it serve anyway; `None` inherits the parent's.
+    pub(crate) publish: Option<Vec<Withheld>>,
+    /// `[build] rust`: whether `NAME.rs` files here and below are handlers,
+    /// built on their first request; `None` inherits the parent's.
+    pub(crate) build_rust: Option<bool>,
 }
 
 // The raw shapes serde reads. `deny_unknown_fields` turns a misspelt key into
@@ -121,9 +159,29 @@ struct RawFile {
     #[serde(default)]
     instances: RawInstances,
     #[serde(default)]
+    variables: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
     stores: BTreeMap<String, Spanned<RawStore>>,
     #[serde(default)]
     handlers: BTreeMap<String, Spanned<RawSettings>>,
+    /// A directory's own table: it is about files, not handlers.
+    #[serde(default, rename = "static")]
+    static_files: RawStatic,
+    /// A directory's own table: which source handlers are built.
+    #[serde(default)]
+    build: RawBuild,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawBuild {
+    rust: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawStatic {
+    publish: Option<Vec<Text>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -139,6 +197,8 @@ struct RawSettings {
     files: RawFiles,
     #[serde(default)]
     instances: RawInstances,
+    #[serde(default)]
+    variables: BTreeMap<String, Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -221,6 +281,7 @@ pub(crate) fn parse(path: &Path, text: &str, root: bool) -> Result<DirFile, Site
             kv: raw.kv,
             files: raw.files,
             instances: raw.instances,
+            variables: raw.variables,
         },
     )?;
     let mut handlers = BTreeMap::new();
@@ -253,11 +314,39 @@ pub(crate) fn parse(path: &Path, text: &str, root: bool) -> Result<DirFile, Site
         let def = at.store(&key, table.into_inner())?;
         stores.insert(name, def);
     }
+    let publish = raw
+        .static_files
+        .publish
+        .map(|names| {
+            names
+                .into_iter()
+                .map(|name| {
+                    Withheld::by_name(name.get_ref()).ok_or_else(|| {
+                        let known: Vec<&str> = Withheld::PUBLISHABLE
+                            .iter()
+                            .map(|(known, _)| *known)
+                            .collect();
+                        at.error(
+                            name.span(),
+                            Some("static.publish".to_owned()),
+                            format!(
+                                "`{}` is not a class of files that can be published; use {}",
+                                name.get_ref(),
+                                known.join(", ")
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
     Ok(DirFile {
         path: path.to_owned(),
         settings,
         handlers,
         stores,
+        publish,
+        build_rust: raw.build.rust,
     })
 }
 
@@ -451,7 +540,14 @@ impl Locator<'_> {
             }
             n => n.map(Spanned::into_inner),
         };
+        let mut variables = BTreeMap::new();
+        for (name, value) in raw.variables {
+            let k = key(&format!("variables.{name}"));
+            check_name(self, value.span(), &k, &name)?;
+            variables.insert(name, self.variable(dir, &k, value)?);
+        }
         Ok(Settings {
+            variables,
             limits: Limits {
                 request_timeout,
                 max_memory,
@@ -477,6 +573,113 @@ impl Locator<'_> {
                     .duration(&key("instances.idle-timeout"), raw.instances.idle_timeout)?,
             },
         })
+    }
+
+    /// Reads one `[variables]` value: a string, or a table with one source
+    /// (`value`, `env` or `file`) and an optional `secret`. An environment
+    /// variable or file is read now, so a missing one is an error at its
+    /// line. Messages name the source, never the value.
+    fn variable(
+        &self,
+        dir: &Path,
+        key: &str,
+        raw: Spanned<toml::Value>,
+    ) -> Result<Variable, SiteError> {
+        let span = raw.span();
+        let fail = |message: String| self.error(span.clone(), Some(key.to_owned()), message);
+        let shape = || {
+            fail(
+                "write a string, or a table with one of `value`, `env` or `file` and optionally \
+                 `secret = true`, like { env = \"API_KEY\", secret = true }"
+                    .to_owned(),
+            )
+        };
+        let (value, secret, file) = match raw.into_inner() {
+            toml::Value::String(value) => (value, false, None),
+            toml::Value::Table(table) => {
+                let mut secret = false;
+                let mut source = None;
+                for (field, v) in table {
+                    match (field.as_str(), v) {
+                        ("secret", toml::Value::Boolean(b)) => secret = b,
+                        ("value" | "env" | "file", toml::Value::String(s)) if source.is_none() => {
+                            source = Some((field, s));
+                        }
+                        _ => return Err(shape()),
+                    }
+                }
+                match source {
+                    Some((kind, literal)) if kind == "value" => (literal, secret, None),
+                    Some((kind, name)) if kind == "env" => match std::env::var(&name) {
+                        Ok(value) => (value, secret, None),
+                        Err(std::env::VarError::NotPresent) => {
+                            return Err(fail(format!(
+                                "the environment variable {name} is not set; set it before \
+                                 starting wasmlet, or remove the key"
+                            )));
+                        }
+                        Err(std::env::VarError::NotUnicode(_)) => {
+                            return Err(fail(format!(
+                                "the environment variable {name} is not UTF-8"
+                            )));
+                        }
+                    },
+                    Some((_, file)) => {
+                        if file.is_empty() {
+                            return Err(fail("the file name is empty".to_owned()));
+                        }
+                        let path = dir.join(file);
+                        (self.variable_file(&path, &fail)?, secret, Some(path))
+                    }
+                    None => return Err(shape()),
+                }
+            }
+            _ => return Err(shape()),
+        };
+        if value.len() > MAX_VARIABLE_SIZE {
+            return Err(fail(format!(
+                "the value is {} bytes, more than the {} KiB a variable may hold",
+                value.len(),
+                MAX_VARIABLE_SIZE >> 10
+            )));
+        }
+        Ok(Variable {
+            value: value.into(),
+            secret,
+            file,
+        })
+    }
+
+    /// A variable's file, without its final line break (`echo`, editors and
+    /// `kubectl create secret --from-file` disagree about one). Reads at
+    /// most one byte past [`MAX_VARIABLE_SIZE`], so a wrong path to a huge
+    /// file fails fast.
+    fn variable_file(
+        &self,
+        path: &Path,
+        fail: &dyn Fn(String) -> SiteError,
+    ) -> Result<String, SiteError> {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_VARIABLE_SIZE as u64 + 1).read_to_end(&mut bytes))
+            .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+        if bytes.len() > MAX_VARIABLE_SIZE {
+            return Err(fail(format!(
+                "{} is larger than the {} KiB a variable may hold",
+                path.display(),
+                MAX_VARIABLE_SIZE >> 10
+            )));
+        }
+        let mut text = String::from_utf8(bytes)
+            .map_err(|_| fail(format!("{} is not UTF-8 text", path.display())))?;
+        if text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        Ok(text)
     }
 
     /// Reads `[http] ca-file` now, so a missing or malformed file is an
@@ -677,12 +880,75 @@ instances.reuse = true
                 "wasmlet.toml:2:11: http.ca-file: cannot read /w/api/missing.pem:",
             ),
             ("[limits\n", "wasmlet.toml:1:"),
+            (
+                "[static]\npublish = [\"key\", \"hidden\"]\n",
+                "wasmlet.toml:2:19: static.publish: `hidden` is not a class of files that can be published; use rust-source, cargo, build-output, backup, key, database",
+            ),
+            (
+                "[static]\nserve = []\n",
+                "static.serve: unknown field `serve`",
+            ),
+            (
+                "[variables]\nkey = { env = \"WASMLET_TEST_SURELY_UNSET\", secret = true }\n",
+                "wasmlet.toml:2:7: variables.key: the environment variable WASMLET_TEST_SURELY_UNSET is not set",
+            ),
+            (
+                "[variables]\ntoken = { file = \"missing\" }\n",
+                "wasmlet.toml:2:9: variables.token: cannot read /w/api/missing:",
+            ),
+            (
+                "[variables]\nn = 3\n",
+                "variables.n: write a string, or a table",
+            ),
+            (
+                "[variables]\nn = { env = \"A\", file = \"b\" }\n",
+                "variables.n: write a string, or a table",
+            ),
+            (
+                "[handlers.\"x.wat\".variables]\n\"a b\" = \"c\"\n",
+                "handlers.\"x.wat\".variables.a b: `a b` is not a valid name",
+            ),
         ];
         for (text, want) in cases {
             let got = err(text);
             assert!(got.contains(want), "{text:?}\n got: {got}\nwant: {want}");
             assert!(got.starts_with("/w/api/wasmlet.toml:"), "{got}");
         }
+    }
+
+    #[test]
+    fn variables_come_from_literals_the_environment_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+        std::fs::write(dir.path().join("big"), vec![b'x'; MAX_VARIABLE_SIZE + 1]).unwrap();
+        let toml = format!(
+            "[variables]\ngreeting = \"hi\"\npath = {{ env = \"PATH\" }}\n\
+             token = {{ file = \"{}\", secret = true }}\nquiet = {{ value = \"q\", secret = true }}\n",
+            dir.path().join("token").display()
+        );
+        let f = parse(Path::new("/w/wasmlet.toml"), &toml, true).unwrap();
+        let vars = &f.settings.variables;
+        assert_eq!(&*vars["greeting"].value, "hi");
+        assert_eq!(*vars["path"].value, std::env::var("PATH").unwrap());
+        assert_eq!(
+            &*vars["token"].value, "s3cret",
+            "one final line break dropped"
+        );
+        assert!(vars["token"].secret && vars["quiet"].secret && !vars["greeting"].secret);
+        let shown = format!("{vars:?}");
+        assert!(
+            shown.contains("\"hi\"") && !shown.contains("s3cret") && !shown.contains("\"q\""),
+            "{shown}"
+        );
+
+        let big = format!(
+            "[variables]\nbig = {{ file = \"{}\" }}\n",
+            dir.path().join("big").display()
+        );
+        let e = parse(Path::new("/w/wasmlet.toml"), &big, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("variables.big:") && e.contains("64 KiB"), "{e}");
     }
 
     #[test]

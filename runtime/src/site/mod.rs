@@ -23,8 +23,10 @@ use crate::capability::http::{HttpClient, HttpSettings};
 use crate::capability::kv::{Backend, Store, StoreSettings};
 use crate::config::Config;
 use crate::router::CONFIG_FILE;
+use crate::webroot::Withheld;
 
 use file::{DirFile, Settings, StoreBackend, StoreDef};
+pub use file::{MAX_VARIABLE_SIZE, Variable};
 
 /// The store a guest gets when it names none (`""`).
 pub const DEFAULT_STORE: &str = "default";
@@ -97,6 +99,8 @@ pub struct Policy {
     pub mounts: Mounts,
     /// Instance reuse.
     pub instances: InstancePolicy,
+    /// `[variables]`, by name, for `var_get`.
+    pub variables: Arc<BTreeMap<String, Variable>>,
     /// The configuration files that shaped this policy, root first; named in
     /// the messages a guest gets when something is denied.
     pub sources: Vec<PathBuf>,
@@ -118,6 +122,7 @@ impl Policy {
                 pool_size: DEFAULT_POOL_SIZE,
                 idle_timeout: DEFAULT_POOL_IDLE,
             },
+            variables: Arc::default(),
             sources: Vec::new(),
         }
     }
@@ -143,6 +148,7 @@ impl std::fmt::Debug for Policy {
             .field("stores", &self.stores.keys().collect::<Vec<_>>())
             .field("mounts", &self.mounts)
             .field("instances", &self.instances)
+            .field("variables", &self.variables)
             .field("sources", &self.sources)
             .finish()
     }
@@ -152,6 +158,10 @@ impl std::fmt::Debug for Policy {
 struct DirPolicies {
     dir: Arc<Policy>,
     handlers: HashMap<String, Arc<Policy>>,
+    /// The never-served classes served here anyway (inherited).
+    publish: Vec<Withheld>,
+    /// Whether `.rs` source handlers are built here (inherited).
+    build_rust: bool,
 }
 
 /// Every `wasmlet.toml` of a web root, merged into the policy of each
@@ -278,6 +288,14 @@ impl Site {
 
         for (rel, file) in &files {
             let (settings, sources) = &effective[rel];
+            let parent = rel.ancestors().skip(1).find_map(|a| site.dirs.get(a));
+            let publish = match &file.publish {
+                Some(own) => own.clone(),
+                None => parent.map(|d| d.publish.clone()).unwrap_or_default(),
+            };
+            let build_rust = file
+                .build_rust
+                .unwrap_or_else(|| parent.is_some_and(|d| d.build_rust));
             let dir = Arc::new(site.policy_from(config, settings, sources, &file.path)?);
             let mut handlers = HashMap::new();
             for (name, own) in &file.handlers {
@@ -285,7 +303,15 @@ impl Site {
                 let policy = site.policy_from(config, &merged, sources, &file.path)?;
                 handlers.insert(name.clone(), Arc::new(policy));
             }
-            site.dirs.insert(rel.clone(), DirPolicies { dir, handlers });
+            site.dirs.insert(
+                rel.clone(),
+                DirPolicies {
+                    dir,
+                    handlers,
+                    publish,
+                    build_rust,
+                },
+            );
         }
         Ok(site)
     }
@@ -304,6 +330,27 @@ impl Site {
         dir.ancestors()
             .find_map(|a| self.dirs.get(a))
             .map_or_else(|| self.default.clone(), |d| d.dir.clone())
+    }
+
+    /// Whether the `wasmlet.toml` nearest above `file` (a path under the
+    /// root) publishes its never-served `class` (`[static] publish`).
+    pub fn publishes(&self, file: &Path, class: Withheld) -> bool {
+        self.nearest(file)
+            .is_some_and(|d| d.publish.contains(&class))
+    }
+
+    /// Whether `.rs` files where `file` lives are handlers (`[build] rust`).
+    pub fn builds_rust(&self, file: &Path) -> bool {
+        self.nearest(file).is_some_and(|d| d.build_rust)
+    }
+
+    /// The settings of the configured directory nearest above `file`.
+    fn nearest(&self, file: &Path) -> Option<&DirPolicies> {
+        let rel = file.strip_prefix(&self.root).unwrap_or(file);
+        rel.parent()
+            .unwrap_or(Path::new(""))
+            .ancestors()
+            .find_map(|a| self.dirs.get(a))
     }
 
     /// The configuration files read, root first.
@@ -381,6 +428,19 @@ impl Site {
                 dir: real,
             });
         }
+        for (name, variable) in &s.variables {
+            if let Some(path) = &variable.file
+                && crate::config::inside(path, &config.webroot)
+            {
+                return Err(fail(
+                    &format!("variables.{name}"),
+                    format!(
+                        "{} is inside the web root, where it could be downloaded; keep it outside",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         if let Some(m) = s.limits.max_memory
             && m > config.max_memory
         {
@@ -404,6 +464,7 @@ impl Site {
                 pool_size: s.instances.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
                 idle_timeout: s.instances.idle_timeout.unwrap_or(DEFAULT_POOL_IDLE),
             },
+            variables: Arc::new(s.variables.clone()),
             sources: sources.to_vec(),
         })
     }
@@ -437,8 +498,9 @@ async fn open_store(
             };
             if crate::config::inside(&path, &config.webroot) {
                 return Err(fail(format!(
-                    "{} is inside the web root, where it could be downloaded; use a path outside it",
-                    path.display()
+                    "{} is inside the web root {}, where it could be downloaded; use a path outside it",
+                    path.display(),
+                    config.webroot.display()
                 )));
             }
             Backend::Sqlite { path }
@@ -454,9 +516,20 @@ async fn open_store(
         max_value_size: usize::try_from(def.max_value_size.unwrap_or(DEFAULT_MAX_VALUE_SIZE))
             .unwrap_or(usize::MAX),
     };
-    Store::open(&settings)
+    let store = Store::open(&settings)
         .await
-        .map_err(|e| fail(format!("cannot open the store: {e}")))
+        .map_err(|e| fail(format!("cannot open the store: {e}")))?;
+    // Again now that the file exists: only now is its real path known.
+    if let Backend::Sqlite { path } = &settings.backend
+        && crate::config::inside(path, &config.webroot)
+    {
+        return Err(fail(format!(
+            "{} turned out to be inside the web root once created, where it could be \
+             downloaded; use a path outside it",
+            path.display()
+        )));
+    }
+    Ok(store)
 }
 
 /// `<data>/kv/<web root id>/<name>.sqlite`: the id (a hash of the web root's
@@ -500,6 +573,12 @@ fn merge(parent: &Settings, child: &Settings) -> Settings {
             pool_size: pick(&c.instances.pool_size, &p.instances.pool_size),
             idle_timeout: pick(&c.instances.idle_timeout, &p.instances.idle_timeout),
         },
+        variables: p
+            .variables
+            .iter()
+            .chain(&c.variables)
+            .map(|(name, variable)| (name.clone(), variable.clone()))
+            .collect(),
     }
 }
 

@@ -49,6 +49,8 @@ pub(crate) struct Exchange {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     /// Route parameters, already percent-decoded as the runtime hands them.
     pub(crate) params: Vec<(String, Vec<u8>)>,
+    /// The handler's `[variables]`, as its `wasmlet.toml` files would set them.
+    pub(crate) vars: Vec<(String, String)>,
     /// The whole request body.
     pub(crate) body: Vec<u8>,
     /// How much of `body` the handler has read.
@@ -117,6 +119,7 @@ impl Exchange {
             uri: uri.to_owned(),
             headers: Vec::new(),
             params: Vec::new(),
+            vars: Vec::new(),
             body: Vec::new(),
             body_read: 0,
             read_chunk: None,
@@ -259,6 +262,17 @@ pub(crate) fn req_param(name: &[u8], buf: &mut [u8]) -> i32 {
     })
 }
 
+/// `var_get`: the variable's full length, or `ABSENT` when the test set
+/// none by that name.
+pub(crate) fn var_get(name: &[u8], buf: &mut [u8]) -> i32 {
+    with(
+        |ex| match ex.vars.iter().rev().find(|(n, _)| n.as_bytes() == name) {
+            Some((_, value)) => copy_out(value.as_bytes(), buf),
+            None => code::ABSENT,
+        },
+    )
+}
+
 /// `req_body_read`; `INVALID` for an empty buffer, whose `0` would read as
 /// the end of the body.
 pub(crate) fn req_body_read(buf: &mut [u8]) -> i32 {
@@ -293,7 +307,8 @@ pub(crate) fn resp_status(status: i32) -> i32 {
             return code::HEAD_SENT;
         }
         match u16::try_from(status) {
-            Ok(status) if (100..=999).contains(&status) => {
+            // A 1xx is an interim status, which the runtime refuses too.
+            Ok(status) if (200..=999).contains(&status) => {
                 ex.status = status;
                 code::OK
             }
@@ -313,8 +328,17 @@ const HOST_OWNED: [&str; 6] = [
     "upgrade",
 ];
 
+/// The runtime's default `--max-response-headers`.
+const MAX_RESPONSE_HEADERS: usize = 100;
+/// The runtime's default `--max-response-header-size`, counting each field's
+/// name and value plus [`FIELD_FRAMING`].
+const MAX_RESPONSE_HEAD: usize = 32 << 10;
+/// What each field adds besides its name and value (`: ` and CRLF).
+const FIELD_FRAMING: usize = 4;
+
 /// `resp_header`: validated as the runtime validates, by the `http` crate,
-/// and refusing the headers the runtime owns.
+/// refusing the headers the runtime owns and a head past the runtime's
+/// default limits.
 pub(crate) fn resp_header(name: &[u8], value: &[u8]) -> i32 {
     with(|ex| {
         if ex.head_sent {
@@ -328,6 +352,16 @@ pub(crate) fn resp_header(name: &[u8], value: &[u8]) -> i32 {
         };
         if HOST_OWNED.contains(&name.as_str()) {
             return code::INVALID;
+        }
+        let field = |name: usize, value: usize| name + value + FIELD_FRAMING;
+        let head_bytes: usize = ex
+            .response_headers
+            .iter()
+            .map(|(name, value)| field(name.len(), value.len()))
+            .sum::<usize>()
+            + field(name.as_str().len(), value.len());
+        if ex.response_headers.len() >= MAX_RESPONSE_HEADERS || head_bytes > MAX_RESPONSE_HEAD {
+            return code::TOO_LARGE;
         }
         ex.response_headers
             .push((name.as_str().to_owned(), value.to_vec()));

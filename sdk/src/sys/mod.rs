@@ -23,7 +23,7 @@ pub(crate) use host::{
     http_send, http_status, kv_delete, kv_delete_begin, kv_delete_end, kv_get, kv_get_begin,
     kv_get_end, kv_list, kv_list_begin, kv_list_end, kv_set, kv_set_begin, kv_set_end, log,
     log_panic, req_body_read, req_header, req_method, req_param, req_uri, resp_header, resp_status,
-    resp_write, sleep_ms, trap,
+    resp_write, sleep_ms, trap, var_get,
 };
 
 /// The largest length an `i32` argument can carry; longer buffers are

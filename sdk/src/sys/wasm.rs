@@ -16,6 +16,8 @@ unsafe extern "C" {
     fn import_req_header(name: *const u8, name_len: usize, buf: *mut u8, cap: usize) -> i32;
     #[link_name = "req_param"]
     fn import_req_param(name: *const u8, name_len: usize, buf: *mut u8, cap: usize) -> i32;
+    #[link_name = "var_get"]
+    fn import_var_get(name: *const u8, name_len: usize, buf: *mut u8, cap: usize) -> i32;
     #[link_name = "req_body_read"]
     fn import_req_body_read(buf: *mut u8, cap: usize) -> i32;
     /// Sets the response status; no pointers, so nothing to uphold.
@@ -201,6 +203,20 @@ pub(crate) fn req_param(name: &[u8], buf: &mut [u8]) -> i32 {
     // SAFETY: as in `req_header`.
     unsafe {
         import_req_param(
+            name.as_ptr(),
+            name.len().min(MAX_LEN),
+            buf.as_mut_ptr(),
+            buf.len().min(MAX_LEN),
+        )
+    }
+}
+
+/// Writes the value of variable `name` into `buf`; its full length, or
+/// `ABSENT`.
+pub(crate) fn var_get(name: &[u8], buf: &mut [u8]) -> i32 {
+    // SAFETY: as in `req_header`.
+    unsafe {
+        import_var_get(
             name.as_ptr(),
             name.len().min(MAX_LEN),
             buf.as_mut_ptr(),

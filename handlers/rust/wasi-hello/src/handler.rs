@@ -45,6 +45,35 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
             Ok(text(StatusCode::OK, format!("slept {ms} ms\n")))
         }
         ("fetch", _) => Ok(fetch(&query).await),
+        ("status", _) => {
+            // Any code the `http` crate takes, 1xx included: the host decides
+            // what it will send.
+            let code = param(&query, "code").and_then(|v| v.parse().ok());
+            match code.and_then(|c| StatusCode::from_u16(c).ok()) {
+                Some(status) => Ok(text(status, format!("status {status}\n"))),
+                None => Ok(text(StatusCode::BAD_REQUEST, "give ?code=\n".to_owned())),
+            }
+        }
+        ("headers", _) => {
+            let n: usize = param(&query, "n").map_or(1, |v| v.parse().unwrap_or(1));
+            let size: usize = param(&query, "size").map_or(1, |v| v.parse().unwrap_or(1));
+            let mut response = text(StatusCode::OK, format!("{n} headers\n"));
+            let value = wstd::http::HeaderValue::from_str(&"v".repeat(size))?;
+            for i in 0..n {
+                let name = wstd::http::HeaderName::from_bytes(format!("x-h-{i}").as_bytes())?;
+                response.headers_mut().append(name, value.clone());
+            }
+            Ok(response)
+        }
+        ("print", _) => {
+            let lines: usize = param(&query, "lines").map_or(1, |v| v.parse().unwrap_or(1));
+            let size: usize = param(&query, "size").map_or(1, |v| v.parse().unwrap_or(1));
+            let line = "x".repeat(size);
+            for _ in 0..lines {
+                println!("{line}");
+            }
+            Ok(text(StatusCode::OK, format!("printed {lines}\n")))
+        }
         (_, &Method::GET | &Method::HEAD) => {
             let name = param(&query, "name").unwrap_or("world");
             Ok(text(StatusCode::OK, format!("hello, {name}\n")))

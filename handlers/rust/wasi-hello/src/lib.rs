@@ -18,6 +18,10 @@
 //! - `sleep`: `?ms=M` (default 60000) waits on the host timer, then answers.
 //! - `fetch`: `?url=U` fetches `U` with `wasi:http/outgoing-handler` and
 //!   answers with its status and body, or `502` with the error.
+//! - `status`: `?code=N` answers with status N, whatever it is (the host
+//!   refuses a 1xx).
+//! - `headers`: `?n=N&size=S` answers with N header fields of S bytes each.
+//! - `print`: `?lines=N&size=S` prints N lines of S bytes to stdout.
 //! - anything else (`GET`): `hello, NAME` with `?name=NAME` (default
 //!   `world`).
 

@@ -5,7 +5,10 @@
 //! `ConnectionManager`: every request's operations are pipelined on it, and
 //! after the server restarts or the connection drops, the operation that
 //! notices fails and the manager reconnects in the background for the next
-//! ones.
+//! ones. A server that is down when the store opens is the same case: the
+//! server starts (handlers that never use the store are not its hostages),
+//! logs the store as unavailable, and its operations fail with `FAILED`
+//! until the server answers.
 //!
 //! A store's key `k` is the Redis key `PREFIX` + `k`, so stores (and anything
 //! else in the same database) keep apart. Values are Redis strings; a time to
@@ -67,19 +70,33 @@ impl RedisStore {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(CONNECT_RETRIES)
             .set_max_delay(MAX_RETRY_DELAY);
-        let unreachable = |e: RedisError| {
-            KvError::Unavailable(format!(
-                "{label}: cannot reach the server: {e}; start the Redis server or correct the \
-                 store's url in wasmlet.toml"
+        // Lazy: the connection is made by the first command (the `PING`
+        // below), and a manager that could not connect keeps trying in the
+        // background, as after a connection drop.
+        let mut conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| {
+            KvError::Invalid(format!(
+                "{label}: cannot set up the connection: {e}; check the store's url in wasmlet.toml"
             ))
-        };
-        let mut conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unreachable)?;
-        ::redis::cmd("PING")
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(unreachable)?;
+        })?;
+        match ::redis::cmd("PING").query_async::<()>(&mut conn).await {
+            Ok(()) => {}
+            // The server is down or unreachable: that is no reason to keep
+            // every other handler from being served. The store's operations
+            // fail (`FAILED`) until it answers.
+            Err(e) if unreachable(&e) => tracing::warn!(
+                "{label} is unavailable: {e}; serving anyway, its operations fail until the \
+                 server answers (wasmlet reconnects by itself); start the Redis server or \
+                 correct the store's url in wasmlet.toml"
+            ),
+            // It answered, and refused: a wrong password or database is a
+            // configuration error, which stops a start or a reload.
+            Err(e) => {
+                return Err(KvError::Unavailable(format!(
+                    "{label}: the server refused: {e}; correct the store's url (user, \
+                     password, database) in wasmlet.toml"
+                )));
+            }
+        }
         Ok(Self {
             conn,
             prefix: prefix.into(),
@@ -180,7 +197,7 @@ impl RedisStore {
             KvError::Unavailable(format!(
                 "{}: {name} failed: {e}{}",
                 self.label,
-                if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+                if unreachable(&e) {
                     "; check that the Redis server is running (wasmlet reconnects by itself)"
                 } else {
                     ""
@@ -188,6 +205,12 @@ impl RedisStore {
             ))
         })
     }
+}
+
+/// Whether `e` means the server could not be reached (rather than that it
+/// answered with an error).
+fn unreachable(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal()
 }
 
 /// Escapes Redis glob characters (`* ? [ ] \`) so that `SCAN … MATCH` takes
