@@ -201,9 +201,11 @@ async fn the_watchers_reload_updates_the_status_page_and_metrics_without_a_reque
 // ---------------------------------------------------------------------------
 // A file being written is not a new version yet.
 
-/// Waits until the server's watcher runs (it starts after the server does):
-/// a handler added to `dir` is then compiled without a request.
+/// Waits until the server's watcher runs: it starts after
+/// `TestServer::start` returns, but before the server answers its first
+/// request; a handler added to `dir` after that is compiled without one.
 async fn watcher_running(server: &TestServer, dir: &std::path::Path) {
+    server.get("/").await;
     let compiles = server.stats.compiles();
     std::fs::write(dir.join("probe.wat"), says("probe")).unwrap();
     assert!(
