@@ -47,7 +47,9 @@ mod classify;
     reason = "public as in the runtime, where the router re-exports two of them"
 )]
 mod webroot {
-    pub use super::classify::{CONFIG_FILE, Class, HANDLER_EXTENSIONS, Withheld, classify};
+    pub use super::classify::{
+        CONFIG_FILE, Class, HANDLER_EXTENSIONS, SOURCE_EXTENSION, Withheld, classify,
+    };
 }
 
 use std::fmt::Write as _;
