@@ -66,11 +66,21 @@ struct NewArgs {
 struct CacheArgs {
     /// Where compiled handler code is kept between restarts (default:
     /// $XDG_CACHE_HOME/wasmlet or ~/.cache/wasmlet). Must be outside the web root.
-    #[arg(long, value_name = "DIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "WASMLET_CACHE_DIR",
+        help_heading = "Cache and data"
+    )]
     cache_dir: Option<PathBuf>,
 
     /// Keep compiled code in memory only: every restart compiles again.
-    #[arg(long, conflicts_with = "cache_dir")]
+    #[arg(
+        long,
+        conflicts_with = "cache_dir",
+        env = "WASMLET_NO_DISK_CACHE",
+        help_heading = "Cache and data"
+    )]
     no_disk_cache: bool,
 }
 
@@ -104,106 +114,117 @@ struct ServeArgs {
 
     /// Address and port to listen on, or a port alone (loopback). Use
     /// 0.0.0.0:PORT to accept connections from other machines.
-    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = config::parse_listen)]
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR", value_parser = config::parse_listen, env = "WASMLET_LISTEN", help_heading = "Listening")]
     listen: SocketAddr,
 
     /// Worker threads that run requests (default: the number of cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..), env = "WASMLET_WORKERS", help_heading = "Listening")]
     workers: Option<u16>,
 
     /// Longest a request may run before it is stopped with 504, e.g. 500ms,
     /// 30s, 1m. It covers the wait for the handler's load: a request still
     /// waiting on a compile then gets 503 with Retry-After (or the previous
     /// version), and the compile goes on for the next request.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration, env = "WASMLET_REQUEST_TIMEOUT", help_heading = "Limits")]
     request_timeout: Duration,
 
     /// Largest linear memory one handler instance may grow to, e.g. 64MiB, 1GiB.
-    #[arg(long, default_value = "64MiB", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, default_value = "64MiB", value_name = "SIZE", value_parser = parse_size, env = "WASMLET_MAX_MEMORY", help_heading = "Limits")]
     max_memory: u64,
 
     /// Most handler instances alive at once; past it, requests get 503.
-    #[arg(long, default_value_t = config::DEFAULT_MAX_INSTANCES, value_name = "N")]
+    #[arg(long, default_value_t = config::DEFAULT_MAX_INSTANCES, value_name = "N", env = "WASMLET_MAX_INSTANCES", help_heading = "Limits")]
     max_instances: u32,
 
     /// How long shutdown (Ctrl-C, SIGTERM) waits for in-flight requests.
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration, env = "WASMLET_SHUTDOWN_TIMEOUT", help_heading = "Listening")]
     shutdown_timeout: Duration,
 
     /// Most handler runs at once (default: --max-instances). Past it,
     /// requests wait in a short queue, then get 503 with Retry-After.
-    #[arg(long, value_name = "N")]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "WASMLET_MAX_CONCURRENCY",
+        help_heading = "Limits"
+    )]
     max_concurrency: Option<u32>,
 
     /// Requests that may wait for a handler run when all are busy; past it,
     /// 503 at once. 0 turns the queue off.
-    #[arg(long, default_value_t = config::DEFAULT_MAX_QUEUE, value_name = "N")]
+    #[arg(long, default_value_t = config::DEFAULT_MAX_QUEUE, value_name = "N", env = "WASMLET_MAX_QUEUE", help_heading = "Limits")]
     max_queue: u32,
 
     /// Longest a request waits in that queue before it gets 503.
-    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration, env = "WASMLET_QUEUE_TIMEOUT", help_heading = "Limits")]
     queue_timeout: Duration,
 
     /// Most open connections; past it, the server stops accepting until one
     /// closes. Keep it under the open-file limit (ulimit -n).
-    #[arg(long, default_value_t = config::DEFAULT_MAX_CONNECTIONS, value_name = "N")]
+    #[arg(long, default_value_t = config::DEFAULT_MAX_CONNECTIONS, value_name = "N", env = "WASMLET_MAX_CONNECTIONS", help_heading = "Listening")]
     max_connections: u32,
 
     /// How long a client may take to send a request head; a connection that
     /// sends nothing (or only the HTTP/2 preface) is closed then.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration, env = "WASMLET_HEADER_TIMEOUT", help_heading = "Listening")]
     header_timeout: Duration,
 
     /// Largest request head (request line and headers); larger gets 431.
     /// At least 8KiB.
-    #[arg(long, default_value = "32KiB", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, default_value = "32KiB", value_name = "SIZE", value_parser = parse_size, env = "WASMLET_MAX_HEADER_SIZE", help_heading = "Limits")]
     max_header_size: u64,
 
     /// Largest request body: a larger Content-Length gets 413 before the
     /// handler runs; a chunked body's read fails past it.
-    #[arg(long, default_value = "16MiB", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, default_value = "16MiB", value_name = "SIZE", value_parser = parse_size, env = "WASMLET_MAX_BODY_SIZE", help_heading = "Limits")]
     max_body_size: u64,
 
     /// Longest a handler's body read waits for the next piece of the body
     /// before it fails.
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration, env = "WASMLET_BODY_TIMEOUT", help_heading = "Limits")]
     body_timeout: Duration,
 
     /// Most header fields a handler's response may carry; past it
     /// resp_header returns TOO_LARGE (-8) and a component's response gets
     /// 500.
-    #[arg(long, default_value_t = config::DEFAULT_MAX_RESPONSE_HEADERS, value_name = "N")]
+    #[arg(long, default_value_t = config::DEFAULT_MAX_RESPONSE_HEADERS, value_name = "N", env = "WASMLET_MAX_RESPONSE_HEADERS", help_heading = "Limits")]
     max_response_headers: u32,
 
     /// Largest response head a handler may build (each field's name and
     /// value plus 4 bytes); past it as for --max-response-headers.
-    #[arg(long, default_value_t = u64::from(config::DEFAULT_MAX_RESPONSE_HEADER_SIZE), value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, default_value_t = u64::from(config::DEFAULT_MAX_RESPONSE_HEADER_SIZE), value_name = "SIZE", value_parser = parse_size, env = "WASMLET_MAX_RESPONSE_HEADER_SIZE", help_heading = "Limits")]
     max_response_header_size: u64,
 
     /// Bytes of log one request's handler may write (log import, or a
     /// component's stdout and stderr); past it, lines are dropped and one
     /// line at the request's end says how many.
-    #[arg(long, default_value_t = config::DEFAULT_MAX_LOG_BYTES, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, default_value_t = config::DEFAULT_MAX_LOG_BYTES, value_name = "SIZE", value_parser = parse_size, env = "WASMLET_MAX_LOG_BYTES", help_heading = "Logging")]
     max_log_bytes: u64,
 
     /// Log lines one request's handler may write; past it, as for
     /// --max-log-bytes.
-    #[arg(long, default_value_t = config::DEFAULT_MAX_LOG_LINES, value_name = "N")]
+    #[arg(long, default_value_t = config::DEFAULT_MAX_LOG_LINES, value_name = "N", env = "WASMLET_MAX_LOG_LINES", help_heading = "Logging")]
     max_log_lines: u32,
 
     /// Bytes of log a second one handler may write across all its requests
     /// (a token bucket holding one second's worth); past it, lines are
     /// dropped and counted.
-    #[arg(long, default_value_t = config::DEFAULT_LOG_RATE, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, default_value_t = config::DEFAULT_LOG_RATE, value_name = "SIZE", value_parser = parse_size, env = "WASMLET_LOG_RATE", help_heading = "Logging")]
     log_rate: u64,
 
     /// Development mode: error responses include trap messages and compile
     /// errors. Never use it in production.
-    #[arg(long)]
+    #[arg(long, env = "WASMLET_DEV", help_heading = "Logging")]
     dev: bool,
 
     /// Log format.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "WASMLET_LOG_FORMAT",
+        help_heading = "Logging"
+    )]
     log_format: LogFormat,
 
     #[command(flatten)]
@@ -212,69 +233,108 @@ struct ServeArgs {
     /// Where embedded key-value stores keep their files (default:
     /// $XDG_DATA_HOME/wasmlet or ~/.local/share/wasmlet). Must be outside the
     /// web root.
-    #[arg(long, value_name = "DIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "WASMLET_DATA_DIR",
+        help_heading = "Cache and data"
+    )]
     data_dir: Option<PathBuf>,
 
     /// Largest handler file loaded; a larger one fails to load (500) with a
     /// message saying so, without being compiled.
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = wasmlet::config::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = wasmlet::config::parse_size, env = "WASMLET_MAX_MODULE_SIZE", help_heading = "Limits")]
     max_module_size: u64,
 
     /// Longest build of a .rs source handler (where a wasmlet.toml sets
     /// [build] rust = true, or with --dev); past it the build is stopped.
-    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration, env = "WASMLET_BUILD_TIMEOUT", help_heading = "Limits")]
     build_timeout: Duration,
 
     /// Compile every handler before accepting requests.
-    #[arg(long)]
+    #[arg(long, env = "WASMLET_PRECOMPILE", help_heading = "Cache and data")]
     precompile: bool,
 
     /// Serve a JSON status page (handlers, versions, cache state, last
     /// errors) at this path, e.g. /_wasmlet/status. Loopback clients only,
     /// unless --status-public.
-    #[arg(long, value_name = "PATH")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "WASMLET_STATUS_PATH",
+        help_heading = "Admin and status"
+    )]
     status_path: Option<String>,
 
     /// Let any client see the status page, not only loopback ones.
-    #[arg(long, requires = "status_path")]
+    #[arg(
+        long,
+        requires = "status_path",
+        env = "WASMLET_STATUS_PUBLIC",
+        help_heading = "Admin and status"
+    )]
     status_public: bool,
 
     /// Serve Prometheus metrics (/metrics) and the status page (/status as
     /// HTML, /status.json) on a second address, e.g. 127.0.0.1:9090. Off by
     /// default. Anyone who can reach it sees handler names and errors: keep
     /// it on loopback or a private network.
-    #[arg(long, value_name = "ADDR", value_parser = config::parse_listen)]
+    #[arg(long, value_name = "ADDR", value_parser = config::parse_listen, env = "WASMLET_ADMIN", help_heading = "Admin and status")]
     admin: Option<SocketAddr>,
 
     /// How to notice new, changed and deleted handlers: file system events,
     /// polling (for network mounts and file systems without events), or off
     /// (each request still checks its file's version).
-    #[arg(long, value_enum, default_value = "events")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "events",
+        env = "WASMLET_WATCH",
+        help_heading = "Watching"
+    )]
     watch: WatchArg,
 
     /// Serve HTTPS with this PEM certificate chain, leaf first (certbot's
     /// fullchain.pem); needs --tls-key. HTTP/2 and HTTP/1.1 are offered by
     /// ALPN. Both files are reloaded when they change.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "WASMLET_TLS_CERT",
+        help_heading = "Listening"
+    )]
     tls_cert: Option<PathBuf>,
 
     /// The PEM private key of --tls-cert (certbot's privkey.pem).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "WASMLET_TLS_KEY",
+        help_heading = "Listening"
+    )]
     tls_key: Option<PathBuf>,
 
     /// Also listen for plain HTTP on this address, e.g. 0.0.0.0:80, and
     /// redirect every request there to the same URL over HTTPS (308).
-    #[arg(long, value_name = "ADDR", requires = "tls_cert")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "tls_cert",
+        env = "WASMLET_REDIRECT_HTTP",
+        help_heading = "Listening"
+    )]
     redirect_http: Option<SocketAddr>,
 
     /// How often the --tls-cert and --tls-key files are checked for a
     /// renewal. A new pair serves new connections; a bad one is refused
     /// and logged, and the old one keeps serving (default: 10s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "tls_cert")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "tls_cert", env = "WASMLET_TLS_RELOAD_INTERVAL", help_heading = "Listening")]
     tls_reload_interval: Option<Duration>,
 
     /// How often --watch poll scans the web root.
-    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration, env = "WASMLET_POLL_INTERVAL", help_heading = "Watching")]
     poll_interval: Duration,
 }
 

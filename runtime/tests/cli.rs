@@ -149,6 +149,60 @@ fn sigterm_stops_the_server_with_exit_zero() {
 }
 
 #[test]
+fn serve_help_groups_its_flags_and_names_each_ones_environment_variable() {
+    let out = wasmlet().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for heading in [
+        "Listening:",
+        "Limits:",
+        "Cache and data:",
+        "Watching:",
+        "Logging:",
+        "Admin and status:",
+    ] {
+        assert!(help.contains(heading), "no heading {heading}:\n{help}");
+    }
+    let flags: Vec<&str> = help
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("--"))
+        .map(|rest| rest.split([' ', '=']).next().unwrap())
+        .filter(|flag| *flag != "help")
+        .collect();
+    assert!(flags.len() > 30, "{flags:?}");
+    for flag in flags {
+        let env = format!("[env: WASMLET_{}=", flag.replace('-', "_").to_uppercase());
+        assert!(help.contains(&env), "--{flag} has no {env}]");
+    }
+}
+
+#[test]
+fn a_flag_can_come_from_its_environment_variable() {
+    let root = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = wasmlet()
+        .args(["serve", root.path().to_str().unwrap()])
+        .env("WASMLET_LISTEN", port.to_string())
+        .env("RUST_LOG", "wasmlet=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let wanted = format!("listening on http://127.0.0.1:{port}");
+    // Kept open until the server has stopped: it still logs.
+    let mut lines = BufReader::new(stderr).lines();
+    let said = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains(&wanted));
+    assert!(said, "the server never said {wanted}");
+    stop_with_sigterm(child);
+}
+
+#[test]
 fn a_bare_port_listens_on_loopback() {
     let root = tempfile::tempdir().unwrap();
     // A port that was free a moment ago.
