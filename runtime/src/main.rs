@@ -508,6 +508,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             workers,
             "listening on {scheme}://{addr}"
         );
+        print_routes(&server.config().webroot, &format!("{scheme}://{addr}"));
         server.run(listener, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     });
@@ -516,6 +517,32 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // alive after SIGTERM for ever.
     runtime.shutdown_timeout(wasmlet::config::BLOCKING_EXIT_GRACE);
     served
+}
+
+/// Most handler URLs listed at start-up; a large web root gets a count.
+const ROUTES_SHOWN: usize = 20;
+
+/// Prints the handlers the web root holds and their URLs, as `spin up` does,
+/// so a newcomer sees what to call. Standard output: the log is on stderr.
+fn print_routes(root: &std::path::Path, base: &str) {
+    let handlers = wasmlet::router::handler_files(root);
+    println!("Serving {} at {base}", root.display());
+    if handlers.is_empty() {
+        println!("No handlers yet: save a .wat or .wasm file in the web root.");
+        return;
+    }
+    println!("Handlers:");
+    for file in handlers.iter().take(ROUTES_SHOWN) {
+        let rel = file.strip_prefix(root).unwrap_or(file).with_extension("");
+        let mut path = rel.to_string_lossy().into_owned();
+        if path == "index" || path.ends_with("/index") {
+            path.truncate(path.len() - "index".len());
+        }
+        println!("  {base}/{path}");
+    }
+    if handlers.len() > ROUTES_SHOWN {
+        println!("  … and {} more", handlers.len() - ROUTES_SHOWN);
+    }
 }
 
 fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {

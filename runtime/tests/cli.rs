@@ -203,6 +203,51 @@ fn a_flag_can_come_from_its_environment_variable() {
 }
 
 #[test]
+fn start_up_lists_the_handlers_and_their_urls() {
+    let root = tempfile::tempdir().unwrap();
+    let handler = r#"(module (memory (export "memory") 1) (func (export "handle")))"#;
+    std::fs::create_dir_all(root.path().join("api/users")).unwrap();
+    std::fs::write(root.path().join("hello.wat"), handler).unwrap();
+    std::fs::write(root.path().join("api/index.wat"), handler).unwrap();
+    std::fs::write(root.path().join("api/users/[id].wat"), handler).unwrap();
+    std::fs::write(root.path().join("page.html"), "static").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = wasmlet()
+        .args([
+            "serve",
+            root.path().to_str().unwrap(),
+            "--listen",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let listed: Vec<String> = lines.by_ref().map_while(Result::ok).take(5).collect();
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(
+        listed,
+        [
+            format!(
+                "Serving {} at {base}",
+                root.path().canonicalize().unwrap().display()
+            ),
+            "Handlers:".to_owned(),
+            format!("  {base}/api/"),
+            format!("  {base}/api/users/[id]"),
+            format!("  {base}/hello"),
+        ]
+    );
+    stop_with_sigterm(child);
+}
+
+#[test]
 fn a_bare_port_listens_on_loopback() {
     let root = tempfile::tempdir().unwrap();
     // A port that was free a moment ago.
