@@ -219,8 +219,15 @@ impl TlsConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The directory served: handlers and static files. Nothing outside it is
-    /// ever reachable.
+    /// ever reachable. Canonical once validated: where the web root was
+    /// when the server started.
     pub webroot: PathBuf,
+    /// The web root as given, made absolute, when it is a symlink
+    /// (`/srv/www/current` → `releases/v2`): the server follows the link to a
+    /// new target, and the
+    /// key-value stores' default place is derived from it, so a switch of
+    /// releases keeps the data. Set by validation.
+    pub webroot_link: Option<PathBuf>,
     /// Wall-clock limit for one request; a guest still running then is
     /// stopped and the client gets `504` (or a cut body if streaming began).
     pub request_timeout: Duration,
@@ -318,6 +325,7 @@ impl Config {
     pub fn new(webroot: impl Into<PathBuf>) -> Self {
         Self {
             webroot: webroot.into(),
+            webroot_link: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_memory: DEFAULT_MAX_MEMORY,
             max_instances: DEFAULT_MAX_INSTANCES,
@@ -365,10 +373,18 @@ impl Config {
                 reason: "it is not a directory".to_owned(),
             });
         }
+        // Only a web root that is itself a symlink is followed (the release
+        // switch); `..` or a symlinked parent resolve once, as always.
+        let given = std::fs::symlink_metadata(root)
+            .is_ok_and(|meta| meta.file_type().is_symlink())
+            .then(|| std::path::absolute(root).ok())
+            .flatten();
         self.webroot = std::fs::canonicalize(root).map_err(|e| ConfigError::WebRoot {
             path: root.clone(),
             reason: e.to_string(),
         })?;
+        // Validating again (the canonical path) keeps the link.
+        self.webroot_link = given.or(self.webroot_link.take());
         if self.request_timeout.is_zero() {
             return Err(ConfigError::Invalid {
                 setting: "request-timeout",

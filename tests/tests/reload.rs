@@ -386,3 +386,71 @@ async fn a_web_root_removed_and_made_again_is_logged_and_watched_again() {
     );
     assert_eq!(server.get("/late").await.text(), "late");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_web_root_switched_to_a_new_release_serves_it_and_outlives_the_old_one() {
+    let base = tempfile::tempdir().unwrap();
+    let release = |name: &str, files: &[(&str, String)]| {
+        let dir = base.path().join("releases").join(name);
+        for (file, text) in files {
+            let path = dir.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    };
+    let v1 = release(
+        "v1",
+        &[("hello.wat", says("v1")), ("page.txt", "one".to_owned())],
+    );
+    let v2 = release(
+        "v2",
+        &[
+            ("hello.wat", says("v2")),
+            ("only.wat", says("new in v2")),
+            ("page.txt", "two".to_owned()),
+            ("code.rs", "fn main() {}".to_owned()),
+            (
+                "wasmlet.toml",
+                "[static]\npublish = [\"rust-source\"]\n".to_owned(),
+            ),
+        ],
+    );
+    let current = base.path().join("current");
+    std::os::unix::fs::symlink(&v1, &current).unwrap();
+    let server = Arc::new(TestServer::start_config(test_config(&current)).await);
+    assert_eq!(server.get("/hello").await.text(), "v1");
+    assert_eq!(server.get("/code.rs").await.status, StatusCode::NOT_FOUND);
+
+    // The release switch under load: a new link renamed over the old one.
+    // Either release's answer is fine; anything else is a failure.
+    let load = Load::start(&server, 4, "/hello", |reply| {
+        reply.status == StatusCode::OK && (reply.text() == "v1" || reply.text() == "v2")
+    });
+    let next = base.path().join("current.new");
+    std::os::unix::fs::symlink(&v2, &next).unwrap();
+    std::fs::rename(&next, &current).unwrap();
+    assert!(
+        serves(&server, "/hello", "v2").await,
+        "the new release is not served"
+    );
+    let served = load.served();
+    let failures = load.stop().await;
+    assert!(
+        failures.is_empty(),
+        "failed requests at the switch: {failures:?}"
+    );
+    assert!(served > 10, "the load never ran");
+    assert_eq!(server.get("/only").await.text(), "new in v2");
+    assert_eq!(server.get("/page.txt").await.text(), "two");
+    // Its own configuration applies.
+    assert_eq!(server.get("/code.rs").await.text(), "fn main() {}");
+
+    std::fs::remove_dir_all(&v1).unwrap();
+    let reply = server.get("/hello").await;
+    assert_eq!(
+        (reply.status, reply.text()),
+        (StatusCode::OK, "v2".to_owned())
+    );
+    assert_eq!(server.get("/page.txt").await.text(), "two");
+}

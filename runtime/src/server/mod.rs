@@ -84,7 +84,9 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 /// What every request needs, shared by all connections.
 pub(crate) struct App {
     pub(crate) config: Config,
-    pub(crate) router: Router,
+    /// URL → route, over the web root as it is now: replaced whole when a
+    /// symlinked web root is switched to another target.
+    router: RwLock<Arc<Router>>,
     pub(crate) loader: Arc<Loader>,
     pub(crate) engine: Arc<WasmEngine>,
     pub(crate) stats: Arc<Stats>,
@@ -149,6 +151,14 @@ impl App {
             .or_insert_with(|| Arc::new(LogRate::new(self.config.log_rate)))
             .clone();
         GuestLog::new(who, LogLimits::of(&self.config), rate)
+    }
+
+    /// The router over the web root as it is now.
+    pub(crate) fn router(&self) -> Arc<Router> {
+        self.router
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn current_site(&self) -> Arc<Site> {
@@ -230,7 +240,7 @@ impl Server {
                 loader.with_rust_builder(Arc::new(RustBuilder::new(dir, config.build_timeout)));
         }
         let app = App {
-            router: Router::new(config.webroot.clone()),
+            router: RwLock::new(Arc::new(Router::new(config.webroot.clone()))),
             loader: Arc::new(loader),
             _rust_scratch: rust_scratch,
             engine,
@@ -319,7 +329,7 @@ impl Server {
         &self,
         progress: impl FnMut(&Path, &Result<Arc<Handler>, LoadError>),
     ) -> PrecompileReport {
-        let files = crate::router::handler_files(self.app.router.root());
+        let files = crate::router::handler_files(self.app.router().root());
         let results = self.app.loader.load_all(files, progress).await;
         let mut report = PrecompileReport::default();
         for (file, result) in results {
@@ -512,7 +522,7 @@ fn start_watcher(app: &App, mode: WatchMode) -> Result<(Watcher, Changes), Watch
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Change>>();
     let ignore = app.config.cache_dir.iter().cloned().collect();
     let watcher = Watcher::start_following_writes(
-        app.router.root(),
+        app.router().root(),
         mode,
         DEFAULT_DEBOUNCE,
         ignore,
@@ -529,18 +539,46 @@ fn start_watcher(app: &App, mode: WatchMode) -> Result<(Watcher, Changes), Watch
 /// Applies the watcher's batches. A web root removed (or replaced by a new
 /// directory of the same name) takes its watch with it, silently: that is
 /// logged as an error, and once the root is back it is watched again and
-/// its configuration reread.
+/// its configuration reread. A web root given as a symlink is followed: when
+/// the link points somewhere new (`ln -sfn releases/v2 current`), the new
+/// target is served and watched instead.
 async fn follow(app: Arc<App>, mode: WatchMode, mut watcher: Watcher, mut changes: Changes) {
-    let root = app.router.root().to_path_buf();
     loop {
+        let root = app.router().root().to_path_buf();
         let watched = directory_identity(&root);
-        while let Some(batch) = changes.recv().await {
-            apply(&app, batch).await;
-            if directory_identity(&root) != watched {
-                break;
+        // The link's target is not watched (it may be anywhere, and the
+        // switch is a rename in its directory): look at it every tick.
+        let mut tick = tokio::time::interval(FALLBACK_POLL_INTERVAL);
+        let switched = loop {
+            tokio::select! {
+                batch = changes.recv() => {
+                    let Some(batch) = batch else { break None };
+                    apply(&app, batch).await;
+                    if directory_identity(&root) != watched {
+                        break None;
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Some(target) = switched_target(&app.config, &root) {
+                        break Some(target);
+                    }
+                }
             }
-        }
+        };
         drop(watcher);
+        if let Some(target) = switched {
+            reroot(&app, &root, &target).await;
+            (watcher, changes) = loop {
+                match start_watcher(&app, mode) {
+                    Ok(started) => break started,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch the web root yet");
+                        tokio::time::sleep(FALLBACK_POLL_INTERVAL).await;
+                    }
+                }
+            };
+            continue;
+        }
         tracing::error!(
             root = %root.display(),
             "the web root was removed or replaced, and with it the file watch: changes are not seen \
@@ -550,7 +588,10 @@ async fn follow(app: Arc<App>, mode: WatchMode, mut watcher: Watcher, mut change
         app.loader.forget(&root);
         (watcher, changes) = loop {
             tokio::time::sleep(FALLBACK_POLL_INTERVAL).await;
-            if !root.is_dir() {
+            if let Some(target) = switched_target(&app.config, &root) {
+                reroot(&app, &root, &target).await;
+            }
+            if !app.router().root().is_dir() {
                 continue;
             }
             match start_watcher(&app, mode) {
@@ -558,8 +599,44 @@ async fn follow(app: Arc<App>, mode: WatchMode, mut watcher: Watcher, mut change
                 Err(e) => tracing::debug!(error = %e, "the web root is not watchable yet"),
             }
         };
-        tracing::info!(root = %root.display(), "the web root is back; watching it again");
+        tracing::info!(root = %app.router().root().display(), "the web root is back; watching it again");
         reload_site(&app).await;
+    }
+}
+
+/// Where a symlinked web root points now, if that is a directory other than
+/// `current`.
+fn switched_target(config: &Config, current: &Path) -> Option<PathBuf> {
+    let link = config.webroot_link.as_ref()?;
+    std::fs::canonicalize(link)
+        .ok()
+        .filter(|target| target != current && target.is_dir())
+}
+
+/// Serves `target`, the symlinked web root's new target, instead of `old`:
+/// its configuration is read first, and a broken one keeps the old root
+/// serving (and is tried again at the next tick). Requests in flight finish
+/// on the handlers they hold.
+async fn reroot(app: &App, old: &Path, target: &Path) {
+    let current = app.current_site();
+    match Site::load_at(&app.config, target, Some(&current)).await {
+        Ok(site) => {
+            *app.router.write().unwrap_or_else(|e| e.into_inner()) =
+                Arc::new(Router::new(target.to_path_buf()));
+            *app.site.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
+            app.loader.forget(old);
+            tracing::info!(
+                from = %old.display(),
+                to = %target.display(),
+                "the web root's link points somewhere new; serving its new target"
+            );
+        }
+        Err(e) => tracing::error!(
+            to = %target.display(),
+            error = %e,
+            "the web root's link points somewhere new, but its configuration does not load; \
+             still serving the old target"
+        ),
     }
 }
 
@@ -601,7 +678,7 @@ async fn reload_site(app: &App) {
         return;
     }
     let current = app.current_site();
-    match Site::load(&app.config, Some(&current)).await {
+    match Site::load_at(&app.config, app.router().root(), Some(&current)).await {
         Ok(site) => {
             tracing::info!(files = site.files().len(), "configuration reloaded");
             *app.site.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);

@@ -55,7 +55,7 @@ pub(crate) async fn handle(
         access.finish(response.status(), None);
         return Ok(response);
     }
-    let response = match app.router.resolve(request.uri().path()) {
+    let response = match app.router().resolve(request.uri().path()) {
         // A source handler where builds are off is a file never served.
         Route::Handler { file, .. }
             if file.extension().is_some_and(|e| e == SOURCE_EXTENSION)
@@ -106,7 +106,7 @@ async fn handler(
     params: Vec<(String, String)>,
     mut access: Access,
 ) -> Response<ResponseBody> {
-    let name = handler_name(app.router.root(), file);
+    let name = handler_name(app.router().root(), file);
     access.set_handler(name.clone());
     let policy = app.policy(file);
     // The request timeout covers the wait for the load: a client waiting on

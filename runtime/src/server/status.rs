@@ -84,7 +84,8 @@ fn with_type(
 }
 
 fn page(app: &App) -> Page {
-    let root = app.router.root();
+    let router = app.router();
+    let root = router.root();
     let handlers = app
         .loader
         .status()

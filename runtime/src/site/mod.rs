@@ -203,13 +203,23 @@ impl Site {
     /// grant (reusing `previous`'s where the definition is unchanged) and
     /// builds every policy. Any error in any file fails the whole load.
     pub async fn load(config: &Config, previous: Option<&Site>) -> Result<Self, SiteError> {
-        let root = config.webroot.clone();
+        Self::load_at(config, &config.webroot, previous).await
+    }
+
+    /// [`load`](Site::load) for the web root at `root`: where a symlinked
+    /// web root points now, which may not be where it pointed at start.
+    pub async fn load_at(
+        config: &Config,
+        root: &Path,
+        previous: Option<&Site>,
+    ) -> Result<Self, SiteError> {
+        let root = root.to_path_buf();
         let files = {
-            let root = root.clone();
-            tokio::task::spawn_blocking(move || read_all(&root))
+            let walk = root.clone();
+            tokio::task::spawn_blocking(move || read_all(&walk))
                 .await
                 .map_err(|e| SiteError {
-                    file: config.webroot.join(CONFIG_FILE),
+                    file: root.join(CONFIG_FILE),
                     line: 0,
                     column: 0,
                     key: None,
@@ -217,6 +227,7 @@ impl Site {
                 })??
         };
         let mut site = Self::empty(config);
+        site.root = root.clone();
         site.files = files.iter().map(|(_, f)| f.path.clone()).collect();
         if files.is_empty() {
             return Ok(site);
@@ -494,7 +505,13 @@ async fn open_store(
             };
             let path = match path {
                 Some(p) => data.join(p),
-                None => default_store_path(data, &config.webroot, name),
+                // By the web root as given: a symlinked root switched to a
+                // new release keeps its stores.
+                None => default_store_path(
+                    data,
+                    config.webroot_link.as_deref().unwrap_or(&config.webroot),
+                    name,
+                ),
             };
             if crate::config::inside(&path, &config.webroot) {
                 return Err(fail(format!(
