@@ -11,7 +11,7 @@ use http::StatusCode;
 use wasmlet_tests::peers::ServerProcess;
 use wasmlet_tests::{TestServer, WebRoot, eventually, log_contains, replace_atomically, says};
 
-const DEADLINE: Duration = Duration::from_secs(20);
+const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A handler that answers `text`, with a start function `start` (WAT
 /// instructions) and an `init` export running `init`.
@@ -362,7 +362,7 @@ async fn a_request_waiting_on_a_slow_compile_gets_503_at_its_timeout_and_the_com
 
 /// Functions in [`slow_to_compile`]'s module: several seconds of compile on
 /// a small machine.
-const SLOW_FUNCTIONS: usize = 4000;
+const SLOW_FUNCTIONS: usize = 10_000;
 
 /// Starts the binary with `args` over a web root whose one handler takes
 /// seconds to compile, sends SIGTERM while it compiles, and checks it exits
