@@ -78,14 +78,6 @@ async fn send(
     request: http::Request<WasiBody>,
 ) -> Result<http::Response<WasiBody>, Error> {
     let url = request.uri().to_string();
-    let Some(client) = policy.http.clone() else {
-        let why = format!(
-            "{url}: outbound HTTP is not granted to {}; {}",
-            who.handler,
-            policy.grant_hint("[http] allow")
-        );
-        return Err(refused(who, FetchError::Denied(why), None));
-    };
     let (parts, body) = request.into_parts();
     // The core ABI sends a body from guest memory, so it can never exceed
     // the handler's memory limit; the same bound keeps a component's
@@ -99,6 +91,19 @@ async fn send(
                 Err(_) => Error::HttpRequestBodySize(None),
             });
         }
+    };
+    // The grant is checked once the guest has handed over its body: a guest
+    // (wstd, say) writes the body while it waits for the response, and a
+    // refusal that dropped the body first would reach it as a broken body
+    // stream ("connection reset") instead of `HttpRequestDenied`, depending
+    // on which it noticed first. Nothing has touched the network yet.
+    let Some(client) = policy.http.clone() else {
+        let why = format!(
+            "{url}: outbound HTTP is not granted to {}; {}",
+            who.handler,
+            policy.grant_hint("[http] allow")
+        );
+        return Err(refused(who, FetchError::Denied(why), None));
     };
     let mut headers = parts.headers;
     // `wasi:http` has checked it against the body already; our client sets
