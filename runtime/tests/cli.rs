@@ -178,28 +178,12 @@ fn serve_help_groups_its_flags_and_names_each_ones_environment_variable() {
 #[test]
 fn a_flag_can_come_from_its_environment_variable() {
     let root = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = wasmlet()
+    let port = free_port();
+    let mut command = wasmlet();
+    command
         .args(["serve", root.path().to_str().unwrap()])
-        .env("WASMLET_LISTEN", port.to_string())
-        .env("RUST_LOG", "wasmlet=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let wanted = format!("listening on http://127.0.0.1:{port}");
-    // Kept open until the server has stopped: it still logs.
-    let mut lines = BufReader::new(stderr).lines();
-    let said = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.contains(&wanted));
-    assert!(said, "the server never said {wanted}");
-    stop_with_sigterm(child);
+        .env("WASMLET_LISTEN", port.to_string());
+    listens_on_loopback(command, port);
 }
 
 #[test]
@@ -211,11 +195,7 @@ fn start_up_lists_the_handlers_and_their_urls() {
     std::fs::write(root.path().join("api/index.wat"), handler).unwrap();
     std::fs::write(root.path().join("api/users/[id].wat"), handler).unwrap();
     std::fs::write(root.path().join("page.html"), "static").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut child = wasmlet()
         .args([
             "serve",
@@ -250,33 +230,15 @@ fn start_up_lists_the_handlers_and_their_urls() {
 #[test]
 fn a_bare_port_listens_on_loopback() {
     let root = tempfile::tempdir().unwrap();
-    // A port that was free a moment ago.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = wasmlet()
-        .args([
-            "serve",
-            root.path().to_str().unwrap(),
-            "--listen",
-            &port.to_string(),
-        ])
-        .env("RUST_LOG", "wasmlet=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let wanted = format!("listening on http://127.0.0.1:{port}");
-    // Kept open until the server has stopped: it still logs.
-    let mut lines = BufReader::new(stderr).lines();
-    let said = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|line| line.contains(&wanted));
-    assert!(said, "the server never said {wanted}");
-    stop_with_sigterm(child);
+    let port = free_port();
+    let mut command = wasmlet();
+    command.args([
+        "serve",
+        root.path().to_str().unwrap(),
+        "--listen",
+        &port.to_string(),
+    ]);
+    listens_on_loopback(command, port);
 }
 
 #[test]
@@ -609,6 +571,35 @@ fn json_logs_carry_the_request_id_as_a_field_and_the_admin_address_serves_metric
 }
 
 /// Sends SIGTERM and checks the server exits with status 0.
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `command` (a `wasmlet serve`), checks that it says it listens on
+/// `127.0.0.1:port`, and stops it.
+fn listens_on_loopback(mut command: Command, port: u16) {
+    let mut child = command
+        .env("RUST_LOG", "wasmlet=info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let wanted = format!("listening on http://127.0.0.1:{port}");
+    // Kept open until the server has stopped: it still logs.
+    let mut lines = BufReader::new(stderr).lines();
+    let said = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains(&wanted));
+    assert!(said, "the server never said {wanted}");
+    stop_with_sigterm(child);
+}
+
 fn stop_with_sigterm(mut child: std::process::Child) {
     sigterm(&child);
     let status = child.wait().unwrap();
