@@ -454,6 +454,20 @@ impl TestServer {
             .expect("connect to the test server")
     }
 
+    /// A new HTTP/2 connection (prior knowledge, h2c), driven on a task of
+    /// its own, for tests that speak HTTP/2 to the server.
+    pub async fn http2(&self) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+        let stream = self.connect().await;
+        let (sender, connection) = hyper::client::conn::http2::handshake(
+            TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("an HTTP/2 handshake");
+        tokio::spawn(connection);
+        sender
+    }
+
     /// Sends `POST path` with a chunked body of `size` bytes, in 16 KiB
     /// chunks, on a fresh connection, and returns the raw answer. The body is
     /// written on a task of its own: the server may answer (and stop reading)

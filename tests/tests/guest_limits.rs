@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use wasmlet_tests::peers::ServerProcess;
 use wasmlet_tests::redis::RedisServer;
 use wasmlet_tests::{TestServer, WebRoot, eventually, log_contains, logs, raw_body, raw_status};
@@ -202,12 +202,7 @@ async fn http11_without_a_host_or_with_two_gets_400_without_running_guest_code()
 async fn http2_requests_carry_their_authority_and_are_served() {
     let root = WebRoot::new().file("page.txt", "a static page\n");
     let server = TestServer::start(root).await;
-    let stream = server.connect().await;
-    let (mut h2, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("an HTTP/2 handshake");
-    tokio::spawn(connection);
+    let mut h2 = server.http2().await;
     let request = Request::get(server.url("/page.txt"))
         .body(Full::new(Bytes::new()))
         .unwrap();

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use futures_util::future::join_all;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wasmlet_tests::{
     TestServer, WebRoot, closed_within, eventually, logs, raw_body, raw_status, rss_bytes, says,
@@ -418,21 +417,10 @@ async fn an_oversized_head_gets_431_and_one_within_the_limit_is_served() {
     assert_eq!(raw_status(&answer), Some(431), "{answer:?}");
 }
 
-/// An HTTP/2 connection to the server through hyper's client.
-async fn h2_client(server: &TestServer) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
-    let stream = server.connect().await;
-    let (sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("an HTTP/2 handshake");
-    tokio::spawn(connection);
-    sender
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http2_an_oversized_header_list_gets_431_and_hello_still_answers() {
     let server = hardened(WebRoot::new()).await;
-    let mut h2 = h2_client(&server).await;
+    let mut h2 = server.http2().await;
     let limit = wasmlet::config::DEFAULT_MAX_HEADER_SIZE as usize;
     let request = Request::get(server.url("/hello"))
         .header("x-big", "a".repeat(limit + 1024))
@@ -444,7 +432,7 @@ async fn over_http2_an_oversized_header_list_gets_431_and_hello_still_answers() 
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     );
 
-    let mut h2 = h2_client(&server).await;
+    let mut h2 = server.http2().await;
     let request = Request::get(server.url("/hello"))
         .body(Full::new(Bytes::new()))
         .unwrap();

@@ -5,8 +5,7 @@
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http_body_util::{BodyExt, Full};
 use wasmlet_tests::{TestServer, WebRoot, says};
 
 /// One file per entry of the never-served list, as `wasmlet new` and the
@@ -93,15 +92,10 @@ async fn every_entry_of_the_list_is_404_over_http1_by_name_and_through_a_symlink
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_entry_of_the_list_is_404_over_http2_by_name_and_through_a_symlink() {
     let server = TestServer::start(cluttered_root()).await;
-    let stream = server.connect().await;
-    let (mut h2, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("an HTTP/2 handshake");
-    tokio::spawn(connection);
+    let mut h2 = server.http2().await;
     let mut get = async |path: &str| {
         let request = Request::get(format!("http://{}{path}", server.addr))
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(Bytes::new()))
             .unwrap();
         let response = h2.send_request(request).await.expect("an h2 response");
         let status = response.status();
