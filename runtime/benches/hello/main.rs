@@ -6,7 +6,10 @@
 //! only the load rows whose server name contains `wasmlet`, and
 //! `-- --perf DIR` to record each load row's window with `perf record` (a
 //! file per row in DIR, for `perf report -i`). A partial or profiled run
-//! writes nothing.
+//! writes nothing. `-- --baseline PATH --baseline-label TEXT` adds WAT hello
+//! rows served by another `wasmlet` binary (an older commit's, built with
+//! `cargo build --release`), so a change is measured before and after in one
+//! run, under the same load.
 //!
 //! 1. Hello world: the WAT and SDK hello handlers and the `wasi:http`
 //!    component hello against a native hyper server doing the same work (the
@@ -18,6 +21,10 @@
 //! 3. Per-request overhead: instantiate + call + drop, in-process.
 //! 4. First request of a never-seen handler; 5. hot reload.
 //! 6. Start-up with 1,000 handlers, with and without `--precompile`.
+//! 7. Sections 1 and 2 again, driven by `wrk` (Debian's package) instead
+//!    of the in-process load generator: users measure with such tools, and
+//!    the two disagree on this machine (see [`wrk`]). Skipped, with a
+//!    warning, where `wrk` is not installed.
 //!
 //! Sections 1, 2 and 6 run the real `wasmlet` binary (the one cargo built
 //! for this bench, with release settings) as a child process, and the
@@ -30,6 +37,7 @@
 //!
 //! # Layout
 //! - `load.rs`: the closed-loop HTTP load generator.
+//! - `wrk.rs`: running and reading `wrk`.
 //! - `native.rs`: the native and thread-pool servers (child side).
 //! - `process.rs`: starting and stopping server processes.
 //! - `procfs.rs`: RSS, threads and CPU from `/proc`; the machine.
@@ -48,6 +56,7 @@ mod process;
 mod procfs;
 mod report;
 mod startup;
+mod wrk;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -236,19 +245,62 @@ struct Bench {
     rows: Option<String>,
     /// `--perf DIR`: record each load row's window with `perf` there.
     perf: Option<PathBuf>,
+    /// `--baseline PATH`: another `wasmlet` binary whose WAT hello rows run
+    /// beside this one's.
+    baseline: Option<PathBuf>,
 }
 
 impl Bench {
     /// A fresh `wasmlet serve` on the shared web root.
     fn wasmlet(&self, flags: &[&str], log_filter: &str) -> ServerProcess {
+        self.wasmlet_binary(process::wasmlet_binary(), flags, log_filter)
+    }
+
+    /// A fresh `binary serve` on the shared web root. The baseline gets a
+    /// disk cache of its own: an older binary may key or lay out its entries
+    /// differently.
+    fn wasmlet_binary(&self, binary: &Path, flags: &[&str], log_filter: &str) -> ServerProcess {
+        let baseline = binary != process::wasmlet_binary();
+        let cache = if baseline {
+            self.scratch.path().join("baseline-cache")
+        } else {
+            self.cache.path().to_path_buf()
+        };
         Wasmlet {
             webroot: self.webroot.path(),
-            cache_dir: self.cache.path(),
+            cache_dir: &cache,
             flags,
             log_filter,
             log: &self.scratch.path().join("wasmlet.log"),
+            binary,
         }
         .start()
+    }
+
+    /// Starts a server for row `name` and has it answer `path` once (a
+    /// handler compiles, or loads, on first use); `None` if `--rows` leaves
+    /// the row out.
+    fn ready(
+        &self,
+        name: &str,
+        server: impl FnOnce() -> ServerProcess,
+        path: &str,
+    ) -> Option<ServerProcess> {
+        if self
+            .rows
+            .as_ref()
+            .is_some_and(|rows| !name.contains(rows.as_str()))
+        {
+            return None;
+        }
+        let server = server();
+        let first = self.client.block_on(load::get_body(server.addr, path));
+        assert!(
+            first.is_some(),
+            "GET {path} failed on {name}:\n{}",
+            server.log_tail()
+        );
+        Some(server)
     }
 
     /// A fresh native or thread-pool server.
@@ -266,14 +318,7 @@ impl Bench {
         connections: usize,
         warmup: Duration,
     ) -> Option<Row> {
-        if self
-            .rows
-            .as_ref()
-            .is_some_and(|rows| !name.contains(rows.as_str()))
-        {
-            return None;
-        }
-        let server = server();
+        let server = self.ready(name, server, path)?;
         let spec = LoadSpec {
             addr: server.addr,
             path,
@@ -282,13 +327,6 @@ impl Bench {
             window: self.plan.window,
             timeout: self.plan.client_timeout,
         };
-        // One request first: a handler compiles (or loads) on first use.
-        let first = self.client.block_on(load::get_body(server.addr, path));
-        assert!(
-            first.is_some(),
-            "GET {path} failed on {name}:\n{}",
-            server.log_tail()
-        );
         let drops_before = procfs::listen_drops();
         let start = Instant::now();
         let window = spec.window_from(start);
@@ -311,6 +349,65 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// As [`Bench::row`], with `wrk` as the load generator: a warm-up run,
+    /// then the measured one.
+    fn wrk_row(
+        &self,
+        name: &str,
+        server: impl FnOnce() -> ServerProcess,
+        path: &str,
+        connections: usize,
+        warmup: Duration,
+    ) -> Option<Row> {
+        let server = self.ready(name, server, path)?;
+        let mut spec = wrk::Spec {
+            addr: server.addr,
+            path,
+            connections,
+            duration: warmup,
+            timeout: self.plan.client_timeout,
+        };
+        let _ = spec.spawn().wait();
+        // The monitor's window sits inside wrk's run, so wrk is alive at
+        // both edges to have its CPU time read.
+        spec.duration = self.plan.window + 2 * WRK_MARGIN;
+        let drops_before = procfs::listen_drops();
+        let wrk = spec.spawn();
+        let start = Instant::now() + WRK_MARGIN;
+        let monitor = procfs::Monitor::start_with(
+            server.pid(),
+            Some(wrk.id()),
+            (start, start + self.plan.window),
+        );
+        let output = wrk.wait_with_output().expect("wait for wrk");
+        let usage = monitor.finish();
+        let listen_drops = procfs::listen_drops()
+            .zip(drops_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        let text = String::from_utf8_lossy(&output.stdout);
+        let Some(summary) = wrk::Summary::parse(&text) else {
+            panic!("wrk's report on {name} is not readable:\n{text}");
+        };
+        let row = Row::from_wrk(name, connections, &summary, usage, listen_drops);
+        eprintln!("  wrk: {}", row.one_line());
+        Some(row)
+    }
+}
+
+/// How far inside a `wrk` run the measured window starts and ends (wrk
+/// runs whole seconds: the window plus twice this).
+const WRK_MARGIN: Duration = Duration::from_millis(500);
+
+/// Connections for the `wrk` hello rows: `wrk -t2` needs at least two.
+const WRK_HELLO_CONNECTIONS: [usize; 2] = [16, 64];
+
+/// Connections for the `wrk` wait rows.
+const WRK_WAIT_CONNECTIONS: [usize; 2] = [1_000, 5_000];
+
+/// The baseline WAT hello's row name (the report names it too).
+pub(crate) const BASELINE_HELLO: &str = "wasmlet WAT hello, baseline";
+
 /// `name` as a file name.
 fn slug(name: &str) -> String {
     let slug: String = name
@@ -329,34 +426,106 @@ fn slug(name: &str) -> String {
         .join("-")
 }
 
+/// Which load generator drives a row.
+#[derive(Debug, Clone, Copy)]
+enum Generator {
+    /// [`load`], in this process.
+    InProcess,
+    /// `wrk`, in a child process ([`wrk`]).
+    Wrk,
+}
+
 impl Bench {
-    /// Section 1, hello world: each server fresh for each row, the servers
-    /// taking turns at each connection count so drift hits them alike.
-    fn hello(&self, report: &mut Report, sdk_hello: bool, component_hello: bool) {
+    /// One row, driven by `generator`.
+    fn measure(
+        &self,
+        generator: Generator,
+        name: &str,
+        server: impl FnOnce() -> ServerProcess,
+        path: &str,
+        connections: usize,
+        warmup: Duration,
+    ) -> Option<Row> {
+        match generator {
+            Generator::InProcess => self.row(name, server, path, connections, warmup),
+            Generator::Wrk => self.wrk_row(name, server, path, connections, warmup),
+        }
+    }
+
+    /// The hello rows at one connection count: each server fresh for each
+    /// row, the servers taking turns so drift hits them alike.
+    fn hello_rows(
+        &self,
+        generator: Generator,
+        connections: usize,
+        sdk_hello: bool,
+        component_hello: bool,
+    ) -> Vec<Row> {
         let warmup = self.plan.hello_warmup;
-        let native = || self.native("native");
         let wasmlet = || self.wasmlet(&[], QUIET);
+        let row = |name: &str, server: &dyn Fn() -> ServerProcess, path: &str| {
+            self.measure(generator, name, server, path, connections, warmup)
+        };
+        let baseline = self.baseline.as_deref().and_then(|binary| {
+            row(
+                BASELINE_HELLO,
+                &|| self.wasmlet_binary(binary, &[], QUIET),
+                "/hello",
+            )
+        });
+        [
+            row("native hyper", &|| self.native("native"), "/hello"),
+            row("wasmlet WAT hello", &wasmlet, "/hello"),
+            baseline,
+            sdk_hello
+                .then(|| row("wasmlet SDK hello (Rust)", &wasmlet, "/sdk-hello"))
+                .flatten(),
+            component_hello
+                .then(|| row(COMPONENT_HELLO, &wasmlet, "/wasi-hello"))
+                .flatten(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// The 100 ms wait rows at one connection count: wasmlet, native tokio,
+    /// and (with the in-process generator) the thread pool.
+    fn wait_rows(&self, generator: Generator, connections: usize) -> Vec<Row> {
+        let warmup = self.plan.wait_warmup;
+        let row = |name: &str, server: &dyn Fn() -> ServerProcess| {
+            self.measure(generator, name, server, "/sleep", connections, warmup)
+        };
+        let sleeper = || self.wasmlet(&["--max-instances", WAIT_MAX_INSTANCES], QUIET);
+        // The pool's 20 threads leave 980 of 1,000 connections unanswered:
+        // wrk would only count timeouts.
+        let pool = matches!(generator, Generator::InProcess)
+            .then(|| row("thread pool, 20 threads", &|| self.native("pool")))
+            .flatten();
+        [
+            row("wasmlet, `sleep_ms`", &sleeper),
+            row("native hyper, tokio timer", &|| self.native("native")),
+            pool,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Section 1, hello world.
+    fn hello(&self, report: &mut Report, sdk_hello: bool, component_hello: bool) {
         for connections in HELLO_CONNECTIONS {
-            let rows = [
-                self.row("native hyper", native, "/hello", connections, warmup),
-                self.row("wasmlet WAT hello", wasmlet, "/hello", connections, warmup),
-                sdk_hello
-                    .then(|| {
-                        let name = "wasmlet SDK hello (Rust)";
-                        self.row(name, wasmlet, "/sdk-hello", connections, warmup)
-                    })
-                    .flatten(),
-                component_hello
-                    .then(|| {
-                        let name = COMPONENT_HELLO;
-                        self.row(name, wasmlet, "/wasi-hello", connections, warmup)
-                    })
-                    .flatten(),
-            ];
-            report.hello.extend(rows.into_iter().flatten());
+            let rows = self.hello_rows(
+                Generator::InProcess,
+                connections,
+                sdk_hello,
+                component_hello,
+            );
+            report.hello.extend(rows);
         }
         let logging = || self.wasmlet(&[], "wasmlet=info");
         let name = "wasmlet WAT hello, access log on";
+        let warmup = self.plan.hello_warmup;
         report
             .hello
             .extend(self.row(name, logging, "/hello", 64, warmup));
@@ -364,35 +533,21 @@ impl Bench {
 
     /// Section 2, 100 ms waits: wasmlet, native tokio, the thread pool.
     fn waits(&self, report: &mut Report) {
-        let warmup = self.plan.wait_warmup;
-        let wasmlet = || self.wasmlet(&["--max-instances", WAIT_MAX_INSTANCES], QUIET);
-        let native = || self.native("native");
-        let pool = || self.native("pool");
         for connections in WAIT_CONNECTIONS {
-            let rows = [
-                self.row(
-                    "wasmlet, `sleep_ms`",
-                    wasmlet,
-                    "/sleep",
-                    connections,
-                    warmup,
-                ),
-                self.row(
-                    "native hyper, tokio timer",
-                    native,
-                    "/sleep",
-                    connections,
-                    warmup,
-                ),
-                self.row(
-                    "thread pool, 20 threads",
-                    pool,
-                    "/sleep",
-                    connections,
-                    warmup,
-                ),
-            ];
-            report.waits.extend(rows.into_iter().flatten());
+            let rows = self.wait_rows(Generator::InProcess, connections);
+            report.waits.extend(rows);
+        }
+    }
+
+    /// Section 7: the hello and wait rows again, driven by `wrk`.
+    fn wrk(&self, report: &mut Report, sdk_hello: bool, component_hello: bool) {
+        for connections in WRK_HELLO_CONNECTIONS {
+            let rows = self.hello_rows(Generator::Wrk, connections, sdk_hello, component_hello);
+            report.wrk_hello.extend(rows);
+        }
+        for connections in WRK_WAIT_CONNECTIONS {
+            let rows = self.wait_rows(Generator::Wrk, connections);
+            report.wrk_waits.extend(rows);
         }
     }
 }
@@ -409,6 +564,9 @@ fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     args.get(i + 1).map(String::as_str)
 }
 
+/// How many sections a full run has.
+const SECTIONS: u8 = 7;
+
 /// Which sections to run: all, or those `--only 1,3` lists.
 fn sections(args: &[String]) -> Vec<u8> {
     match args.iter().position(|a| a == "--only") {
@@ -420,7 +578,7 @@ fn sections(args: &[String]) -> Vec<u8> {
                     .collect()
             })
             .unwrap_or_default(),
-        None => (1..=6).collect(),
+        None => (1..=SECTIONS).collect(),
     }
 }
 
@@ -460,7 +618,12 @@ fn main() {
         scratch: tempfile::tempdir().expect("a temporary directory"),
         rows: flag_value(&args, "--rows").map(str::to_owned),
         perf: flag_value(&args, "--perf").map(PathBuf::from),
+        baseline: flag_value(&args, "--baseline").map(PathBuf::from),
     };
+    report.baseline = bench.baseline.as_ref().map(|path| {
+        flag_value(&args, "--baseline-label")
+            .map_or_else(|| path.display().to_string(), str::to_owned)
+    });
     if let Some(dir) = &bench.perf {
         std::fs::create_dir_all(dir).expect("create the --perf directory");
     }
@@ -509,10 +672,25 @@ fn main() {
         report.startups = startup::run(plan.startup_repeat, bench.scratch.path());
     }
 
+    if sections.contains(&7) {
+        if wrk::available() {
+            eprintln!("7. hello and waits, driven by wrk");
+            bench.wrk(&mut report, sdk_hello.is_some(), component_hello.is_some());
+        } else {
+            eprintln!(
+                "warning: `wrk` is not installed (`apt-get install wrk`); section 7 is skipped"
+            );
+        }
+    }
+
     report.finish(started.elapsed());
     let markdown = report.markdown();
     println!("{markdown}");
-    if plan.quick || sections.len() < 6 || bench.rows.is_some() || bench.perf.is_some() {
+    if plan.quick
+        || sections.len() < usize::from(SECTIONS)
+        || bench.rows.is_some()
+        || bench.perf.is_some()
+    {
         eprintln!("a quick or partial run: BENCHMARKS.md and BENCHMARKS.json left as they were");
     } else {
         let md = workspace().join("BENCHMARKS.md");

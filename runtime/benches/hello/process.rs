@@ -71,6 +71,8 @@ pub(crate) struct Wasmlet<'a> {
     pub(crate) log_filter: &'a str,
     /// Where its stderr goes.
     pub(crate) log: &'a Path,
+    /// The binary: [`wasmlet_binary`], or `--baseline`'s to compare with.
+    pub(crate) binary: &'a Path,
 }
 
 /// The `wasmlet` binary cargo built for this benchmark, with the bench
@@ -92,7 +94,7 @@ impl Wasmlet<'_> {
     pub(crate) fn spawn(&self) -> (ServerProcess, Instant) {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = std::fs::File::create(self.log).expect("create the server log");
-        let mut command = Command::new(wasmlet_binary());
+        let mut command = Command::new(self.binary);
         command
             .arg("serve")
             .arg(self.webroot)

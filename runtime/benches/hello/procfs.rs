@@ -99,8 +99,15 @@ pub(crate) struct Monitor {
 
 impl Monitor {
     /// Starts sampling `pid`; CPU time is measured from `window.0` to
-    /// `window.1`.
+    /// `window.1`, the load generator's being this process's.
     pub(crate) fn start(pid: u32, window: (Instant, Instant)) -> Self {
+        Self::start_with(pid, None, window)
+    }
+
+    /// As [`Monitor::start`], with the load generator in process `loadgen`
+    /// (`wrk`) instead of this one.
+    pub(crate) fn start_with(pid: u32, loadgen: Option<u32>, window: (Instant, Instant)) -> Self {
+        let loadgen = loadgen.map_or_else(|| "self".to_owned(), |pid| pid.to_string());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -112,7 +119,7 @@ impl Monitor {
                 Some((
                     Instant::now(),
                     cpu_seconds(&pid.to_string())?,
-                    cpu_seconds("self")?,
+                    cpu_seconds(&loadgen)?,
                 ))
             };
             loop {

@@ -60,6 +60,31 @@ impl Row {
         }
     }
 
+    /// A row measured by `wrk`. Its errors are non-2xx answers and socket
+    /// errors; its latencies are wrk's, which include the timeouts only as
+    /// a count.
+    pub(crate) fn from_wrk(
+        server: &str,
+        connections: usize,
+        wrk: &crate::wrk::Summary,
+        usage: Usage,
+        listen_drops: Option<u64>,
+    ) -> Self {
+        Self {
+            server: server.to_owned(),
+            connections,
+            rps: wrk.ok_rps(),
+            ok: wrk.requests.saturating_sub(wrk.non_2xx),
+            errors: wrk.non_2xx + wrk.socket_errors,
+            timeouts: wrk.timeouts,
+            connect_timeouts: 0,
+            listen_drops,
+            p50_ms: wrk.p50_ms,
+            p99_ms: wrk.p99_ms,
+            usage,
+        }
+    }
+
     /// A progress line for the terminal.
     pub(crate) fn one_line(&self) -> String {
         format!(
@@ -129,6 +154,133 @@ pub(crate) struct Report {
     pub(crate) first_requests: Vec<FirstRequest>,
     pub(crate) hot_reload: Option<HotReload>,
     pub(crate) startups: Vec<Startup>,
+    /// Section 7: the hello rows driven by `wrk`.
+    pub(crate) wrk_hello: Vec<Row>,
+    /// Section 7: the wait rows driven by `wrk`.
+    pub(crate) wrk_waits: Vec<Row>,
+    /// `--baseline`: what the baseline binary is (its label, or path).
+    pub(crate) baseline: Option<String>,
+}
+
+/// `server`'s req/s over `base`'s in `rows`, at each connection count both
+/// have.
+fn ratios(rows: &[Row], server: &str, base: &str) -> Vec<(usize, f64)> {
+    rows.iter()
+        .filter(|r| r.server == server)
+        .filter_map(|row| {
+            let base = rows
+                .iter()
+                .find(|r| r.server == base && r.connections == row.connections)?;
+            Some((row.connections, row.rps / base.rps))
+        })
+        .collect()
+}
+
+/// `40% at 16, 42% at 64`.
+fn percents(ratios: &[(usize, f64)]) -> String {
+    ratios
+        .iter()
+        .map(|(c, r)| format!("{:.0}% at {c}", r * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `+12.0% at 16, -3.0% at 64`: a change against the baseline.
+fn changes(ratios: &[(usize, f64)]) -> String {
+    ratios
+        .iter()
+        .map(|(c, r)| format!("{:+.1}% at {c}", (r - 1.0) * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The ratio lines under a hello table: each wasmlet server to native
+/// hyper, and this binary's WAT hello to the baseline's.
+fn hello_ratio_lines(md: &mut String, rows: &[Row], baseline: Option<&str>) {
+    for server in [
+        "wasmlet WAT hello",
+        crate::BASELINE_HELLO,
+        "wasmlet SDK hello (Rust)",
+        crate::COMPONENT_HELLO,
+    ] {
+        let ratios = ratios(rows, server, "native hyper");
+        if !ratios.is_empty() {
+            let _ = writeln!(md, "- {server} / native hyper: {}.", percents(&ratios));
+        }
+    }
+    let change = ratios(rows, "wasmlet WAT hello", crate::BASELINE_HELLO);
+    if let (Some(label), false) = (baseline, change.is_empty()) {
+        let _ = writeln!(
+            md,
+            "- wasmlet WAT hello against the baseline ({label}): {}.",
+            changes(&change)
+        );
+    }
+}
+
+/// A load table: hello rows (`waits == false`) or wait rows (with their
+/// share of the ideal connections / 0.1 s).
+fn load_table(md: &mut String, rows: &[Row], waits: bool) {
+    if waits {
+        let _ = writeln!(
+            md,
+            "| server | connections | req/s | of ideal | p50 ms | p99 ms | errors | timeouts | listen drops | server CPU (µs/req) | load gen CPU | peak RSS MiB | threads |"
+        );
+        let _ = writeln!(
+            md,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "| server | connections | req/s | p50 ms | p99 ms | errors | server CPU | server CPU µs/req | load gen CPU | peak RSS MiB | threads |"
+        );
+        let _ = writeln!(
+            md,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+    }
+    for r in rows {
+        if waits {
+            let ideal = r.connections as f64 / 0.1;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.1}% | {:.1} | {:.1} | {} | {} | {} | {:.0}% ({:.0}) | {:.0}% | {:.1} | {} |",
+                r.server,
+                thousands(r.connections),
+                r.rps,
+                100.0 * r.rps / ideal,
+                r.p50_ms,
+                r.p99_ms,
+                r.errors,
+                r.timeouts,
+                r.listen_drops
+                    .map_or_else(|| "?".to_owned(), |d| d.to_string()),
+                r.usage.server_cpu_pct,
+                r.server_us_per_request(),
+                r.usage.loadgen_cpu_pct,
+                r.usage.peak_rss_mib,
+                r.usage.peak_threads
+            );
+        } else {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0}% | {:.1} | {:.0}% | {:.1} | {} |",
+                r.server,
+                r.connections,
+                r.rps,
+                r.p50_ms,
+                r.p99_ms,
+                r.errors + r.timeouts,
+                r.usage.server_cpu_pct,
+                r.server_us_per_request(),
+                r.usage.loadgen_cpu_pct,
+                r.usage.peak_rss_mib,
+                r.usage.peak_threads
+            );
+        }
+    }
+    let _ = writeln!(md);
 }
 
 fn round(x: f64, decimals: i32) -> Value {
@@ -193,6 +345,9 @@ impl Report {
             first_requests: Vec::new(),
             hot_reload: None,
             startups: Vec::new(),
+            wrk_hello: Vec::new(),
+            wrk_waits: Vec::new(),
+            baseline: None,
         }
     }
 
@@ -216,14 +371,7 @@ impl Report {
 
     /// `server`'s req/s over native hyper's at each hello connection count.
     fn hello_ratios(&self, server: &str) -> Vec<(usize, f64)> {
-        crate::HELLO_CONNECTIONS
-            .iter()
-            .filter_map(|&c| {
-                let native = self.hello_row("native hyper", c)?;
-                let row = self.hello_row(server, c)?;
-                Some((c, row.rps / native.rps))
-            })
-            .collect()
+        ratios(&self.hello, server, "native hyper")
     }
 
     fn startup(&self, name_start: &str) -> Option<&Startup> {
@@ -430,51 +578,14 @@ impl Report {
         );
 
         let _ = writeln!(md, "\n## 1. Hello world\n");
-        let _ = writeln!(
-            md,
-            "| server | connections | req/s | p50 ms | p99 ms | errors | server CPU | server CPU µs/req | load gen CPU | peak RSS MiB | threads |"
-        );
-        let _ = writeln!(
-            md,
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-        );
-        for r in &self.hello {
+        if let Some(label) = &self.baseline {
             let _ = writeln!(
                 md,
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0}% | {:.1} | {:.0}% | {:.1} | {} |",
-                r.server,
-                r.connections,
-                r.rps,
-                r.p50_ms,
-                r.p99_ms,
-                r.errors + r.timeouts,
-                r.usage.server_cpu_pct,
-                r.server_us_per_request(),
-                r.usage.loadgen_cpu_pct,
-                r.usage.peak_rss_mib,
-                r.usage.peak_threads
+                "The baseline rows are served by another `wasmlet` binary ({label}), under the same load generator, for a before-and-after in one run.\n"
             );
         }
-        let _ = writeln!(md);
-        for server in [
-            "wasmlet WAT hello",
-            "wasmlet SDK hello (Rust)",
-            crate::COMPONENT_HELLO,
-        ] {
-            let ratios = self.hello_ratios(server);
-            if ratios.is_empty() {
-                continue;
-            }
-            let _ = writeln!(
-                md,
-                "- {server} / native hyper: {}.",
-                ratios
-                    .iter()
-                    .map(|(c, r)| format!("{:.0}% at {c}", r * 100.0))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+        load_table(&mut md, &self.hello, false);
+        hello_ratio_lines(&mut md, &self.hello, self.baseline.as_deref());
         if let (Some(on), Some(off)) = (
             self.hello_row("wasmlet WAT hello, access log on", 64),
             self.hello_row("wasmlet WAT hello", 64),
@@ -490,37 +601,7 @@ impl Report {
             md,
             "\n## 2. 100 ms waits: async vs a thread pool\n\nEach connection has one request in flight; each request waits 100 ms (`sleep_ms` in wasmlet), so the ideal is connections / 0.1 s.\n"
         );
-        let _ = writeln!(
-            md,
-            "| server | connections | req/s | of ideal | p50 ms | p99 ms | errors | timeouts | listen drops | server CPU (µs/req) | load gen CPU | peak RSS MiB | threads |"
-        );
-        let _ = writeln!(
-            md,
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-        );
-        for r in &self.waits {
-            let ideal = r.connections as f64 / 0.1;
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.0} | {:.1}% | {:.1} | {:.1} | {} | {} | {} | {:.0}% ({:.0}) | {:.0}% | {:.1} | {} |",
-                r.server,
-                thousands(r.connections),
-                r.rps,
-                100.0 * r.rps / ideal,
-                r.p50_ms,
-                r.p99_ms,
-                r.errors,
-                r.timeouts,
-                r.listen_drops
-                    .map_or_else(|| "?".to_owned(), |d| d.to_string()),
-                r.usage.server_cpu_pct,
-                r.server_us_per_request(),
-                r.usage.loadgen_cpu_pct,
-                r.usage.peak_rss_mib,
-                r.usage.peak_threads
-            );
-        }
-        let _ = writeln!(md);
+        load_table(&mut md, &self.waits, true);
         for c in crate::WAIT_CONNECTIONS {
             if let (Some(w), Some(p)) =
                 (self.wait_row("wasmlet", c), self.wait_row("thread pool", c))
@@ -611,6 +692,39 @@ impl Report {
             );
         }
 
+        if !self.wrk_hello.is_empty() || !self.wrk_waits.is_empty() {
+            let _ = writeln!(md, "\n## 7. The same, driven by wrk\n");
+            let _ = writeln!(
+                md,
+                "`wrk -t2 -cN --timeout {} --latency` (Debian's `wrk`): a warm-up run as long as the row's warm-up, then the measured run; the server's CPU and RSS are sampled over its middle {window:.0} s, and *load gen CPU* is wrk's. Req/s counts 2xx answers only; wrk counts a timeout but leaves it out of its percentiles.\n",
+                crate::wrk::seconds(self.plan.client_timeout)
+            );
+            load_table(&mut md, &self.wrk_hello, false);
+            hello_ratio_lines(&mut md, &self.wrk_hello, self.baseline.as_deref());
+            let _ = writeln!(md);
+            load_table(&mut md, &self.wrk_waits, true);
+            for row in self
+                .wrk_waits
+                .iter()
+                .filter(|r| r.server.starts_with("wasmlet"))
+            {
+                let native = self
+                    .wrk_waits
+                    .iter()
+                    .find(|r| r.server.starts_with("native") && r.connections == row.connections);
+                if let Some(native) = native {
+                    let _ = writeln!(
+                        md,
+                        "- {} connections: wasmlet {:.0}% of native hyper's req/s, p99 {:.0} ms against {:.0} ms.",
+                        thousands(row.connections),
+                        100.0 * row.rps / native.rps,
+                        row.p99_ms,
+                        native.p99_ms
+                    );
+                }
+            }
+        }
+
         let _ = writeln!(md, "\n{}", ANALYSIS.trim_end());
         md
     }
@@ -652,6 +766,10 @@ impl Report {
                 "met": t.met,
             })).collect::<Vec<_>>(),
             "hello": self.hello.iter().map(Row::json).collect::<Vec<_>>(),
+            "baseline": self.baseline,
+            "hello_ratio_to_baseline": ratios(&self.hello, "wasmlet WAT hello", crate::BASELINE_HELLO).iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),
+            "wrk_hello": self.wrk_hello.iter().map(Row::json).collect::<Vec<_>>(),
+            "wrk_waits": self.wrk_waits.iter().map(Row::json).collect::<Vec<_>>(),
             "hello_ratio_to_native": {
                 "wat": self.hello_ratios("wasmlet WAT hello").iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),
                 "sdk": self.hello_ratios("wasmlet SDK hello (Rust)").iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),

@@ -56,6 +56,7 @@ fn start_once(webroot: &Path, cache: &Path, precompile: bool, log: &Path) -> (f6
         flags,
         log_filter: "wasmlet=warn",
         log,
+        binary: crate::process::wasmlet_binary(),
     };
     let (server, spawned) = wasmlet.spawn();
     let deadline = spawned + TIMEOUT;
