@@ -533,12 +533,7 @@ fn print_routes(root: &std::path::Path, base: &str) {
     }
     println!("Handlers:");
     for file in handlers.iter().take(ROUTES_SHOWN) {
-        let rel = file.strip_prefix(root).unwrap_or(file).with_extension("");
-        let mut path = rel.to_string_lossy().into_owned();
-        if path == "index" || path.ends_with("/index") {
-            path.truncate(path.len() - "index".len());
-        }
-        println!("  {base}/{path}");
+        println!("  {base}{}", wasmlet::router::handler_url(root, file));
     }
     if handlers.len() > ROUTES_SHOWN {
         println!("  … and {} more", handlers.len() - ROUTES_SHOWN);

@@ -116,7 +116,7 @@ pub(crate) async fn run_request(
     };
     store.set_epoch_deadline(1);
 
-    let _live = stats.instance();
+    let _live = stats.instance(&store.data().handler);
     let ran =
         tokio::time::timeout(limits.timeout, call(&mut store, handler, instance, entry)).await;
     let (outcome, instance) = match ran {
@@ -190,7 +190,7 @@ pub(crate) async fn try_instance(
     };
     let mut store = new_store(engine, ctx);
     store.set_epoch_deadline(1);
-    let _live = stats.instance();
+    let _live = stats.instance(&store.data().handler);
     match tokio::time::timeout(timeout, instantiate(&mut store, handler)).await {
         Ok(Ok(_)) | Ok(Err(Outcome::Busy)) => Ok(()),
         Ok(Err(outcome)) => Err(outcome

@@ -51,7 +51,7 @@ pub(crate) async fn handle(
     if app.config.status_path.as_deref() == Some(request.uri().path())
         && status::allowed(&app, peer)
     {
-        let response = status::json(&app);
+        let response = status::json(&app).await;
         access.finish(response.status(), None);
         return Ok(response);
     }
