@@ -143,7 +143,7 @@ fn row(out: &mut String, entry: &Entry, now: SystemTime) {
             let error = escape(error);
             let _ = write!(
                 out,
-                "<td class=\"err\" title=\"{error}\">{ago}<code>{error}</code></td>"
+                "<td class=\"err\" title=\"{error}\"><div>{ago}<code>{error}</code></div></td>"
             );
         }
         None => out.push_str("<td class=\"err\"></td>"),
@@ -251,16 +251,19 @@ tr.stale td:first-child{box-shadow:inset 4px 0 var(--warn)}\
 .stale .badge{background:var(--warnbg);color:var(--warn)}\
 .ready .badge{background:var(--okbg);color:var(--ok)}\
 .url{font:600 13px ui-monospace,'SFMono-Regular',Menlo,Consolas,monospace}\
-.file{color:var(--mute);font-size:.8rem}\
-.err{max-width:34rem;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}\
+.file{color:var(--mute);font-size:.8rem;white-space:nowrap}\
+.err{min-width:16rem;overflow-wrap:anywhere}.err div{display:-webkit-box;\
+-webkit-box-orient:vertical;-webkit-line-clamp:2;overflow:hidden}\
 .err code{color:var(--bad)}.ago{color:var(--mute);font-size:.8rem}\
 @media(max-width:760px){body{padding:.75rem}.right{margin-left:0}\
 thead{display:none}table,tbody,tr,td{display:block}\
-tr{border-bottom:1px solid var(--line);padding:.5rem .4rem}\
+tr{border-bottom:1px solid var(--line);padding:.5rem .6rem}\
+tr.failed{box-shadow:inset 4px 0 var(--bad)}tr.stale{box-shadow:inset 4px 0 var(--warn)}\
+tr td:first-child{box-shadow:none!important}\
 td{border:0;padding:.1rem 0}td.n{display:inline-block;margin-right:.9rem;text-align:left}\
 td.n::before{content:attr(data-label) ' ';color:var(--mute);font-size:.75rem}\
 td.n.hot::before{color:inherit}\
-.err{max-width:none;white-space:normal;overflow-wrap:anywhere}}";
+.err{min-width:0}}";
 
 /// `text` made safe inside HTML text and double- or single-quoted attributes.
 fn escape(text: &str) -> String {

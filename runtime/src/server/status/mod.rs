@@ -285,7 +285,11 @@ fn entry(
     let serving = status.as_ref().and_then(|s| s.serving.as_ref());
     let load_error = status.as_ref().and_then(|s| s.error.as_deref());
     let (last_error, last_error_at) = match (load_error, &n.last_error) {
-        (Some(load), _) => (Some(one_line(load)), None),
+        // Paths in the web root as the page names files: relative to it.
+        (Some(load), _) => (
+            Some(one_line(load).replace(&format!("{}/", root.display()), "")),
+            None,
+        ),
         (None, Some(request)) => (Some(request.message.clone()), Some(secs(request.at))),
         (None, None) => (None, None),
     };
