@@ -19,6 +19,7 @@ mod body;
 mod body_limits;
 mod component;
 mod connection;
+mod dev_page;
 mod redirect;
 mod service;
 mod static_files;

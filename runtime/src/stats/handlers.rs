@@ -57,9 +57,13 @@ pub struct LastError {
 pub(super) struct LastErrors(Mutex<HashMap<Arc<str>, LastError>>);
 
 impl LastErrors {
-    /// Keeps `outcome`'s detail as `handler`'s last error, if it failed.
+    /// Keeps `outcome`'s detail as `handler`'s last error, if the server
+    /// failed it (a `5xx`; a client's bad request is not the handler's).
     pub(super) fn record(&self, handler: &str, outcome: &Outcome) {
-        let Some(detail) = outcome.detail() else {
+        let Some(detail) = outcome
+            .detail()
+            .filter(|_| outcome.status().is_server_error())
+        else {
             return;
         };
         let mut message = detail.lines().next().unwrap_or_default().to_owned();
