@@ -212,8 +212,10 @@ struct ServeArgs {
     #[arg(long, default_value_t = config::DEFAULT_LOG_RATE, value_name = "SIZE", value_parser = parse_size, env = "WASMLET_LOG_RATE", help_heading = "Logging")]
     log_rate: u64,
 
-    /// Development mode: error responses include trap messages and compile
-    /// errors. Never use it in production.
+    /// Development mode: error responses include trap messages (with source
+    /// file and line from the module's debug info) and compile errors (a .wat
+    /// syntax error with its source line and a caret). Never use it in
+    /// production.
     #[arg(long, env = "WASMLET_DEV", help_heading = "Logging")]
     dev: bool,
 
