@@ -43,6 +43,7 @@ async fn the_page_lists_handlers_no_request_has_reached_with_their_urls() {
         .fixture("api/index.wat", "hello.wat")
         .fixture("users/[id].wat", "hello.wat")
         .file("notes.txt", "static, not a handler");
+    let later = root.path().join("later.wat");
     let server = TestServer::start_with_admin(root, |_| {}).await;
 
     let json = status_json(&server).await;
@@ -68,6 +69,23 @@ async fn the_page_lists_handlers_no_request_has_reached_with_their_urls() {
         html.contains("<span class=\"url\">/users/[id]</span>"),
         "{html}"
     );
+
+    // A handler saved later shows up: the watcher loads it, or the next
+    // walk of the web root finds it.
+    std::fs::write(&later, "(module)").unwrap();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while status_json(&server).await["handlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["file"] != "later.wat")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "later.wat never listed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Once requested, it is ready and counted.
     assert_eq!(server.get("/hello").await.status, StatusCode::OK);

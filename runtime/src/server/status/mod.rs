@@ -14,7 +14,7 @@ mod html;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
@@ -70,9 +70,10 @@ impl State {
     }
 }
 
-/// The web root's handler files, walked at most once per [`WALK_INTERVAL`].
+/// The web root's handler files, walked at most once per [`WALK_INTERVAL`]:
+/// views that arrive during a walk wait for it rather than start their own.
 #[derive(Default)]
-pub(crate) struct HandlerFiles(Mutex<Option<Walk>>);
+pub(crate) struct HandlerFiles(tokio::sync::Mutex<Option<Walk>>);
 
 /// One walk of a web root.
 struct Walk {
@@ -85,7 +86,8 @@ impl HandlerFiles {
     /// The handler files under `root`, from a walk at most
     /// [`WALK_INTERVAL`] old.
     async fn under(&self, root: &Path) -> Arc<Vec<PathBuf>> {
-        if let Some(walk) = &*self.0.lock().unwrap()
+        let mut last = self.0.lock().await;
+        if let Some(walk) = &*last
             && walk.at.elapsed() < WALK_INTERVAL
             && walk.root == root
         {
@@ -96,7 +98,7 @@ impl HandlerFiles {
             .await
             .map(Arc::new)
             .unwrap_or_default();
-        *self.0.lock().unwrap() = Some(Walk {
+        *last = Some(Walk {
             at: Instant::now(),
             root: root.to_path_buf(),
             files: files.clone(),
