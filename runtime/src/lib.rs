@@ -26,7 +26,7 @@
 //!   Rust: key-value stores on SQLite or Redis.
 //! - [`server`]: accept loop, TLS, hyper service, streaming bodies, static files,
 //!   the access line, the status page and the admin listener (`/metrics`,
-//!   `/status`, `/status.json`).
+//!   `/status`, `/status.json`), and what `--dev` shows of a failure.
 //! - [`stats`]: live counters and the Prometheus metrics, one registry per
 //!   server, and each handler's numbers for the status page.
 //! - `regular_file`: opening a file that must be regular (static files,
@@ -95,6 +95,9 @@ pub mod watcher;
 pub mod webroot;
 
 pub use config::Config;
+pub use error::{ConfigError, LoadError, ServeError};
+pub use server::Server;
+pub use stats::Stats;
 
 /// This wasmlet's version, as `--version`, the status page and
 /// `wasmlet_build_info` show it.
@@ -103,6 +106,3 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The wasmtime version wasmlet was built with (from `Cargo.lock`, by
 /// `build.rs`): compiled code in the disk cache is only good for it.
 pub const WASMTIME_VERSION: &str = env!("WASMLET_WASMTIME_VERSION");
-pub use error::{ConfigError, LoadError, ServeError};
-pub use server::Server;
-pub use stats::Stats;
