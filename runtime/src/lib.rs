@@ -26,9 +26,9 @@
 //!   Rust: key-value stores on SQLite or Redis.
 //! - [`server`]: accept loop, TLS, hyper service, streaming bodies, static files,
 //!   the access line, the status page and the admin listener (`/metrics`,
-//!   `/status`, `/status.json`).
+//!   `/status`, `/status.json`), and what `--dev` shows of a failure.
 //! - [`stats`]: live counters and the Prometheus metrics, one registry per
-//!   server.
+//!   server, and each handler's numbers for the status page.
 //! - `regular_file`: opening a file that must be regular (static files,
 //!   mounts, handlers, cache entries) without ever blocking on a FIFO.
 //! - `request_id`: each request's id, for its access line and its guest's
@@ -98,3 +98,11 @@ pub use config::Config;
 pub use error::{ConfigError, LoadError, ServeError};
 pub use server::Server;
 pub use stats::Stats;
+
+/// This wasmlet's version, as `--version`, the status page and
+/// `wasmlet_build_info` show it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The wasmtime version wasmlet was built with (from `Cargo.lock`, by
+/// `build.rs`): compiled code in the disk cache is only good for it.
+pub const WASMTIME_VERSION: &str = env!("WASMLET_WASMTIME_VERSION");

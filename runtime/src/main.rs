@@ -212,8 +212,10 @@ struct ServeArgs {
     #[arg(long, default_value_t = config::DEFAULT_LOG_RATE, value_name = "SIZE", value_parser = parse_size, env = "WASMLET_LOG_RATE", help_heading = "Logging")]
     log_rate: u64,
 
-    /// Development mode: error responses include trap messages and compile
-    /// errors. Never use it in production.
+    /// Development mode: error responses include trap messages (with source
+    /// file and line from the module's debug info) and compile errors (a .wat
+    /// syntax error with its source line and a caret). Never use it in
+    /// production.
     #[arg(long, env = "WASMLET_DEV", help_heading = "Logging")]
     dev: bool,
 
@@ -533,12 +535,7 @@ fn print_routes(root: &std::path::Path, base: &str) {
     }
     println!("Handlers:");
     for file in handlers.iter().take(ROUTES_SHOWN) {
-        let rel = file.strip_prefix(root).unwrap_or(file).with_extension("");
-        let mut path = rel.to_string_lossy().into_owned();
-        if path == "index" || path.ends_with("/index") {
-            path.truncate(path.len() - "index".len());
-        }
-        println!("  {base}/{path}");
+        println!("  {base}{}", wasmlet::router::handler_url(root, file));
     }
     if handlers.len() > ROUTES_SHOWN {
         println!("  … and {} more", handlers.len() - ROUTES_SHOWN);

@@ -420,6 +420,19 @@ pub fn handler_files(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The URL path the handler `file` answers at: its path below `root`
+/// without the extension, a directory's `index` standing for the directory
+/// (`api/index.wat` → `/api/`). Dynamic segments keep their brackets
+/// (`/users/[id]`).
+pub fn handler_url(root: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(root).unwrap_or(file).with_extension("");
+    let mut path = rel.to_string_lossy().into_owned();
+    if path == "index" || path.ends_with("/index") {
+        path.truncate(path.len() - "index".len());
+    }
+    format!("/{path}")
+}
+
 fn read_dynamic_entries(dir: &Path) -> Vec<DynEntry> {
     let Ok(read) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -819,6 +832,20 @@ mod tests {
             })
             .collect();
         assert_eq!(files, ["a.wat", "b.wasm", "sub/[id].wat"]);
+    }
+
+    #[test]
+    fn a_handler_url_drops_the_extension_and_index() {
+        let root = Path::new("/w");
+        for (file, url) in [
+            ("/w/hello.wat", "/hello"),
+            ("/w/index.wasm", "/"),
+            ("/w/api/index.wat", "/api/"),
+            ("/w/api/reindex.wat", "/api/reindex"),
+            ("/w/users/[id].wasm", "/users/[id]"),
+        ] {
+            assert_eq!(handler_url(root, Path::new(file)), url, "{file}");
+        }
     }
 
     #[test]

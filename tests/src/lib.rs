@@ -78,7 +78,21 @@ pub const SDK_HANDLERS: [&str; 9] = [
 pub fn sdk_handlers() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| build_for_wasm("wasm32-unknown-unknown", &SDK_HANDLERS))
+        .get_or_init(|| build_for_wasm("wasm32-unknown-unknown", &SDK_HANDLERS, "wasm-release"))
+        .clone()
+}
+
+/// Builds the `wasmlet-fixture-faulty` SDK handler for
+/// `wasm32-unknown-unknown` with the `dev` profile, which keeps DWARF line
+/// tables, once per test binary, and returns the path of its `faulty.wasm`:
+/// for the tests of backtraces by source file and line.
+pub fn faulty_with_debug_info() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            build_for_wasm("wasm32-unknown-unknown", &["wasmlet-fixture-faulty"], "dev")
+                .join("faulty.wasm")
+        })
         .clone()
 }
 
@@ -92,16 +106,16 @@ pub const COMPONENT_HANDLERS: [&str; 1] = ["wasmlet-handler-wasi-hello"];
 pub fn component_handlers() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
-        .get_or_init(|| build_for_wasm("wasm32-wasip2", &COMPONENT_HANDLERS))
+        .get_or_init(|| build_for_wasm("wasm32-wasip2", &COMPONENT_HANDLERS, "wasm-release"))
         .clone()
 }
 
-/// Builds `packages` for `target` with the `wasm-release` profile and
-/// returns the directory holding the `.wasm` files.
+/// Builds `packages` for `target` with `profile` and returns the directory
+/// holding the `.wasm` files.
 ///
 /// The build runs a nested cargo with its own target directory: the outer
 /// `cargo test` may still hold the lock on the workspace's.
-fn build_for_wasm(target: &str, packages: &[&str]) -> PathBuf {
+fn build_for_wasm(target: &str, packages: &[&str], profile: &str) -> PathBuf {
     let workspace = handlers_dir().parent().expect("a workspace").to_path_buf();
     let target_dir = workspace.join("target").join("wasm-handlers");
     // rust-toolchain.toml names the wasm targets, but rustup adds targets
@@ -120,7 +134,7 @@ fn build_for_wasm(target: &str, packages: &[&str]) -> PathBuf {
     let mut command = std::process::Command::new(cargo);
     command
         .current_dir(&workspace)
-        .args(["build", "--profile", "wasm-release"])
+        .args(["build", "--profile", profile])
         .args(["--target", target])
         .arg("--target-dir")
         .arg(&target_dir);
@@ -134,7 +148,9 @@ fn build_for_wasm(target: &str, packages: &[&str]) -> PathBuf {
         status.success(),
         "building {packages:?} for {target} failed"
     );
-    target_dir.join(target).join("wasm-release")
+    // Cargo names the dev profile's directory `debug`.
+    let dir = if profile == "dev" { "debug" } else { profile };
+    target_dir.join(target).join(dir)
 }
 
 /// The bytes of the built component handler `<name>.wasm` (see

@@ -82,6 +82,7 @@ pub(crate) async fn run_component(
     let store_limits = StoreLimitsBuilder::new()
         .memory_size(limits.max_memory as usize)
         .build();
+    let handler_name = who.handler.clone();
     let mut store = Store::new(
         engine.engine(),
         WasiState::new(who, policy, store_limits, log),
@@ -141,7 +142,7 @@ pub(crate) async fn run_component(
         }
     };
 
-    let _live = stats.instance();
+    let _live = stats.instance(&handler_name);
     let pre = &handler.pre;
     let ran = tokio::time::timeout(limits.timeout, async {
         let proxy = match pre.instantiate_async(&mut store).await {

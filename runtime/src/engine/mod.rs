@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use wasmtime::{
     Enabled, Engine, InstanceAllocationStrategy, Linker, OptLevel, PoolingAllocationConfig,
+    WasmBacktraceDetails,
 };
 
 use crate::config::Config;
@@ -130,7 +131,16 @@ fn engine_config(config: &Config, pooling: bool) -> wasmtime::Config {
     let mut wasm = wasmtime::Config::new();
     wasm.epoch_interruption(true)
         .async_stack_size(ASYNC_STACK_SIZE)
-        .cranelift_opt_level(OptLevel::Speed);
+        .cranelift_opt_level(OptLevel::Speed)
+        // A trap's frames with their source file and line, from the module's
+        // DWARF, for `--dev`'s error page. Off otherwise, whatever
+        // `WASMTIME_BACKTRACE_DETAILS` says: modules keep their debug
+        // sections in memory, and each trap parses them.
+        .wasm_backtrace_details(if config.dev {
+            WasmBacktraceDetails::Enable
+        } else {
+            WasmBacktraceDetails::Disable
+        });
     if pooling {
         let mut pool = PoolingAllocationConfig::new();
         // `max_instances` counts handler instances of either kind. A

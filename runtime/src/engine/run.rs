@@ -116,7 +116,7 @@ pub(crate) async fn run_request(
     };
     store.set_epoch_deadline(1);
 
-    let _live = stats.instance();
+    let _live = stats.instance(&store.data().handler);
     let ran =
         tokio::time::timeout(limits.timeout, call(&mut store, handler, instance, entry)).await;
     let (outcome, instance) = match ran {
@@ -190,7 +190,7 @@ pub(crate) async fn try_instance(
     };
     let mut store = new_store(engine, ctx);
     store.set_epoch_deadline(1);
-    let _live = stats.instance();
+    let _live = stats.instance(&store.data().handler);
     match tokio::time::timeout(timeout, instantiate(&mut store, handler)).await {
         Ok(Ok(_)) | Ok(Err(Outcome::Busy)) => Ok(()),
         Ok(Err(outcome)) => Err(outcome
@@ -307,7 +307,8 @@ async fn call_export(
 
 /// A trap as one log line: its kind (wasmtime's text already says "wasm
 /// trap"), then the guest functions it happened in, innermost first, by name
-/// where the module names them.
+/// where the module names them (Rust names demangled), each with its source
+/// file and line where the module has DWARF and `--dev` reads it.
 pub(super) fn trap_text(e: &wasmtime::Error) -> String {
     let Some(trap) = e.downcast_ref::<Trap>() else {
         return error_text(e);
@@ -320,9 +321,21 @@ pub(super) fn trap_text(e: &wasmtime::Error) -> String {
             .frames()
             .iter()
             .take(SHOWN)
-            .map(|frame| match frame.func_name() {
-                Some(name) => format!("`{name}`"),
-                None => format!("function {}", frame.func_index()),
+            .map(|frame| {
+                let name = match frame.func_name() {
+                    // `{:#}`: without the hash a Rust symbol ends in.
+                    Some(name) => format!("`{:#}`", rustc_demangle::demangle(name)),
+                    None => format!("function {}", frame.func_index()),
+                };
+                // Only with `--dev` (see `engine_config`) and DWARF in the module.
+                match frame
+                    .symbols()
+                    .first()
+                    .and_then(|s| Some((s.file()?, s.line()?)))
+                {
+                    Some((file, line)) => format!("{name} at {file}:{line}"),
+                    None => name,
+                }
             })
             .collect();
         if !frames.is_empty() {

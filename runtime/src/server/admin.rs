@@ -2,6 +2,7 @@
 //! look at, kept off the main listener so it never competes with handler
 //! routes and can be bound to a private address.
 //!
+//! - `/`: leads to `/status` (`302`), so the bare address shows the page.
 //! - `/metrics`: every metric in the Prometheus text format.
 //! - `/status`: the status page as HTML.
 //! - `/status.json`: the status page as JSON, the same as `--status-path`.
@@ -28,6 +29,7 @@ use super::status;
 /// What the admin listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Page {
+    Home,
     Metrics,
     StatusHtml,
     StatusJson,
@@ -58,8 +60,8 @@ pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) {
         let seen = first.clone();
         let service = service_fn(move |request: Request<hyper::body::Incoming>| {
             seen.arrived();
-            let response = respond(&app, &request);
-            async move { Ok::<_, Infallible>(response) }
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(respond(&app, &request).await) }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
@@ -78,9 +80,18 @@ pub(crate) async fn serve(app: Arc<App>, listener: TcpListener) {
     }
 }
 
-fn respond<B>(app: &App, request: &Request<B>) -> Response<ResponseBody> {
+async fn respond<B>(app: &App, request: &Request<B>) -> Response<ResponseBody> {
     let response = match route(request.method(), request.uri().path()) {
+        Ok(Page::Home) => {
+            let mut response = plain(StatusCode::FOUND, "see /status\n");
+            response
+                .headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/status"));
+            response
+        }
         Ok(Page::Metrics) => {
+            // `wasmlet_handlers` is a view of the loader, taken as scraped.
+            app.stats.set_handler_states(&status::state_counts(app));
             let mut response = plain(StatusCode::OK, app.stats.prometheus_text());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -88,8 +99,8 @@ fn respond<B>(app: &App, request: &Request<B>) -> Response<ResponseBody> {
             );
             response
         }
-        Ok(Page::StatusHtml) => status::html(app),
-        Ok(Page::StatusJson) => status::json(app),
+        Ok(Page::StatusHtml) => status::html(app).await,
+        Ok(Page::StatusJson) => status::json(app).await,
         Err(StatusCode::METHOD_NOT_ALLOWED) => {
             let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
             response
@@ -112,6 +123,7 @@ fn respond<B>(app: &App, request: &Request<B>) -> Response<ResponseBody> {
 /// The page for a request, or the status that refuses it.
 fn route(method: &Method, path: &str) -> Result<Page, StatusCode> {
     let page = match path {
+        "/" => Page::Home,
         "/metrics" => Page::Metrics,
         "/status" => Page::StatusHtml,
         "/status.json" => Page::StatusJson,
@@ -129,7 +141,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_three_pages_are_served_and_only_to_get_and_head() {
+    fn only_the_pages_and_the_way_to_them_are_served_and_only_to_get_and_head() {
         for (method, path, want) in [
             (Method::GET, "/metrics", Ok(Page::Metrics)),
             (Method::HEAD, "/metrics", Ok(Page::Metrics)),
@@ -145,7 +157,9 @@ mod tests {
                 "/status",
                 Err(StatusCode::METHOD_NOT_ALLOWED),
             ),
-            (Method::GET, "/", Err(StatusCode::NOT_FOUND)),
+            (Method::GET, "/", Ok(Page::Home)),
+            (Method::POST, "/", Err(StatusCode::METHOD_NOT_ALLOWED)),
+            (Method::GET, "//", Err(StatusCode::NOT_FOUND)),
             (Method::GET, "/metrics/", Err(StatusCode::NOT_FOUND)),
             (Method::GET, "/status.html", Err(StatusCode::NOT_FOUND)),
             (Method::GET, "/hello", Err(StatusCode::NOT_FOUND)),

@@ -19,6 +19,7 @@ mod body;
 mod body_limits;
 mod component;
 mod connection;
+mod dev_page;
 mod redirect;
 mod service;
 mod static_files;
@@ -111,6 +112,8 @@ pub(crate) struct App {
     /// path in the web root): shared by its requests, so many of them cannot
     /// flood the log either.
     pub(crate) log_rates: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<LogRate>>>,
+    /// The web root's handler files as the status page last walked them.
+    pub(crate) status_files: status::HandlerFiles,
 }
 
 impl App {
@@ -251,6 +254,7 @@ impl Server {
             open_writes,
             handler_limits: Default::default(),
             log_rates: Default::default(),
+            status_files: Default::default(),
             config,
         };
         Ok(Self {

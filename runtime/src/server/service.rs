@@ -51,7 +51,7 @@ pub(crate) async fn handle(
     if app.config.status_path.as_deref() == Some(request.uri().path())
         && status::allowed(&app, peer)
     {
-        let response = status::json(&app);
+        let response = status::json(&app).await;
         access.finish(response.status(), None);
         return Ok(response);
     }
@@ -251,14 +251,10 @@ fn with_head(
 }
 
 /// The response for a failure before the head was sent. Details only in
-/// development mode: a trap message can reveal the guest's internals.
+/// development mode (see `dev_page`).
 pub(super) fn failure(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
     let status = outcome.status();
-    let reason = status.canonical_reason().unwrap_or("error");
-    let body = match outcome.detail() {
-        Some(detail) if app.config.dev => format!("{} {reason}\n\n{detail}\n", status.as_u16()),
-        _ => format!("{} {reason}\n", status.as_u16()),
-    };
+    let body = super::dev_page::body(status, outcome, app.config.dev);
     let mut response = plain(status, body);
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response

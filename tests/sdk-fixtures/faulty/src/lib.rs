@@ -4,6 +4,9 @@
 //! - `err`: returns `Err` before writing anything (500, message logged).
 //! - `panic`: panics before writing (500, panic message logged).
 //! - `err-late`: writes a line, then returns `Err` (the body is cut).
+//! - `trap`: traps in `trap_here`, with no panic machinery in between, so a
+//!   backtrace's innermost frame is that function (and its line, in a build
+//!   with debug info).
 //! - anything else: answers `fine`.
 
 use std::io::Write;
@@ -15,6 +18,7 @@ fn faulty(req: Request, out: &mut ResponseWriter) -> Result<()> {
     match req.query("how").as_deref() {
         Some("err") => Err(wasmlet_sdk::Error::msg("the database said no")),
         Some("panic") => panic!("the invariant broke: {}", 6 * 7),
+        Some("trap") => trap_here(),
         Some("err-late") => {
             writeln!(out, "first line")?;
             out.flush()?;
@@ -25,6 +29,15 @@ fn faulty(req: Request, out: &mut ResponseWriter) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Traps where it stands.
+#[inline(never)]
+fn trap_here() -> ! {
+    #[cfg(target_arch = "wasm32")]
+    core::arch::wasm32::unreachable();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::process::abort();
 }
 
 #[cfg(test)]

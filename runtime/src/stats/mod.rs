@@ -1,28 +1,35 @@
-//! What a running server counts: the accessors tests and the status page read
-//! ([`Stats::compiles`], [`Stats::live_instances`], …) and the Prometheus
-//! metrics the admin listener serves ([`Stats::prometheus_text`]). One
-//! [`Stats`] per server, and each holds its own registry.
+//! What a running server counts: the accessors tests and the status page
+//! read ([`Stats::compiles`], [`Stats::live_instances`],
+//! [`Stats::handler_numbers`], …) and the Prometheus metrics the admin
+//! listener serves ([`Stats::prometheus_text`]). One [`Stats`] per server,
+//! and each holds its own registry.
 //!
 //! Why the `prometheus` crate, with a `Registry` per server: the `metrics`
 //! facade records into a process-global recorder (or a thread-local one,
 //! which does not follow a task from one worker thread to another), so two
 //! servers in one process — every test binary — would count into each other.
 //! A `Registry` is a plain value: each server owns its metrics, and the
-//! handles below are updated directly, with no lookup through a facade. Its
+//! handles are updated directly, with no lookup through a facade. Its
 //! default features pull in protobuf, which the text format does not need.
 //!
-//! Every metric here is updated on a real path; `README.md` lists them with
-//! their labels.
+//! - `metrics`: every metric's name, help, labels and buckets.
+//! - `handlers`: one handler's numbers for the status page, and its last
+//!   error.
+
+mod handlers;
+mod metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{IntGauge, Registry, TextEncoder};
+
+pub use handlers::{HandlerNumbers, LastError};
+pub(crate) use metrics::HANDLER_STATES;
 
 use crate::error::Outcome;
+use handlers::LastErrors;
+use metrics::Metrics;
 
 /// The `handler` label of a request no handler answered: a static file, a
 /// path that is not found, the status page. The access log writes the same.
@@ -33,64 +40,21 @@ pub const NO_HANDLER: &str = "-";
 /// log for it, so dashboards that group by class count it as a client error.
 pub const CLIENT_GONE: &str = "499";
 
-/// Request latency buckets, in seconds: a hello handler answers in well under
-/// a millisecond, a handler waiting on upstreams in seconds, and the default
-/// request timeout is 30 s.
-const REQUEST_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0,
-];
-
-/// Compile time buckets, in seconds: a tiny `.wat` compiles in about a
-/// millisecond, a large Rust handler in seconds.
-const COMPILE_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
 /// Counters and gauges a running server keeps, and the registry that exposes
-/// them. Cloning a metric handle shares it, so the registry and the fields
-/// below see the same values.
+/// them.
 pub struct Stats {
-    /// Renders everything below in the Prometheus text format.
+    /// Renders every metric in the Prometheus text format.
     registry: Registry,
+    /// The handles of the metrics in `registry`.
+    metrics: Metrics,
     /// Requests received, finished or not: the status page's `requests`.
-    /// Not a metric: `requests` below counts requests once they finish, with
-    /// their status, which is what a rate should be taken of.
+    /// Not a metric: `wasmlet_requests_total` counts requests once they
+    /// finish, with their status, which is what a rate should be taken of.
     received: AtomicU64,
-    /// `wasmlet_requests_total{handler, status}`.
-    requests: IntCounterVec,
-    /// `wasmlet_request_duration_seconds{handler}`: from the request's arrival
-    /// to its last byte (a handler's request ends when the guest does).
-    request_seconds: HistogramVec,
-    /// `wasmlet_requests_in_flight`: received and not yet finished.
-    in_flight: IntGauge,
-    /// `wasmlet_traps_total{handler}`: guests that trapped (bad pointer,
-    /// `unreachable`, a failed instantiation, a memory limit).
-    traps: IntCounterVec,
-    /// `wasmlet_timeouts_total{handler}`: guests stopped at the request
-    /// timeout.
-    timeouts: IntCounterVec,
-    /// `wasmlet_live_instances`: guest instances alive right now.
-    live_instances: IntGauge,
-    /// `wasmlet_compiles_total`: compiles started.
-    compiles: IntCounter,
-    /// `wasmlet_compile_duration_seconds`: finished compiles, failed ones too.
-    compile_seconds: Histogram,
-    /// `wasmlet_disk_cache_hits_total`: loads whose code came from the disk
-    /// cache.
-    disk_cache_hits: IntCounter,
-    /// `wasmlet_disk_cache_misses_total`: loads the disk cache could not
-    /// serve (absent or unusable entry), so the handler compiled.
-    disk_cache_misses: IntCounter,
-    /// `wasmlet_reloads_total`: a handler's served version replaced by a
-    /// newer one.
-    reloads: IntCounter,
-    /// `wasmlet_queue_depth`: requests waiting for an execution slot. Above
-    /// zero for long means the server runs at `--max-concurrency`.
-    queue_depth: IntGauge,
-    /// `wasmlet_open_connections`: connections open on the main listener,
-    /// against `--max-connections`.
-    open_connections: IntGauge,
+    /// When the server was made, for its uptime.
+    started: Instant,
+    /// Each handler's last failure, for the status page.
+    last_errors: LastErrors,
 }
 
 impl Default for Stats {
@@ -113,126 +77,40 @@ impl Stats {
     /// Every counter at zero, registered in a registry of its own.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let requests = register(
-            &registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "wasmlet_requests_total",
-                    "Requests finished, by handler (- for none) and status (499: the client went away).",
-                ),
-                &["handler", "status"],
-            ),
-        );
-        let request_seconds = register(
-            &registry,
-            HistogramVec::new(
-                HistogramOpts::new(
-                    "wasmlet_request_duration_seconds",
-                    "Time from a request's arrival to its end, by handler.",
-                )
-                .buckets(REQUEST_BUCKETS.to_vec()),
-                &["handler"],
-            ),
-        );
-        let in_flight = register(
-            &registry,
-            IntGauge::new(
-                "wasmlet_requests_in_flight",
-                "Requests received and not yet finished.",
-            ),
-        );
-        let traps = register(
-            &registry,
-            IntCounterVec::new(
-                Opts::new("wasmlet_traps_total", "Guests that trapped, by handler."),
-                &["handler"],
-            ),
-        );
-        let timeouts = register(
-            &registry,
-            IntCounterVec::new(
-                Opts::new(
-                    "wasmlet_timeouts_total",
-                    "Guests stopped at the request timeout, by handler.",
-                ),
-                &["handler"],
-            ),
-        );
-        let live_instances = register(
-            &registry,
-            IntGauge::new("wasmlet_live_instances", "Guest instances alive right now."),
-        );
-        let compiles = register(
-            &registry,
-            IntCounter::new("wasmlet_compiles_total", "Handler compiles started."),
-        );
-        let compile_seconds = register(
-            &registry,
-            Histogram::with_opts(
-                HistogramOpts::new(
-                    "wasmlet_compile_duration_seconds",
-                    "Time to compile one handler version, failed compiles included.",
-                )
-                .buckets(COMPILE_BUCKETS.to_vec()),
-            ),
-        );
-        let disk_cache_hits = register(
-            &registry,
-            IntCounter::new(
-                "wasmlet_disk_cache_hits_total",
-                "Handler loads whose compiled code came from the disk cache.",
-            ),
-        );
-        let disk_cache_misses = register(
-            &registry,
-            IntCounter::new(
-                "wasmlet_disk_cache_misses_total",
-                "Handler loads the disk cache could not serve, so the handler compiled.",
-            ),
-        );
-        let reloads = register(
-            &registry,
-            IntCounter::new(
-                "wasmlet_reloads_total",
-                "Handlers whose served version was replaced by a newer one.",
-            ),
-        );
-        let queue_depth = register(
-            &registry,
-            IntGauge::new(
-                "wasmlet_queue_depth",
-                "Requests waiting for a guest execution slot (--max-concurrency).",
-            ),
-        );
-        let open_connections = register(
-            &registry,
-            IntGauge::new(
-                "wasmlet_open_connections",
-                "Connections open on the main listener (--max-connections).",
-            ),
-        );
+        let metrics = Metrics::register(&registry);
         Self {
             registry,
+            metrics,
             received: AtomicU64::new(0),
-            requests,
-            request_seconds,
-            in_flight,
-            traps,
-            timeouts,
-            live_instances,
-            compiles,
-            compile_seconds,
-            disk_cache_hits,
-            disk_cache_misses,
-            reloads,
-            queue_depth,
-            open_connections,
+            started: Instant::now(),
+            last_errors: LastErrors::default(),
+        }
+    }
+
+    /// How long the server has been up.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Sets `wasmlet_handlers{state}` to the number of handlers in each of
+    /// [`HANDLER_STATES`] (absent ones count zero).
+    pub(crate) fn set_handler_states(&self, counts: &[(&str, usize)]) {
+        for state in HANDLER_STATES {
+            let n = counts
+                .iter()
+                .filter(|(s, _)| *s == state)
+                .map(|(_, n)| *n)
+                .sum::<usize>();
+            self.metrics
+                .handlers
+                .with_label_values(&[state])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
     /// Handler compiles started (each distinct file version compiles once).
     pub fn compiles(&self) -> u64 {
-        self.compiles.get()
+        self.metrics.compiles.get()
     }
 
     /// Requests received.
@@ -242,22 +120,22 @@ impl Stats {
 
     /// Guest instances alive right now.
     pub fn live_instances(&self) -> u64 {
-        u64::try_from(self.live_instances.get()).unwrap_or(0)
+        u64::try_from(self.metrics.live_instances.get()).unwrap_or(0)
     }
 
     /// Requests received and not yet finished.
     pub fn in_flight(&self) -> u64 {
-        u64::try_from(self.in_flight.get()).unwrap_or(0)
+        u64::try_from(self.metrics.in_flight.get()).unwrap_or(0)
     }
 
     /// Requests waiting for a guest execution slot right now.
     pub fn queue_depth(&self) -> u64 {
-        u64::try_from(self.queue_depth.get()).unwrap_or(0)
+        u64::try_from(self.metrics.queue_depth.get()).unwrap_or(0)
     }
 
     /// Connections open on the main listener right now.
     pub fn open_connections(&self) -> u64 {
-        u64::try_from(self.open_connections.get()).unwrap_or(0)
+        u64::try_from(self.metrics.open_connections.get()).unwrap_or(0)
     }
 
     /// Every metric in the Prometheus text exposition format, as `/metrics`
@@ -276,7 +154,7 @@ impl Stats {
     /// A request arrived; [`Stats::request_finished`] must follow once.
     pub(crate) fn request_received(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.inc();
+        self.metrics.in_flight.inc();
     }
 
     /// A request ended: answered with `status` (a code, or [`CLIENT_GONE`])
@@ -289,77 +167,80 @@ impl Stats {
         elapsed: Duration,
         outcome: Option<&Outcome>,
     ) {
-        self.requests.with_label_values(&[handler, status]).inc();
-        self.request_seconds
+        self.metrics
+            .requests
+            .with_label_values(&[handler, status])
+            .inc();
+        self.metrics
+            .request_seconds
             .with_label_values(&[handler])
             .observe(elapsed.as_secs_f64());
         match outcome {
-            Some(Outcome::Trap(_)) => self.traps.with_label_values(&[handler]).inc(),
-            Some(Outcome::Timeout) => self.timeouts.with_label_values(&[handler]).inc(),
+            Some(Outcome::Trap(_)) => self.metrics.traps.with_label_values(&[handler]).inc(),
+            Some(Outcome::Timeout) => self.metrics.timeouts.with_label_values(&[handler]).inc(),
             _ => {}
         }
-        self.in_flight.dec();
+        if let Some(outcome) = outcome {
+            self.last_errors.record(handler, outcome);
+        }
+        self.metrics.in_flight.dec();
     }
 
     pub(crate) fn compile_started(&self) {
-        self.compiles.inc();
+        self.metrics.compiles.inc();
     }
 
     pub(crate) fn compile_finished(&self, elapsed: Duration) {
-        self.compile_seconds.observe(elapsed.as_secs_f64());
+        self.metrics.compile_seconds.observe(elapsed.as_secs_f64());
     }
 
     /// A load asked the disk cache and got the compiled code, or did not.
     pub(crate) fn disk_cache_lookup(&self, hit: bool) {
         if hit {
-            self.disk_cache_hits.inc();
+            self.metrics.disk_cache_hits.inc();
         } else {
-            self.disk_cache_misses.inc();
+            self.metrics.disk_cache_misses.inc();
         }
     }
 
     /// A newer version of a handler became the one served.
     pub(crate) fn reloaded(&self) {
-        self.reloads.inc();
+        self.metrics.reloads.inc();
     }
 
-    /// Counts an instance as live until the guard drops.
-    pub(crate) fn instance(&self) -> InstanceGuard<'_> {
-        self.live_instances.inc();
-        InstanceGuard(self)
+    /// Counts an instance of `handler` as live until the guard drops.
+    pub(crate) fn instance(&self, handler: &str) -> InstanceGuard<'_> {
+        self.metrics.live_instances.inc();
+        let by_handler =
+            GaugeGuard::inc(&self.metrics.live_by_handler.with_label_values(&[handler]));
+        InstanceGuard {
+            stats: self,
+            _by_handler: by_handler,
+        }
     }
 
     /// Counts a request as queued for an execution slot until the guard
     /// drops.
     pub(crate) fn queued(&self) -> GaugeGuard {
-        GaugeGuard::inc(&self.queue_depth)
+        GaugeGuard::inc(&self.metrics.queue_depth)
     }
 
     /// Counts a connection as open until the guard drops.
     pub(crate) fn connection(&self) -> GaugeGuard {
-        GaugeGuard::inc(&self.open_connections)
+        GaugeGuard::inc(&self.metrics.open_connections)
     }
 }
 
-/// Registers `metric` and hands it back. The names are fixed and distinct,
-/// and the registry is fresh, so neither step can fail.
-fn register<M>(registry: &Registry, metric: prometheus::Result<M>) -> M
-where
-    M: prometheus::core::Collector + Clone + 'static,
-{
-    let metric = metric.expect("a valid metric definition");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("each metric is registered once");
-    metric
+/// Decrements the live-instance counts when the instance's store is gone.
+pub(crate) struct InstanceGuard<'a> {
+    stats: &'a Stats,
+    /// The handler's own count, which drops with it.
+    _by_handler: GaugeGuard,
 }
-
-/// Decrements the live-instance count when the instance's store is gone.
-pub(crate) struct InstanceGuard<'a>(&'a Stats);
 
 impl Drop for InstanceGuard<'_> {
     fn drop(&mut self) {
-        self.0.live_instances.dec();
+        self.stats.metrics.live_instances.dec();
     }
 }
 
@@ -464,8 +345,8 @@ mod tests {
     #[test]
     fn live_instances_follow_their_guards() {
         let stats = Stats::new();
-        let first = stats.instance();
-        let second = stats.instance();
+        let first = stats.instance("/a.wat");
+        let second = stats.instance("/b.wat");
         assert_eq!(stats.live_instances(), 2);
         drop(first);
         assert_eq!(
@@ -508,9 +389,45 @@ mod tests {
             "wasmlet_reloads_total",
             "wasmlet_queue_depth",
             "wasmlet_open_connections",
+            r#"wasmlet_handlers{state="failed"}"#,
+            r#"wasmlet_handlers{state="stale"}"#,
         ] {
             assert_eq!(sample(&text, name), Some(0.0), "{name} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn build_info_process_metrics_and_handler_states_are_exposed() {
+        let stats = Stats::new();
+        stats.set_handler_states(&[("failed", 2), ("ready", 1), ("failed", 1)]);
+        let text = stats.prometheus_text();
+        let info = format!(
+            r#"wasmlet_build_info{{version="{}",wasmtime="{}"}}"#,
+            crate::VERSION,
+            crate::WASMTIME_VERSION
+        );
+        assert_eq!(sample(&text, &info), Some(1.0), "{text}");
+        assert_eq!(
+            sample(&text, r#"wasmlet_handlers{state="failed"}"#),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(&text, r#"wasmlet_handlers{state="ready"}"#),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, r#"wasmlet_handlers{state="loading"}"#),
+            Some(0.0)
+        );
+        assert!(sample(&text, "process_resident_memory_bytes").unwrap() > 0.0);
+        assert!(sample(&text, "process_open_fds").unwrap() > 0.0);
+        assert!(text.contains("process_cpu_seconds_total"), "{text}");
+        stats.set_handler_states(&[]);
+        let text = stats.prometheus_text();
+        assert_eq!(
+            sample(&text, r#"wasmlet_handlers{state="failed"}"#),
+            Some(0.0)
+        );
     }
 
     #[test]
