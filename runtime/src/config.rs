@@ -5,7 +5,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::ConfigError;
-use crate::watcher::WatchMode;
+
+/// How the watcher learns that something may have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchMode {
+    /// Native file system notifications, falling back to polling every
+    /// [`FALLBACK_POLL_INTERVAL`](crate::watcher::FALLBACK_POLL_INTERVAL) if they cannot be set up. A file system
+    /// that accepts a watch but never delivers events (NFS, SMB) cannot be
+    /// detected: choose [`WatchMode::Poll`] for those.
+    Events,
+    /// Rescan the tree at this interval (at least 10 ms).
+    Poll(Duration),
+}
+
+/// Longest log line kept from a guest; the rest of it is cut and the line
+/// marked ` …`, so one call cannot write more than this.
+pub const MAX_LOG_LINE: usize = 4096;
 
 /// Default wall-clock budget for one request, from accept to the guest's
 /// return. Generous enough for a handler that waits on slow upstreams, short
@@ -150,12 +165,17 @@ pub const DEFAULT_MAX_BODY_SIZE: u64 = 16 << 20;
 /// live client sends something within seconds.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The debounce window watcher uses unless they have a reason not to: long
+/// enough to join the writes of one save or copy, short enough that a
+/// deployed handler is live before anyone can reload the page.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+
 /// How long a new version of a handler file must stay unchanged, and closed
 /// by every writer the watcher saw, before it may replace the version being
 /// served: a `.wasm` cut at a section boundary is a valid module, so a file
 /// caught mid-copy would otherwise serve its prefix. The watcher's debounce
 /// window, so a deploy goes live as soon as the watcher reports it.
-pub const SETTLE_TIME: Duration = crate::watcher::DEFAULT_DEBOUNCE;
+pub const SETTLE_TIME: Duration = DEFAULT_DEBOUNCE;
 
 /// How long after its last write a file the watcher saw opened for writing
 /// still counts as being written, when the close was never reported (the
@@ -344,7 +364,7 @@ impl Config {
             log_rate: DEFAULT_LOG_RATE,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             dev: false,
-            cache_dir: crate::loader::disk_cache::default_dir(),
+            cache_dir: default_cache_dir(),
             data_dir: default_data_dir(),
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
             build_timeout: DEFAULT_BUILD_TIMEOUT,
@@ -515,12 +535,12 @@ impl Config {
             );
         }
         // One maximal line must fit in the bucket, or it could never pass.
-        if self.log_rate < crate::host::MAX_LOG_LINE as u64 {
+        if self.log_rate < MAX_LOG_LINE as u64 {
             return invalid(
                 "log-rate",
                 format!(
                     "must be at least {} bytes a second, one full log line",
-                    crate::host::MAX_LOG_LINE
+                    MAX_LOG_LINE
                 ),
             );
         }
@@ -579,6 +599,30 @@ fn normalise(mut base: PathBuf, rest: &Path) -> PathBuf {
         }
     }
     base
+}
+
+/// Where the cache lives unless configured otherwise:
+/// `$XDG_CACHE_HOME/wasmlet`, else `$HOME/.cache/wasmlet`; `None` when
+/// neither variable holds an absolute path.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    default_cache_dir_from(
+        std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+}
+
+/// [`default_cache_dir`] without the environment, so tests need not change it.
+fn default_cache_dir_from(
+    xdg_cache_home: Option<PathBuf>,
+    home: Option<PathBuf>,
+) -> Option<PathBuf> {
+    // The XDG base directory spec says to ignore relative paths: they would
+    // resolve against whatever directory the server happens to start in.
+    let absolute = |p: &PathBuf| p.is_absolute();
+    xdg_cache_home
+        .filter(absolute)
+        .or_else(|| home.filter(absolute).map(|home| home.join(".cache")))
+        .map(|cache| cache.join("wasmlet"))
 }
 
 /// `$XDG_DATA_HOME/wasmlet`, else `~/.local/share/wasmlet`.
@@ -784,5 +828,22 @@ mod tests {
         config.max_concurrency = Some(4);
         assert_eq!(config.concurrency_limit(), 4);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn the_default_directory_is_under_xdg_cache_home_else_home() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        let cases = [
+            (p("/xdg"), p("/home/u"), p("/xdg/wasmlet")),
+            (None, p("/home/u"), p("/home/u/.cache/wasmlet")),
+            (p("relative"), p("/home/u"), p("/home/u/.cache/wasmlet")),
+            (p(""), p("/home/u"), p("/home/u/.cache/wasmlet")),
+            (None, p(""), None),
+            (None, None, None),
+        ];
+        for (xdg, home, expected) in cases {
+            let got = default_cache_dir_from(xdg.clone(), home.clone());
+            assert_eq!(got, expected, "XDG_CACHE_HOME={xdg:?} HOME={home:?}");
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! # Layout
 //! - [`config`]: every setting, its default and why; duration and size parsing.
 //! - [`error`]: error enums at the seams, and the one mapping from a request's
-//!   [`Outcome`](error::Outcome) to an HTTP status.
+//!   [`Outcome`](outcome::Outcome) to an HTTP status.
 //! - [`abi`]: the guest ABI table (`wasmlet-abi`, shared with the SDK): the
 //!   import module, every import's signature, status codes and log levels.
 //! - [`site`]: the `wasmlet.toml` files: per-directory settings, inherited
@@ -71,7 +71,7 @@
 //!    suspend the guest's fiber; the worker serves other requests meanwhile.
 //! 9. The first `resp_write` sends the head and the body streams; a guest that
 //!    never writes gets its status and headers with an empty body.
-//! 10. The outcome becomes a status once ([`error::Outcome::status`]); one
+//! 10. The outcome becomes a status once ([`outcome::Outcome::status`]); one
 //!     access line is logged and the request is counted once in the metrics
 //!     (by handler and status, with its latency, and its trap or timeout).
 
@@ -81,9 +81,12 @@ pub mod check;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod executor;
 pub mod host;
 pub mod loader;
+pub mod outcome;
 pub(crate) mod regular_file;
+pub mod request;
 pub(crate) mod request_id;
 pub mod router;
 pub mod scaffold;
@@ -95,6 +98,6 @@ pub mod watcher;
 pub mod webroot;
 
 pub use config::Config;
-pub use error::{ConfigError, LoadError, ServeError};
-pub use server::Server;
+pub use error::{ConfigError, LoadError};
+pub use server::{ServeError, Server};
 pub use stats::Stats;

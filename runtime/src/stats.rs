@@ -22,7 +22,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::error::Outcome;
+use crate::outcome::Outcome;
 
 /// The `handler` label of a request no handler answered: a static file, a
 /// path that is not found, the status page. The access log writes the same.

@@ -202,6 +202,42 @@ async fn past_the_instance_limit_a_component_request_gets_503_with_retry_after()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_request_without_a_host_gets_400_without_waiting_for_an_execution_slot() {
+    let server = Arc::new(
+        TestServer::start_with(root(), |c| {
+            c.max_concurrency = Some(1);
+            c.max_queue = 0;
+            c.request_timeout = Duration::from_secs(60);
+        })
+        .await,
+    );
+    // A guest that sleeps holds the only execution slot meanwhile.
+    let sleeper = {
+        let server = server.clone();
+        tokio::spawn(async move { server.get("/c/sleep?ms=30000").await })
+    };
+    assert!(eventually(DEADLINE, || server.stats.live_instances() == 1).await);
+    // HTTP/1.0 may leave out `Host`, but a component must be given an
+    // authority: that is a 400, told before admission (which, with the slot
+    // taken and no queue, would say 503).
+    let answer = server.raw(b"GET /c/hello HTTP/1.0\r\n\r\n", DEADLINE).await;
+    assert_eq!(raw_status(&answer), Some(400), "{answer}");
+    assert!(
+        answer.ends_with("bad request: a Host header is required\n"),
+        "{answer}"
+    );
+    // And a request with its Host is refused for the slot, as before.
+    let busy = server.get("/c/hello").await;
+    assert_eq!(
+        busy.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        busy.text()
+    );
+    sleeper.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_timing_out_mid_body_cuts_the_body() {
     let server = TestServer::start_with(root(), |c| {
         c.request_timeout = Duration::from_millis(1000);

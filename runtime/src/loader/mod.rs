@@ -45,20 +45,19 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
-pub use compile::{CoreHandler, Handler, Provenance, REUSABLE_SECTION};
+pub use crate::executor::{CoreHandler, Handler, Provenance, REUSABLE_SECTION};
 pub use disk_cache::DiskCache;
 pub use rust_source::RustBuilder;
-
-pub(crate) use compile::HandlerKind;
 
 use crate::config::{Config, SETTLE_TIME};
 use crate::engine::WasmEngine;
 use crate::error::LoadError;
+use crate::executor::{RunLimits, Trial};
+use crate::host::{GuestLog, HeadLimits, LogLimits, LogRate};
+use crate::request::Identity;
 use crate::site::Site;
 use crate::stats::Stats;
 use crate::watcher::OpenWrites;
-
-pub(crate) use compile::error_text;
 
 type LoadResult = Result<Arc<Handler>, LoadError>;
 
@@ -467,18 +466,38 @@ impl Inner {
         })
     }
 
-    /// Instantiates a new core-module version once under its file's request
-    /// limits: one whose start function or `init` traps or runs too long
-    /// would fail every request, and must not replace the one serving.
+    /// Starts a new version once under its file's request limits (for a
+    /// core module: its start function and `init`): one that traps or runs
+    /// too long there would fail every request, and must not replace the
+    /// one serving.
     async fn try_instance(&self, file: &Path, handler: &Handler) -> Result<(), LoadError> {
-        let (Some(site), Some(config), HandlerKind::Core(core)) =
-            (&self.site, &self.config, &handler.kind)
-        else {
+        let (Some(site), Some(config)) = (&self.site, &self.config) else {
             return Ok(());
         };
         let policy = site.read().unwrap_or_else(|e| e.into_inner()).policy(file);
-        let name: Arc<str> = file.display().to_string().into();
-        crate::engine::try_instance(&self.engine, core, policy, name, config, &self.stats)
+        let who = Identity {
+            handler: file.display().to_string().into(),
+            request_id: "load".into(),
+        };
+        let trial = Trial {
+            log: GuestLog::new(
+                who.clone(),
+                LogLimits::of(config),
+                Arc::new(LogRate::new(config.log_rate)),
+            ),
+            who,
+            limits: RunLimits {
+                timeout: policy.request_timeout,
+                max_memory: policy.max_memory,
+                head: HeadLimits::of(config),
+            },
+            policy,
+            stats: self.stats.clone(),
+        };
+        handler
+            .executor
+            .clone()
+            .trial(trial)
             .await
             .map_err(|message| LoadError::Start {
                 path: file.to_path_buf(),

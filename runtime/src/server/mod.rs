@@ -8,7 +8,7 @@
 //! request and hyper's limits on heads and HTTP/2 streams
 //! (`connection.rs`), `413` for declared bodies over the limit and a cap on
 //! guest executions with a short queue ([`Admission`]), and limits on reading
-//! a body ([`BodyLimits`]). With `--tls-cert`, each connection's TLS
+//! a body ([`BodyLimits`](crate::request::BodyLimits)). With `--tls-cert`, each connection's TLS
 //! handshake runs inside the same first-request deadline and holds a
 //! connection slot like any other connection ([`tls`]).
 
@@ -16,8 +16,6 @@ mod access;
 mod admin;
 mod admission;
 mod body;
-mod body_limits;
-mod component;
 mod connection;
 mod redirect;
 mod service;
@@ -41,17 +39,14 @@ use tokio_util::either::Either;
 
 pub use admission::{Admission, Busy, HandlerLimit, Permit};
 pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
-pub use body_limits::BodyLimits;
-pub(crate) use body_limits::{BodyReadError, LimitedBody};
-pub use component::ComponentBody;
 use connection::{Ended, FirstRequest, serve_until_first_request};
-pub use tls::TlsError;
 
 use crate::config::Config;
 use crate::engine::WasmEngine;
-use crate::error::{ConfigError, LoadError, ServeError};
-use crate::host::{GuestLog, Identity, LogLimits, LogRate};
+use crate::error::{ConfigError, LoadError};
+use crate::host::{GuestLog, LogLimits, LogRate};
 use crate::loader::{DiskCache, Handler, Loader, RustBuilder};
+use crate::request::Identity;
 use crate::request_id::RequestIds;
 use crate::router::Router;
 use crate::site::{Policy, Site, SiteError};
@@ -88,7 +83,6 @@ pub(crate) struct App {
     /// symlinked web root is switched to another target.
     router: RwLock<Arc<Router>>,
     pub(crate) loader: Arc<Loader>,
-    pub(crate) engine: Arc<WasmEngine>,
     pub(crate) stats: Arc<Stats>,
     /// Gives each request its id (or keeps the one a proxy gave it).
     pub(crate) request_ids: RequestIds,
@@ -243,7 +237,6 @@ impl Server {
             router: RwLock::new(Arc::new(Router::new(config.webroot.clone()))),
             loader: Arc::new(loader),
             _rust_scratch: rust_scratch,
-            engine,
             stats,
             request_ids: RequestIds::new(),
             admission,
@@ -698,6 +691,17 @@ pub struct PrecompileReport {
     pub cached: usize,
     /// Handlers that failed, with why.
     pub failed: Vec<(PathBuf, LoadError)>,
+}
+
+/// Why the server stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Accepting connections failed in a way that is not per-connection.
+    #[error("cannot accept connections: {0}")]
+    Accept(#[source] std::io::Error),
+    /// A `wasmlet.toml` is broken, so the server did not start.
+    #[error("{0}")]
+    Site(#[from] crate::site::SiteError),
 }
 
 /// Decides whether an accept error ends the server. Most are about one
