@@ -10,9 +10,10 @@ use crate::error::ConfigError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchMode {
     /// Native file system notifications, falling back to polling every
-    /// [`FALLBACK_POLL_INTERVAL`](crate::watcher::FALLBACK_POLL_INTERVAL) if they cannot be set up. A file system
-    /// that accepts a watch but never delivers events (NFS, SMB) cannot be
-    /// detected: choose [`WatchMode::Poll`] for those.
+    /// [`FALLBACK_POLL_INTERVAL`](crate::watcher::FALLBACK_POLL_INTERVAL) if
+    /// they cannot be set up. A file system that accepts a watch but never
+    /// delivers events (NFS, SMB) cannot be detected: choose
+    /// [`WatchMode::Poll`] for those.
     Events,
     /// Rescan the tree at this interval (at least 10 ms).
     Poll(Duration),

@@ -1,6 +1,6 @@
 //! Executors: what runs one kind of handler. The server's request sequence
 //! (route, load, check, admit, spawn, run, answer, log) is the same for
-//! every kind; what differs is behind the [`Executor`] trait, one file per
+//! every kind; what differs is behind the `Executor` trait, one file per
 //! kind:
 //! - `core.rs`: a core module for wasmlet's own ABI (`handle`,
 //!   `handle_<verb>`), in a fresh store or a warm one from its pool

@@ -1,7 +1,7 @@
-//! The guest's request as every layer sees it: whose it is ([`Identity`]),
-//! its body held to the server's limits ([`LimitedBody`]), and the handoff
+//! The guest's request as every layer sees it: whose it is (`Identity`),
+//! its body held to the server's limits (`LimitedBody`), and the handoff
 //! that carries the response's head and body back to the connection
-//! ([`Start`]). Ground floor: the server builds these, the executors and
+//! (`Start`). Ground floor: the server builds these, the executors and
 //! the host imports consume them, and none of them is defined above.
 
 mod body;

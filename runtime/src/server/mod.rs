@@ -10,7 +10,7 @@
 //! guest executions with a short queue ([`Admission`]), and limits on reading
 //! a body ([`BodyLimits`](crate::request::BodyLimits)). With `--tls-cert`, each connection's TLS
 //! handshake runs inside the same first-request deadline and holds a
-//! connection slot like any other connection ([`tls`]).
+//! connection slot like any other connection (`tls.rs`).
 
 mod access;
 mod admin;
