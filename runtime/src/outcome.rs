@@ -120,3 +120,44 @@ impl Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_has_its_status_and_runs_no_guest() {
+        let cases = [
+            (Outcome::BadRequest("no Host".into()), 400),
+            (Outcome::NotFound, 404),
+            (
+                Outcome::MethodNotAllowed {
+                    allow: "GET".into(),
+                },
+                405,
+            ),
+            (Outcome::TooLarge, 413),
+            (Outcome::Overloaded, 503),
+        ];
+        for (outcome, status) in cases {
+            assert_eq!(outcome.status().as_u16(), status, "{outcome:?}");
+            assert!(outcome.is_refusal(), "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn what_a_guest_or_its_load_ended_with_is_not_a_refusal() {
+        let cases = [
+            (Outcome::Completed, 200),
+            (Outcome::Trap("unreachable".into()), 500),
+            (Outcome::Panicked, 500),
+            (Outcome::Timeout, 504),
+            (Outcome::Busy, 503),
+            (Outcome::Loading, 503),
+        ];
+        for (outcome, status) in cases {
+            assert_eq!(outcome.status().as_u16(), status, "{outcome:?}");
+            assert!(!outcome.is_refusal(), "{outcome:?}");
+        }
+    }
+}
