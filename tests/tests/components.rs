@@ -2,8 +2,10 @@
 //! component (`handlers/rust/wasi-hello`, built for wasm32-wasip2 from
 //! source) answers, streams, traps, times out, fetches only what the
 //! allow-list grants, is replaced under load without a failed request, and
-//! comes back from the disk cache after a restart. A component that exports
-//! something else fails to load with a message saying so.
+//! comes back from the disk cache after a restart. A request it cannot be
+//! given (no authority) is refused before it waits for an execution slot.
+//! A component that exports something else fails to load with a message
+//! saying so.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
