@@ -1,9 +1,8 @@
-//! Errors at the crate's seams, and the one place a failure becomes an HTTP
-//! status ([`Outcome::status`]).
+//! Errors at the crate's seams: a configuration the server cannot start
+//! with, a certificate it cannot load, a handler file that does not load.
+//! Ground floor: it imports no other module of the crate.
 
 use std::path::PathBuf;
-
-use http::StatusCode;
 
 /// A configuration the server cannot start with.
 #[derive(Debug, thiserror::Error)]
@@ -27,24 +26,9 @@ pub enum ConfigError {
     /// The WebAssembly engine rejected the settings.
     #[error("cannot configure the WebAssembly engine: {0}")]
     Engine(String),
-    /// A `wasmlet.toml` in the web root is malformed or names something that
-    /// does not exist.
-    #[error("{0}")]
-    Site(#[from] crate::site::SiteError),
     /// The TLS certificate or key cannot be loaded.
     #[error(transparent)]
-    Tls(#[from] crate::server::TlsError),
-}
-
-/// Why the server stopped serving.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// Accepting connections failed in a way that is not per-connection.
-    #[error("cannot accept connections: {0}")]
-    Accept(#[source] std::io::Error),
-    /// A `wasmlet.toml` is broken, so the server did not start.
-    #[error("{0}")]
-    Site(#[from] crate::site::SiteError),
+    Tls(#[from] TlsError),
 }
 
 /// Why a handler file could not become a ready-to-run handler. Cloned to every
@@ -118,67 +102,92 @@ pub enum LoadError {
     },
 }
 
-/// How one handler request ended. Mapped to a status exactly once, by
-/// [`Outcome::status`].
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// The guest returned normally.
-    Completed,
-    /// The handler could not be loaded.
-    Load(LoadError),
-    /// The module exports no function for the request's verb.
-    MethodNotAllowed,
-    /// The guest trapped or a host import failed it (bad pointer, limit).
-    Trap(String),
-    /// The guest ran past the request timeout.
-    Timeout,
-    /// No instance could be had: the server is at its instance limit.
-    Busy,
-    /// The handler was still loading (compiling, or its file settling) when
-    /// the request timeout passed; the load goes on for later requests.
-    Loading,
+/// Why a certificate and key could not be loaded: one line naming the file
+/// and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read the TLS {what} {}: {error}; check --tls-{what}", path.display())]
+    Read {
+        /// `cert` or `key`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The certificate file holds no certificate or a malformed one.
+    #[error(
+        "{} is not a PEM certificate chain: {reason}; give --tls-cert the full chain, like certbot's fullchain.pem",
+        path.display()
+    )]
+    Certificate {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The key file holds no private key, or one rustls cannot use.
+    #[error(
+        "{} is not a usable PEM private key: {reason}; give --tls-key the key, like certbot's privkey.pem",
+        path.display()
+    )]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The key is not the certificate's.
+    #[error(
+        "the TLS key {} does not belong to the certificate {}; give the matching pair",
+        key.display(),
+        cert.display()
+    )]
+    Mismatch {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+    },
 }
 
-impl Outcome {
-    /// The status the client gets when this outcome happens before the
-    /// response head is sent.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Outcome::Completed => StatusCode::OK,
-            Outcome::Load(_) | Outcome::Trap(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Outcome::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Outcome::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Outcome::Busy | Outcome::Loading => StatusCode::SERVICE_UNAVAILABLE,
+/// A wasmtime error as one line: the message and its causes.
+pub(crate) fn error_text(e: &wasmtime::Error) -> String {
+    // A wasm backtrace (a context of the error, many lines) is left out;
+    // `trap_text` names its frames.
+    let trace = e
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(ToString::to_string);
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if trace.as_ref() == Some(&cause) {
+            continue;
         }
+        // An error that prints its source as part of its own message (an
+        // I/O error wrapped with its text) would say it twice.
+        if cause.is_empty() || text.ends_with(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(cause.lines().next().unwrap_or_default());
     }
+    text
+}
 
-    /// A short label for logs.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Outcome::Completed => "completed",
-            Outcome::Load(_) => "load error",
-            Outcome::MethodNotAllowed => "method not allowed",
-            Outcome::Trap(_) => "trap",
-            Outcome::Timeout => "timeout",
-            Outcome::Busy => "busy",
-            Outcome::Loading => "loading",
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// The detail behind a failure, for the log and for development mode.
-    pub fn detail(&self) -> Option<String> {
-        match self {
-            Outcome::Load(e) => Some(e.to_string()),
-            Outcome::Trap(msg) => Some(msg.clone()),
-            Outcome::Timeout => Some("the handler ran past the request timeout".to_owned()),
-            Outcome::Busy => {
-                Some("the server is at its limit of live instances (--max-instances)".to_owned())
-            }
-            Outcome::Loading => Some(
-                "the handler was still loading at the request timeout; it goes on loading for the next request"
-                    .to_owned(),
-            ),
-            Outcome::Completed | Outcome::MethodNotAllowed => None,
-        }
+    #[test]
+    fn an_error_whose_source_repeats_it_is_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let wrapped = wasmtime::Error::new(io).context("No such file or directory");
+        assert_eq!(error_text(&wrapped), "No such file or directory");
+        let two = wasmtime::Error::msg("inner").context("outer");
+        assert_eq!(error_text(&two), "outer: inner");
     }
 }

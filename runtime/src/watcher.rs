@@ -64,12 +64,8 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventHandler, EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_mini::{DebounceEventResult, DebouncedEventKind, Debouncer};
 
+pub use crate::config::{DEFAULT_DEBOUNCE, WatchMode};
 use crate::router::{CONFIG_FILE, HANDLER_EXTENSIONS};
-
-/// The debounce window callers use unless they have a reason not to: long
-/// enough to join the writes of one save or copy, short enough that a
-/// deployed handler is live before anyone can reload the page.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// How often the watcher polls when [`WatchMode::Events`] was asked for but
 /// the native watcher could not start.
@@ -78,18 +74,6 @@ pub const FALLBACK_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Shorter polling intervals are raised to this: a zero interval would spin
 /// a core rescanning the tree.
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
-
-/// How the watcher learns that something may have changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WatchMode {
-    /// Native file system notifications, falling back to polling every
-    /// [`FALLBACK_POLL_INTERVAL`] if they cannot be set up. A file system
-    /// that accepts a watch but never delivers events (NFS, SMB) cannot be
-    /// detected: choose [`WatchMode::Poll`] for those.
-    Events,
-    /// Rescan the tree at this interval (at least 10 ms).
-    Poll(Duration),
-}
 
 /// One path that changed.
 #[derive(Debug, Clone, PartialEq, Eq)]

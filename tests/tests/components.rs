@@ -2,8 +2,10 @@
 //! component (`handlers/rust/wasi-hello`, built for wasm32-wasip2 from
 //! source) answers, streams, traps, times out, fetches only what the
 //! allow-list grants, is replaced under load without a failed request, and
-//! comes back from the disk cache after a restart. A component that exports
-//! something else fails to load with a message saying so.
+//! comes back from the disk cache after a restart. A request it cannot be
+//! given (no authority) is refused before it waits for an execution slot.
+//! A component that exports something else fails to load with a message
+//! saying so.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -199,6 +201,42 @@ async fn past_the_instance_limit_a_component_request_gets_503_with_retry_after()
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert_eq!(served.status, StatusCode::OK, "{}", served.text());
     assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_request_without_a_host_gets_400_without_waiting_for_an_execution_slot() {
+    let server = Arc::new(
+        TestServer::start_with(root(), |c| {
+            c.max_concurrency = Some(1);
+            c.max_queue = 0;
+            c.request_timeout = Duration::from_secs(60);
+        })
+        .await,
+    );
+    // A guest that sleeps holds the only execution slot meanwhile.
+    let sleeper = {
+        let server = server.clone();
+        tokio::spawn(async move { server.get("/c/sleep?ms=30000").await })
+    };
+    assert!(eventually(DEADLINE, || server.stats.live_instances() == 1).await);
+    // HTTP/1.0 may leave out `Host`, but a component must be given an
+    // authority: that is a 400, told before admission (which, with the slot
+    // taken and no queue, would say 503).
+    let answer = server.raw(b"GET /c/hello HTTP/1.0\r\n\r\n", DEADLINE).await;
+    assert_eq!(raw_status(&answer), Some(400), "{answer}");
+    assert!(
+        answer.ends_with("bad request: a Host header is required\n"),
+        "{answer}"
+    );
+    // And a request with its Host is refused for the slot, as before.
+    let busy = server.get("/c/hello").await;
+    assert_eq!(
+        busy.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        busy.text()
+    );
+    sleeper.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,9 @@
 //! The one WebAssembly engine a server uses: its configuration, the epoch
-//! ticker that makes guests yield, and the shared linkers: the `Linker` with
-//! every host import for core modules, and the WASI one for components.
+//! ticker that makes guests yield, the shared linkers (the `Linker` with
+//! every host import for core modules, and the WASI one for components),
+//! and the one store recipe every handler kind runs in (`store.rs`).
 
-mod component;
-mod pool;
-mod run;
+mod store;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,10 +18,7 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::host::{self, Ctx, WasiState};
 
-pub use component::ComponentHandler;
-pub(crate) use component::{ComponentRequest, run_component};
-pub use pool::Pool;
-pub(crate) use run::{Limits, RequestParts, run_request, try_instance};
+pub(crate) use store::{memory_limits, new_store};
 
 /// How often the epoch advances. A running guest yields to the scheduler at
 /// every tick, so this bounds how long one CPU-bound guest can hold a worker

@@ -16,11 +16,8 @@ use std::time::Instant;
 
 use tracing::Level;
 
-use super::Identity;
-
-/// Longest log line kept from a guest; the rest of it is cut and the line
-/// marked ` …`, so one call cannot write more than this.
-pub const MAX_LOG_LINE: usize = 4096;
+pub use crate::config::MAX_LOG_LINE;
+use crate::request::Identity;
 
 /// The per-request bounds (`--max-log-bytes`, `--max-log-lines`).
 #[derive(Debug, Clone, Copy)]

@@ -6,132 +6,63 @@ use std::time::Duration;
 
 use wasmtime::{Caller, Linker};
 
+use super::Ctx;
 use super::memory::read;
-use super::ops::{Failure, Kind, OpResult, Prepared, Value, begin, deliver, end};
-use super::{Ctx, check_buffer, memory_and_ctx};
-use crate::abi::{MODULE, code};
+use super::memory_and_ctx;
+use super::ops::{Failure, Kind, OpResult, Prepared, Value, operation};
+use crate::abi::code;
 use crate::capability::kv::{KvError, MAX_LIST, Store, check_key};
 use crate::site::DEFAULT_STORE;
 
 pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    linker.func_wrap_async(
-        MODULE,
+    operation!(
+        linker,
         "kv_get",
-        |mut caller: Caller<'_, Ctx>, (s, sl, k, kl, buf, cap): (i32, i32, i32, i32, i32, i32)| {
-            Box::new(async move {
-                check_buffer(&mut caller, buf, cap)?;
-                let op = prepare(&mut caller, s, sl, k, kl, Kind::KvGet, |_| Ok(None))?;
-                once(caller, op, buf, cap).await
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "kv_get_begin",
-        |mut caller: Caller<'_, Ctx>, s: i32, sl: i32, k: i32, kl: i32| {
-            let op = prepare(&mut caller, s, sl, k, kl, Kind::KvGet, |_| Ok(None))?;
-            Ok(begin(&mut caller, Kind::KvGet, op))
-        },
-    )?;
-    linker.func_wrap_async(
-        MODULE,
-        "kv_get_end",
-        |caller: Caller<'_, Ctx>, (op, buf, cap): (i32, i32, i32)| {
-            Box::new(end(caller, op, Kind::KvGet, buf, cap))
-        },
-    )?;
-
-    linker.func_wrap_async(
-        MODULE,
+        Kind::KvGet,
+        bytes,
+        |caller, s: i32, sl: i32, k: i32, kl: i32| {
+            prepare(&mut caller, s, sl, k, kl, Kind::KvGet, no_value)
+        }
+    );
+    operation!(
+        linker,
         "kv_set",
-        |mut caller: Caller<'_, Ctx>,
-         (s, sl, k, kl, v, vl, ttl): (i32, i32, i32, i32, i32, i32, i64)| {
-            Box::new(async move {
-                let op = prepare(&mut caller, s, sl, k, kl, Kind::KvSet, |m| {
-                    value(m, v, vl, ttl)
-                })?;
-                once(caller, op, 0, 0).await
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "kv_set_begin",
-        |mut caller: Caller<'_, Ctx>,
-         s: i32,
-         sl: i32,
-         k: i32,
-         kl: i32,
-         v: i32,
-         vl: i32,
-         ttl: i64| {
-            let op = prepare(&mut caller, s, sl, k, kl, Kind::KvSet, |m| {
+        Kind::KvSet,
+        status,
+        |caller, s: i32, sl: i32, k: i32, kl: i32, v: i32, vl: i32, ttl: i64| {
+            prepare(&mut caller, s, sl, k, kl, Kind::KvSet, |m| {
                 value(m, v, vl, ttl)
-            })?;
-            Ok(begin(&mut caller, Kind::KvSet, op))
-        },
-    )?;
-    linker.func_wrap_async(
-        MODULE,
-        "kv_set_end",
-        |caller: Caller<'_, Ctx>, (op,): (i32,)| Box::new(end(caller, op, Kind::KvSet, 0, 0)),
-    )?;
-
-    linker.func_wrap_async(
-        MODULE,
+            })
+        }
+    );
+    operation!(
+        linker,
         "kv_delete",
-        |mut caller: Caller<'_, Ctx>, (s, sl, k, kl): (i32, i32, i32, i32)| {
-            Box::new(async move {
-                let op = prepare(&mut caller, s, sl, k, kl, Kind::KvDelete, |_| Ok(None))?;
-                once(caller, op, 0, 0).await
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "kv_delete_begin",
-        |mut caller: Caller<'_, Ctx>, s: i32, sl: i32, k: i32, kl: i32| {
-            let op = prepare(&mut caller, s, sl, k, kl, Kind::KvDelete, |_| Ok(None))?;
-            Ok(begin(&mut caller, Kind::KvDelete, op))
-        },
-    )?;
-    linker.func_wrap_async(
-        MODULE,
-        "kv_delete_end",
-        |caller: Caller<'_, Ctx>, (op,): (i32,)| Box::new(end(caller, op, Kind::KvDelete, 0, 0)),
-    )?;
-
-    linker.func_wrap_async(
-        MODULE,
+        Kind::KvDelete,
+        status,
+        |caller, s: i32, sl: i32, k: i32, kl: i32| {
+            prepare(&mut caller, s, sl, k, kl, Kind::KvDelete, no_value)
+        }
+    );
+    operation!(
+        linker,
         "kv_list",
-        |mut caller: Caller<'_, Ctx>, (s, sl, p, pl, buf, cap): (i32, i32, i32, i32, i32, i32)| {
-            Box::new(async move {
-                check_buffer(&mut caller, buf, cap)?;
-                let op = prepare(&mut caller, s, sl, p, pl, Kind::KvList, |_| Ok(None))?;
-                once(caller, op, buf, cap).await
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "kv_list_begin",
-        |mut caller: Caller<'_, Ctx>, s: i32, sl: i32, p: i32, pl: i32| {
-            let op = prepare(&mut caller, s, sl, p, pl, Kind::KvList, |_| Ok(None))?;
-            Ok(begin(&mut caller, Kind::KvList, op))
-        },
-    )?;
-    linker.func_wrap_async(
-        MODULE,
-        "kv_list_end",
-        |caller: Caller<'_, Ctx>, (op, buf, cap): (i32, i32, i32)| {
-            Box::new(end(caller, op, Kind::KvList, buf, cap))
-        },
-    )?;
+        Kind::KvList,
+        bytes,
+        |caller, s: i32, sl: i32, p: i32, pl: i32| {
+            prepare(&mut caller, s, sl, p, pl, Kind::KvList, no_value)
+        }
+    );
     Ok(())
 }
 
 /// What `kv_set` stores: the value's bytes and its time to live.
 type SetArgs = Option<(Vec<u8>, Option<Duration>)>;
+
+/// The extra arguments of every operation but `kv_set`: none.
+fn no_value(_: &[u8]) -> wasmtime::Result<SetArgs> {
+    Ok(None)
+}
 
 fn value(memory: &[u8], v: i32, vl: i32, ttl_ms: i64) -> wasmtime::Result<SetArgs> {
     let ttl = (ttl_ms > 0).then(|| Duration::from_millis(ttl_ms as u64));
@@ -220,18 +151,4 @@ fn kv_failure(e: KvError) -> Failure {
         KvError::Unavailable(_) => code::FAILED,
     };
     Failure::new(code, e.to_string())
-}
-
-/// The single-call form: run the operation here and deliver its result.
-async fn once(
-    mut caller: Caller<'_, Ctx>,
-    op: Prepared,
-    buf: i32,
-    cap: i32,
-) -> wasmtime::Result<i32> {
-    let result = match op {
-        Ok(op) => op.await,
-        Err(failure) => Err(failure),
-    };
-    deliver(&mut caller, None, result, buf, cap)
 }

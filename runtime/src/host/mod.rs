@@ -33,15 +33,15 @@ use crate::site::Policy;
 pub use guest_log::MAX_LOG_LINE;
 pub(crate) use guest_log::{GuestLog, LogLimits, LogRate};
 pub(crate) use request::{RequestBody, RequestInfo};
-pub(crate) use response::{BodyStream, HeadLimits, ResponseState, Start};
+pub(crate) use response::{HeadLimits, ResponseState};
 pub use wasi::WasiState;
-pub(crate) use wasi::{Identity, add_to_linker as add_wasi_to_linker};
+pub(crate) use wasi::add_to_linker as add_wasi_to_linker;
 
 /// Everything one request's guest can reach through its imports. One `Ctx`
 /// per `Store`, one `Store` per request: nothing leaks between requests.
 pub struct Ctx {
     /// Caps this instance's memory and table growth.
-    pub(crate) limits: StoreLimits,
+    pub(crate) store_limits: StoreLimits,
     /// The guest's exported memory, looked up once after instantiation so
     /// imports do not search exports by name on every call.
     pub(crate) memory: Option<Memory>,

@@ -70,6 +70,85 @@ pub(super) fn begin(caller: &mut Caller<'_, Ctx>, kind: Kind, op: Prepared) -> i
         .unwrap_or_else(|failure| ctx.fail(failure))
 }
 
+/// Registers an operation's three imports from the one expression that
+/// reads its arguments and checks its grant (a [`Prepared`]): `NAME` runs it
+/// and waits, `NAME_begin` starts it and returns a handle, `NAME_end` waits
+/// for a handle. A `bytes` operation's result is written to the guest's
+/// buffer, the last two arguments (`buf, cap`) of `NAME` and `NAME_end`,
+/// checked before anything waits; a `status` operation's is its return
+/// value.
+macro_rules! operation {
+    ($linker:expr, $name:literal, $kind:expr, bytes,
+     |$caller:ident $(, $arg:ident: $ty:ty)*| $prepare:expr) => {{
+        $linker.func_wrap_async(
+            $crate::abi::MODULE,
+            $name,
+            |mut $caller: Caller<'_, Ctx>, ($($arg,)* buf, cap): ($($ty,)* i32, i32)| {
+                Box::new(async move {
+                    $crate::host::check_buffer(&mut $caller, buf, cap)?;
+                    let op = $prepare?;
+                    $crate::host::ops::once($caller, op, buf, cap).await
+                })
+            },
+        )?;
+        $crate::host::ops::operation!(@begin $linker, $name, $kind, |$caller $(, $arg: $ty)*| $prepare);
+        $linker.func_wrap_async(
+            $crate::abi::MODULE,
+            concat!($name, "_end"),
+            |caller: Caller<'_, Ctx>, (op, buf, cap): (i32, i32, i32)| {
+                Box::new($crate::host::ops::end(caller, op, $kind, buf, cap))
+            },
+        )?;
+    }};
+    ($linker:expr, $name:literal, $kind:expr, status,
+     |$caller:ident $(, $arg:ident: $ty:ty)*| $prepare:expr) => {{
+        $linker.func_wrap_async(
+            $crate::abi::MODULE,
+            $name,
+            |mut $caller: Caller<'_, Ctx>, ($($arg,)*): ($($ty,)*)| {
+                Box::new(async move {
+                    let op = $prepare?;
+                    $crate::host::ops::once($caller, op, 0, 0).await
+                })
+            },
+        )?;
+        $crate::host::ops::operation!(@begin $linker, $name, $kind, |$caller $(, $arg: $ty)*| $prepare);
+        $linker.func_wrap_async(
+            $crate::abi::MODULE,
+            concat!($name, "_end"),
+            |caller: Caller<'_, Ctx>, (op,): (i32,)| {
+                Box::new($crate::host::ops::end(caller, op, $kind, 0, 0))
+            },
+        )?;
+    }};
+    (@begin $linker:expr, $name:literal, $kind:expr,
+     |$caller:ident $(, $arg:ident: $ty:ty)*| $prepare:expr) => {
+        $linker.func_wrap(
+            $crate::abi::MODULE,
+            concat!($name, "_begin"),
+            |mut $caller: Caller<'_, Ctx> $(, $arg: $ty)*| {
+                let op = $prepare?;
+                Ok($crate::host::ops::begin(&mut $caller, $kind, op))
+            },
+        )?;
+    };
+}
+pub(super) use operation;
+
+/// Runs a prepared operation and waits for it: the form without a handle.
+pub(super) async fn once(
+    mut caller: Caller<'_, Ctx>,
+    op: Prepared,
+    buf: i32,
+    cap: i32,
+) -> wasmtime::Result<i32> {
+    let result = match op {
+        Ok(op) => op.await,
+        Err(failure) => Err(failure),
+    };
+    deliver(&mut caller, None, result, buf, cap)
+}
+
 /// Which `_begin` made a handle, so `kv_get_end` cannot end an HTTP request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {

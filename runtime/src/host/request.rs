@@ -9,7 +9,7 @@ use wasmtime::{Caller, Linker};
 use super::memory::{read, write_full_length, write_some};
 use super::{Ctx, check_buffer, memory_and_ctx};
 use crate::abi::{MODULE, code};
-use crate::server::{BodyReadError, LimitedBody};
+use crate::request::{BodyReadError, LimitedBody};
 
 /// What the guest can learn about the request, fixed before it runs.
 pub(crate) struct RequestInfo {

@@ -1,19 +1,23 @@
 //! Response imports: `resp_status`, `resp_header` and the async
 //! `resp_write`, which sends the head on its first call and then streams.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
-use tokio::sync::{mpsc, oneshot};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
 use wasmtime::{Caller, Linker};
 
 use super::memory::read;
 use super::{Ctx, Failure, memory_and_ctx};
 use crate::abi::{MODULE, code};
-use crate::error::Outcome;
+use crate::outcome::Outcome;
+use crate::request::{BodyError, Incomplete, Respond, Start};
 
 /// Body chunks in flight between a guest and its client. Small, so a guest
 /// that writes faster than the client reads is suspended in `resp_write`
@@ -21,30 +25,29 @@ use crate::error::Outcome;
 const BODY_CHANNEL_CHUNKS: usize = 4;
 
 /// The guest's body as the connection receives it. The channel closing ends
-/// the body cleanly only if the guest returned normally (`complete`); any other
-/// end (a trap, a timeout, the task dropped) cuts it, so the client can tell
-/// the response is incomplete.
-pub(crate) struct BodyStream {
-    pub(crate) chunks: mpsc::Receiver<Bytes>,
-    pub(crate) complete: Arc<AtomicBool>,
+/// the body cleanly only if the guest returned normally; any other end (a
+/// trap, a timeout, the task dropped) cuts it, so the client can tell the
+/// response is incomplete.
+struct BodyStream {
+    chunks: mpsc::Receiver<Bytes>,
+    /// Set by [`ResponseState::finish`] before it closes the channel.
+    ended: Arc<OnceLock<Outcome>>,
 }
 
-/// How a response starts: the first and only message from the guest task to
-/// the connection.
-pub(crate) enum Start {
-    /// The guest wrote: stream the body from the channel.
-    Stream {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: BodyStream,
-    },
-    /// The guest returned without writing: an empty body.
-    Complete {
-        status: StatusCode,
-        headers: HeaderMap,
-    },
-    /// The guest failed before writing anything.
-    Failed(Outcome),
+impl Body for BodyStream {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        match ready!(this.chunks.poll_recv(cx)) {
+            Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+            None => Poll::Ready(Incomplete::after(this.ended.get()).map(Err)),
+        }
+    }
 }
 
 /// How big a response head a guest may build: its fields are host memory
@@ -109,15 +112,16 @@ pub(crate) struct ResponseState {
     head_bytes: usize,
     limits: HeadLimits,
     /// `Some` until the head is sent.
-    start: Option<oneshot::Sender<Start>>,
+    start: Option<Respond>,
     /// `Some` once the head is sent and until the client goes away.
     body: Option<mpsc::Sender<Bytes>>,
-    /// Set when the guest returns normally; see [`BodyStream`].
-    complete: Arc<AtomicBool>,
+    /// How the guest ended, set before the body channel closes; see
+    /// [`BodyStream`].
+    ended: Arc<OnceLock<Outcome>>,
 }
 
 impl ResponseState {
-    pub(crate) fn new(start: oneshot::Sender<Start>, limits: HeadLimits) -> Self {
+    pub(crate) fn new(start: Respond, limits: HeadLimits) -> Self {
         Self {
             status: StatusCode::OK,
             headers: HeaderMap::new(),
@@ -125,7 +129,7 @@ impl ResponseState {
             limits,
             start: Some(start),
             body: None,
-            complete: Arc::new(AtomicBool::new(false)),
+            ended: Arc::default(),
         }
     }
 
@@ -140,14 +144,11 @@ impl ResponseState {
             return self.body.is_some();
         };
         let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
-        let head = Start::Stream {
-            status: self.status,
-            headers: std::mem::take(&mut self.headers),
-            body: BodyStream {
-                chunks: rx,
-                complete: self.complete.clone(),
-            },
+        let body = BodyStream {
+            chunks: rx,
+            ended: self.ended.clone(),
         };
+        let head = Start::Head(self.head(body.boxed_unsync()));
         if start.send(head).is_ok() {
             self.body = Some(tx);
             true
@@ -163,21 +164,24 @@ impl ResponseState {
         match self.start.take() {
             Some(start) => {
                 let message = match outcome {
-                    Outcome::Completed => Start::Complete {
-                        status: self.status,
-                        headers: std::mem::take(&mut self.headers),
-                    },
+                    Outcome::Completed => Start::Complete(self.head(())),
                     failure => Start::Failed(failure),
                 };
                 let _ = start.send(message);
             }
             None => {
-                if matches!(outcome, Outcome::Completed) {
-                    self.complete.store(true, Ordering::Release);
-                }
+                let _ = self.ended.set(outcome);
                 self.body = None;
             }
         }
+    }
+
+    /// The head the guest built, with `body`.
+    fn head<B>(&mut self, body: B) -> http::Response<B> {
+        let mut response = http::Response::new(body);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = std::mem::take(&mut self.headers);
+        response
     }
 
     /// Whether the head has been sent.

@@ -37,6 +37,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::GuestLog;
 use super::guest_log::MAX_LOG_LINE;
 use super::wasi_http::Outbound;
+use crate::request::Identity;
 use crate::site::Policy;
 
 /// What a stdout or stderr write may carry at once (`check-write`).
@@ -46,7 +47,7 @@ const WRITE_BUDGET: usize = 64 << 10;
 /// `Store`, one `Store` per request: nothing leaks between requests.
 pub struct WasiState {
     /// Caps the component's memories and tables.
-    pub(crate) limits: StoreLimits,
+    pub(crate) store_limits: StoreLimits,
     /// Clocks, random, stdio; no files, no sockets, no environment.
     wasi: WasiCtx,
     /// `wasi:http`'s own settings (field size limits).
@@ -55,15 +56,6 @@ pub struct WasiState {
     table: ResourceTable,
     /// Where outgoing requests go: the handler's allow-list.
     outbound: Outbound,
-}
-
-/// Who a guest's log lines and denials are about.
-#[derive(Clone)]
-pub(crate) struct Identity {
-    /// The handler's URL path.
-    pub(crate) handler: Arc<str>,
-    /// The request's id, shared with its access line.
-    pub(crate) request_id: Arc<str>,
 }
 
 impl WasiState {
@@ -90,7 +82,7 @@ impl WasiState {
         .allow_udp(false)
         .allow_ip_name_lookup(false);
         Self {
-            limits,
+            store_limits: limits,
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),

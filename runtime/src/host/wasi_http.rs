@@ -18,8 +18,8 @@ use http_body::Frame;
 use http_body_util::{BodyExt, Limited, StreamBody};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::wasi::Identity;
 use crate::capability::http::{FetchError, OutboundRequest, OutboundResponse};
+use crate::request::Identity;
 use crate::site::Policy;
 
 /// What `send_request` returns: the response once its head arrived, and a

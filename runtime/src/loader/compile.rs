@@ -7,113 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use http::Method;
-use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport};
+use wasmtime::{ExternType, Linker, Module, ModuleExport};
 
 use super::disk_cache::{Artifact, CacheKey, DiskCache};
 use crate::abi::{self, MODULE};
-use crate::engine::ComponentHandler;
-use crate::error::LoadError;
+use crate::error::{LoadError, error_text};
+use crate::executor::{CoreHandler, Handler, Pool, Provenance, REUSABLE_SECTION};
 use crate::host::{Ctx, WasiState};
 use crate::stats::Stats;
-
-/// A loaded handler version, ready to instantiate once per request.
-pub struct Handler {
-    /// What the file holds, and what runs it.
-    pub(crate) kind: HandlerKind,
-    /// Where the code came from and how long it took, for the status page.
-    pub(crate) provenance: Provenance,
-}
-
-/// The two kinds of handler a `.wasm` file can be. Each behind an `Arc`, so
-/// a request's task holds just the part it runs.
-pub(crate) enum HandlerKind {
-    /// A core module for wasmlet's own ABI (`handle`, `handle_<verb>`).
-    Core(Arc<CoreHandler>),
-    /// A standard `wasi:http` component (`wasi:http/incoming-handler`).
-    Component(Arc<ComponentHandler>),
-}
-
-/// A compiled core-ABI handler.
-pub struct CoreHandler {
-    /// Imports resolved against the linker once, so a request only allocates
-    /// and initialises an instance.
-    pub(crate) pre: InstancePre<Ctx>,
-    /// `handle`, if exported.
-    handle: Option<ModuleExport>,
-    /// `handle_<verb>` exports, verb in upper case.
-    verbs: Vec<(String, ModuleExport)>,
-    /// The `memory` export, if any.
-    pub(crate) memory: Option<ModuleExport>,
-    /// The optional `init` export, run once per new instance before its
-    /// first request.
-    pub(crate) init: Option<ModuleExport>,
-    /// The module asks to be served by warm, reused instances (it carries a
-    /// `wasmlet.reusable` custom section, as `#[handler(reusable)]` writes).
-    pub(crate) reusable: bool,
-    /// Warm instances of this version, when reuse is on; dropped with it.
-    pub(crate) pool: crate::engine::Pool,
-}
-
-/// The custom section that marks a module as reusable.
-pub const REUSABLE_SECTION: &str = "wasmlet.reusable";
-
-/// How a handler version became ready.
-#[derive(Debug, Clone)]
-pub struct Provenance {
-    /// SHA-256 of the module's binary form, hex: the version the status page
-    /// shows and the disk cache's content key.
-    pub content_hash: String,
-    /// Compiled now, or loaded from the disk cache.
-    pub from_disk_cache: bool,
-    /// Time from reading the file to a ready handler.
-    pub load_ms: f64,
-    /// When it became ready.
-    pub loaded_at: SystemTime,
-}
-
-impl Handler {
-    /// How this version became ready.
-    pub fn provenance(&self) -> &Provenance {
-        &self.provenance
-    }
-
-    /// Whether this is a `wasi:http` component (else a core-ABI module).
-    pub fn is_component(&self) -> bool {
-        matches!(self.kind, HandlerKind::Component(_))
-    }
-
-    /// The `wasmlet` imports of a core-ABI module, by name (none for a
-    /// component): what `wasmlet check` compares with the grants.
-    pub fn imports(&self) -> Vec<String> {
-        match &self.kind {
-            HandlerKind::Core(core) => core
-                .pre
-                .module()
-                .imports()
-                .map(|import| import.name().to_owned())
-                .collect(),
-            HandlerKind::Component(_) => Vec::new(),
-        }
-    }
-}
-
-impl CoreHandler {
-    /// The export that serves `method`: `handle_<verb>` first, then `handle`.
-    pub(crate) fn entry_point(&self, method: &Method) -> Option<ModuleExport> {
-        self.verbs
-            .iter()
-            .find(|(verb, _)| verb == method.as_str())
-            .map(|(_, export)| *export)
-            .or(self.handle)
-    }
-
-    /// The `Allow` header value for a `405`: the verbs the module exports.
-    pub(crate) fn allow(&self) -> String {
-        let verbs: Vec<&str> = self.verbs.iter().map(|(v, _)| v.as_str()).collect();
-        verbs.join(", ")
-    }
-}
 
 /// What a compile needs besides the file.
 pub(crate) struct Toolchain<'a> {
@@ -137,7 +38,7 @@ pub(crate) fn load(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadEr
             file = %file.display(),
             ms = %format_args!("{:.1}", handler.provenance.load_ms),
             version = &handler.provenance.content_hash[..12],
-            kind = if handler.is_component() { "wasi:http component" } else { "core module" },
+            kind = handler.kind(),
             from = if handler.provenance.from_disk_cache { "disk cache" } else { "compiler" },
             "handler ready"
         ),
@@ -195,10 +96,10 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
         memory: module.get_export_index("memory"),
         init,
         reusable,
-        pool: crate::engine::Pool::default(),
+        pool: Pool::default(),
     };
     Ok(Handler {
-        kind: HandlerKind::Core(Arc::new(core)),
+        executor: Arc::new(core),
         provenance: Provenance {
             content_hash: key.to_string(),
             from_disk_cache,
@@ -486,32 +387,6 @@ fn has_custom_section(wasm: &[u8], name: &str) -> bool {
         })
 }
 
-/// A wasmtime error as one line: the message and its causes.
-pub(crate) fn error_text(e: &wasmtime::Error) -> String {
-    // A wasm backtrace (a context of the error, many lines) is left out;
-    // `trap_text` names its frames.
-    let trace = e
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(ToString::to_string);
-    let mut text = String::new();
-    for cause in e.chain() {
-        let cause = cause.to_string();
-        if trace.as_ref() == Some(&cause) {
-            continue;
-        }
-        // An error that prints its source as part of its own message (an
-        // I/O error wrapped with its text) would say it twice.
-        if cause.is_empty() || text.ends_with(&cause) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(cause.lines().next().unwrap_or_default());
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,15 +411,6 @@ mod tests {
         assert!(text.starts_with("oops.wat:3:5: "), "{text}");
         assert!(text.contains("`i32.cnst`"), "{text}");
         assert!(!text.contains('\n'), "{text}");
-    }
-
-    #[test]
-    fn an_error_whose_source_repeats_it_is_said_once() {
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
-        let wrapped = wasmtime::Error::new(io).context("No such file or directory");
-        assert_eq!(error_text(&wrapped), "No such file or directory");
-        let two = wasmtime::Error::msg("inner").context("outer");
-        assert_eq!(error_text(&two), "outer: inner");
     }
 
     #[test]

@@ -10,10 +10,10 @@ use std::time::{Instant, SystemTime};
 use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use super::compile::{Handler, HandlerKind, Provenance, Toolchain, cached_or_compiled, error_text};
+use super::compile::{Toolchain, cached_or_compiled};
 use super::disk_cache::DiskCache;
-use crate::engine::ComponentHandler;
-use crate::error::LoadError;
+use crate::error::{LoadError, error_text};
+use crate::executor::{ComponentHandler, Handler, Provenance};
 
 /// The interface a component handler exports, without its version.
 const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
@@ -59,7 +59,7 @@ pub(super) fn load(
         ))
     })?;
     Ok(Handler {
-        kind: HandlerKind::Component(Arc::new(ComponentHandler::new(pre))),
+        executor: Arc::new(ComponentHandler::new(pre)),
         provenance: Provenance {
             content_hash: key.to_string(),
             from_disk_cache,

@@ -172,26 +172,7 @@ fn kind_name(kind: u8) -> String {
 /// one.
 const ENTRY_EXTENSION: &str = "cwasm";
 
-/// Where the cache lives unless configured otherwise:
-/// `$XDG_CACHE_HOME/wasmlet`, else `$HOME/.cache/wasmlet`; `None` when
-/// neither variable holds an absolute path.
-pub fn default_dir() -> Option<PathBuf> {
-    default_dir_from(
-        std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
-        std::env::var_os("HOME").map(PathBuf::from),
-    )
-}
-
-/// [`default_dir`] without the environment, so tests need not change it.
-fn default_dir_from(xdg_cache_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
-    // The XDG base directory spec says to ignore relative paths: they would
-    // resolve against whatever directory the server happens to start in.
-    let absolute = |p: &PathBuf| p.is_absolute();
-    xdg_cache_home
-        .filter(absolute)
-        .or_else(|| home.filter(absolute).map(|home| home.join(".cache")))
-        .map(|cache| cache.join("wasmlet"))
-}
+pub use crate::config::default_cache_dir as default_dir;
 
 /// Why the cache could not be opened or an entry could not be written.
 /// Reading never fails: a bad or unreadable entry is a miss.
@@ -936,22 +917,5 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         let err = DiskCache::open(&file).unwrap_err();
         assert!(err.to_string().contains(&*file.to_string_lossy()), "{err}");
-    }
-
-    #[test]
-    fn the_default_directory_is_under_xdg_cache_home_else_home() {
-        let p = |s: &str| Some(PathBuf::from(s));
-        let cases = [
-            (p("/xdg"), p("/home/u"), p("/xdg/wasmlet")),
-            (None, p("/home/u"), p("/home/u/.cache/wasmlet")),
-            (p("relative"), p("/home/u"), p("/home/u/.cache/wasmlet")),
-            (p(""), p("/home/u"), p("/home/u/.cache/wasmlet")),
-            (None, p(""), None),
-            (None, None, None),
-        ];
-        for (xdg, home, expected) in cases {
-            let got = default_dir_from(xdg.clone(), home.clone());
-            assert_eq!(got, expected, "XDG_CACHE_HOME={xdg:?} HOME={home:?}");
-        }
     }
 }

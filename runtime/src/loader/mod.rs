@@ -11,7 +11,7 @@
 //!
 //! A load has three steps, all in its own task, so it finishes (and shows on
 //! the status page and in the metrics) whether or not anyone waits for it:
-//! 1. Settle: the version must stay the same for [`SETTLE_TIME`], and no
+//! 1. Settle: the version must stay the same for [`SETTLE_TIME`](crate::config::SETTLE_TIME), and no
 //!    writer the watcher saw may still hold it open ([`OpenWrites`]). A
 //!    `.wasm` cut at a section boundary is a valid module; this is what keeps
 //!    a file caught mid-copy from serving its prefix. A version that changes
@@ -33,32 +33,29 @@
 mod compile;
 mod component;
 pub mod disk_cache;
+mod load;
 mod rust_source;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
-pub use compile::{CoreHandler, Handler, Provenance, REUSABLE_SECTION};
+pub use crate::executor::{CoreHandler, Handler, Provenance, REUSABLE_SECTION};
 pub use disk_cache::DiskCache;
 pub use rust_source::RustBuilder;
 
-pub(crate) use compile::HandlerKind;
-
-use crate::config::{Config, SETTLE_TIME};
+use crate::config::Config;
 use crate::engine::WasmEngine;
 use crate::error::LoadError;
 use crate::site::Site;
 use crate::stats::Stats;
 use crate::watcher::OpenWrites;
-
-pub(crate) use compile::error_text;
 
 type LoadResult = Result<Arc<Handler>, LoadError>;
 
@@ -381,133 +378,6 @@ impl Inner {
             settled,
             result,
         })
-    }
-
-    /// Settles, compiles, tries and records one version of `file`.
-    async fn load(
-        self: Arc<Self>,
-        file: PathBuf,
-        version: Version,
-        settled: Arc<AtomicBool>,
-    ) -> LoadResult {
-        self.settle(&file, version).await?;
-        settled.store(true, Ordering::Release);
-        let handler = Arc::new(self.compile(&file).await?);
-        // The compile read the file; if it changed meanwhile, those bytes may
-        // be a prefix of the new ones.
-        if current_version(&file)? != version {
-            return Err(self.changed(&file));
-        }
-        if let Err(e) = self.try_instance(&file, &handler).await {
-            tracing::error!("handler failed to load: {e}");
-            return Err(e);
-        }
-        self.promote(&file, version, &handler);
-        Ok(handler)
-    }
-
-    /// Waits until `version` of `file` has stayed the same for
-    /// [`SETTLE_TIME`] (by its times or, if they are off, by watching it)
-    /// and no writer holds it open.
-    async fn settle(self: &Arc<Self>, file: &Path, version: Version) -> Result<(), LoadError> {
-        let watching = Instant::now();
-        loop {
-            if current_version(file)? != version {
-                return Err(self.changed(file));
-            }
-            let quiet = version.age().max(watching.elapsed());
-            if quiet >= SETTLE_TIME && !self.open_writes.is_open(file) {
-                return Ok(());
-            }
-            let wait = SETTLE_TIME.saturating_sub(quiet).max(SETTLE_TIME / 4);
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// The error for a version that changed under its load, having started
-    /// the load of the newer one (if the file is still wanted).
-    fn changed(self: &Arc<Self>, file: &Path) -> LoadError {
-        let known = self.files.lock().unwrap().contains_key(file);
-        if known {
-            let _ = self.newest_slot(file);
-        }
-        LoadError::Changed {
-            path: file.to_path_buf(),
-        }
-    }
-
-    /// Compiles `file` (or takes its code from the disk cache) on a blocking
-    /// thread, at most one per core at a time.
-    async fn compile(&self, file: &Path) -> Result<Handler, LoadError> {
-        let _permit = self.compile_permits.clone().acquire_owned().await;
-        let engine = self.engine.clone();
-        let disk_cache = self.disk_cache.clone();
-        let stats = self.stats.clone();
-        let max_module_size = self.max_module_size;
-        let rust = self.rust.clone();
-        let task_file = file.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let tools = compile::Toolchain {
-                engine: engine.engine(),
-                linker: engine.linker(),
-                component_linker: engine.component_linker(),
-                disk_cache: disk_cache.as_deref(),
-                stats: &stats,
-                max_module_size,
-                rust: rust.as_deref(),
-            };
-            compile::load(&tools, &task_file)
-        })
-        .await
-        .unwrap_or_else(|join| {
-            Err(LoadError::Compile {
-                path: file.to_path_buf(),
-                message: format!("the compiler failed: {join}"),
-            })
-        })
-    }
-
-    /// Instantiates a new core-module version once under its file's request
-    /// limits: one whose start function or `init` traps or runs too long
-    /// would fail every request, and must not replace the one serving.
-    async fn try_instance(&self, file: &Path, handler: &Handler) -> Result<(), LoadError> {
-        let (Some(site), Some(config), HandlerKind::Core(core)) =
-            (&self.site, &self.config, &handler.kind)
-        else {
-            return Ok(());
-        };
-        let policy = site.read().unwrap_or_else(|e| e.into_inner()).policy(file);
-        let name: Arc<str> = file.display().to_string().into();
-        crate::engine::try_instance(&self.engine, core, policy, name, config, &self.stats)
-            .await
-            .map_err(|message| LoadError::Start {
-                path: file.to_path_buf(),
-                message,
-            })
-    }
-
-    /// Makes `handler` the served version of `file`, if `version` is still
-    /// the newest: a slow load of an old version must not replace a newer one.
-    fn promote(&self, file: &Path, version: Version, handler: &Arc<Handler>) {
-        let mut files = self.files.lock().unwrap();
-        let Some(state) = files.get_mut(file) else {
-            return;
-        };
-        if state.newest.version != version {
-            return;
-        }
-        let replaced = state.good.replace(handler.clone());
-        // A file touched or copied over with the same bytes is not a reload.
-        if replaced
-            .is_some_and(|old| old.provenance.content_hash != handler.provenance.content_hash)
-        {
-            self.stats.reloaded();
-            tracing::info!(
-                file = %file.display(),
-                version = &handler.provenance.content_hash[..12],
-                "handler reloaded"
-            );
-        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use http::{Method, Request, StatusCode};
 
-use crate::error::Outcome;
+use crate::outcome::Outcome;
 use crate::stats::{CLIENT_GONE, NO_HANDLER, Stats};
 
 /// A request between its arrival and its access line.

@@ -1,8 +1,7 @@
 //! The one response body type: empty, a small buffer, a static file, or a
-//! guest's streamed output.
+//! guest's streamed output (of any handler kind).
 
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -10,12 +9,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::task::AbortHandle;
 
-use super::component::ComponentBody;
-use crate::host::BodyStream;
-
-/// Errors a response body can end with; hyper then cuts the connection's
-/// response instead of ending it cleanly.
-pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::request::BodyError;
+use crate::request::HandlerBody;
 
 /// A response body.
 pub enum ResponseBody {
@@ -25,8 +20,6 @@ pub enum ResponseBody {
     File(hyper_staticfile::Body),
     /// A guest's output, streamed as it writes.
     Guest(GuestBody),
-    /// A `wasi:http` component's body, streamed as it writes.
-    Component(ComponentBody),
 }
 
 impl ResponseBody {
@@ -42,31 +35,64 @@ impl ResponseBody {
     }
 }
 
-/// A guest's streamed body. Dropped before its end means the client went
-/// away: see `cancel_after_grace`.
+/// A guest's streamed body, as its executor made it, owning the guest's
+/// task: dropped before its end means the client went away (see
+/// `cancel_after_grace`). An executor's body ends with an error when the
+/// guest failed after the head; that error reaches hyper, which cuts the
+/// response, only after what the guest wrote has been flushed.
 pub struct GuestBody {
-    stream: BodyStream,
+    body: HandlerBody,
     guest: AbortHandle,
-    /// The stream reached its end (clean or cut); nothing left to cancel.
-    ended: bool,
-    /// The cut was announced to hyper once as `Pending`; see `poll_frame`.
-    flushed_before_cut: bool,
+    /// The error to end with, once hyper has flushed; see `poll_frame`.
+    cutting: Option<BodyError>,
+    /// The body reached its end (clean or cut); nothing left to cancel.
+    done: bool,
 }
 
 impl GuestBody {
-    pub(crate) fn new(stream: BodyStream, guest: AbortHandle) -> Self {
+    pub(crate) fn new(body: HandlerBody, guest: AbortHandle) -> Self {
         Self {
-            stream,
+            body,
             guest,
-            ended: false,
-            flushed_before_cut: false,
+            cutting: None,
+            done: false,
+        }
+    }
+
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if let Some(why) = self.cutting.take() {
+            self.done = true;
+            return Poll::Ready(Some(Err(why)));
+        }
+        match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+            Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
+            None => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            // hyper buffers the head with the first chunks and flushes when
+            // the body is pending; an error before that drops the buffer, and
+            // the client would see no status line at all. So be pending once
+            // (and wake at once): what the guest wrote reaches the client,
+            // then the body is cut.
+            Some(Err(why)) => {
+                self.cutting = Some(why);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
         }
     }
 }
 
 impl Drop for GuestBody {
     fn drop(&mut self) {
-        if !self.ended {
+        if !self.done {
             cancel_after_grace(&self.guest);
         }
     }
@@ -90,11 +116,6 @@ pub(crate) fn cancel_after_grace(guest: &AbortHandle) {
     });
 }
 
-/// The guest stopped before finishing its body.
-#[derive(Debug, thiserror::Error)]
-#[error("the handler failed after the response head was sent; the body is incomplete")]
-struct Incomplete;
-
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = BodyError;
@@ -108,28 +129,7 @@ impl Body for ResponseBody {
             ResponseBody::File(file) => Pin::new(file)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|r| r.map_err(Into::into))),
-            ResponseBody::Guest(guest) => match ready!(guest.stream.chunks.poll_recv(cx)) {
-                Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
-                None if guest.stream.complete.load(Ordering::Acquire) => {
-                    guest.ended = true;
-                    Poll::Ready(None)
-                }
-                // hyper buffers the head with the first chunks and flushes
-                // when the body is pending; an error before that drops the
-                // buffer, and the client would see no status line at all. So
-                // be pending once (and wake at once): what the guest wrote
-                // reaches the client, then the body is cut.
-                None if !guest.flushed_before_cut => {
-                    guest.flushed_before_cut = true;
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-                None => {
-                    guest.ended = true;
-                    Poll::Ready(Some(Err(Incomplete.into())))
-                }
-            },
-            ResponseBody::Component(component) => Pin::new(component).poll_frame(cx),
+            ResponseBody::Guest(guest) => guest.poll_frame(cx),
         }
     }
 
@@ -137,7 +137,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Full(bytes) => bytes.is_none(),
             ResponseBody::File(file) => file.is_end_stream(),
-            ResponseBody::Guest(_) | ResponseBody::Component(_) => false,
+            ResponseBody::Guest(_) => false,
         }
     }
 
@@ -147,8 +147,7 @@ impl Body for ResponseBody {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             ResponseBody::File(file) => file.size_hint(),
-            ResponseBody::Guest(_) => SizeHint::default(),
-            ResponseBody::Component(component) => component.size_hint(),
+            ResponseBody::Guest(guest) => guest.body.size_hint(),
         }
     }
 }

@@ -8,18 +8,18 @@
 //! request and hyper's limits on heads and HTTP/2 streams
 //! (`connection.rs`), `413` for declared bodies over the limit and a cap on
 //! guest executions with a short queue ([`Admission`]), and limits on reading
-//! a body ([`BodyLimits`]). With `--tls-cert`, each connection's TLS
+//! a body ([`BodyLimits`](crate::request::BodyLimits)). With `--tls-cert`, each connection's TLS
 //! handshake runs inside the same first-request deadline and holds a
-//! connection slot like any other connection ([`tls`]).
+//! connection slot like any other connection (`tls.rs`).
 
 mod access;
 mod admin;
 mod admission;
+mod app;
 mod body;
-mod body_limits;
-mod component;
 mod connection;
 mod dev_page;
+mod follow;
 mod redirect;
 mod service;
 mod static_files;
@@ -41,26 +41,19 @@ use tokio::task::JoinSet;
 use tokio_util::either::Either;
 
 pub use admission::{Admission, Busy, HandlerLimit, Permit};
+pub(crate) use app::App;
 pub use body::{BodyError, CLIENT_GONE_GRACE, GuestBody, ResponseBody};
-pub use body_limits::BodyLimits;
-pub(crate) use body_limits::{BodyReadError, LimitedBody};
-pub use component::ComponentBody;
 use connection::{Ended, FirstRequest, serve_until_first_request};
-pub use tls::TlsError;
 
 use crate::config::Config;
 use crate::engine::WasmEngine;
-use crate::error::{ConfigError, LoadError, ServeError};
-use crate::host::{GuestLog, Identity, LogLimits, LogRate};
+use crate::error::{ConfigError, LoadError};
 use crate::loader::{DiskCache, Handler, Loader, RustBuilder};
 use crate::request_id::RequestIds;
 use crate::router::Router;
 use crate::site::{Policy, Site, SiteError};
 use crate::stats::Stats;
-use crate::watcher::{
-    Change, ChangeKind, DEFAULT_DEBOUNCE, FALLBACK_POLL_INTERVAL, OpenWrites, WatchError,
-    WatchMode, Watcher,
-};
+use crate::watcher::OpenWrites;
 
 /// Pending connections the kernel queues before `accept`. Tokio's default
 /// (128) overflows when a few hundred clients connect at once, and the kernel
@@ -80,93 +73,6 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
-}
-
-/// What every request needs, shared by all connections.
-pub(crate) struct App {
-    pub(crate) config: Config,
-    /// URL → route, over the web root as it is now: replaced whole when a
-    /// symlinked web root is switched to another target.
-    router: RwLock<Arc<Router>>,
-    pub(crate) loader: Arc<Loader>,
-    pub(crate) engine: Arc<WasmEngine>,
-    pub(crate) stats: Arc<Stats>,
-    /// Gives each request its id (or keeps the one a proxy gave it).
-    pub(crate) request_ids: RequestIds,
-    /// The cap on guest executions at once, and its queue.
-    pub(crate) admission: Admission,
-    /// The `wasmlet.toml` files, merged; swapped whole on a good reload.
-    /// Shared with the loader, which tries new versions under its limits.
-    pub(crate) site: Arc<RwLock<Arc<Site>>>,
-    /// Handler files a writer holds open, kept by the watcher, read by the
-    /// loader.
-    pub(crate) open_writes: Arc<OpenWrites>,
-    /// Where source handlers build when there is no disk cache; deleted with
-    /// the server.
-    _rust_scratch: Option<tempfile::TempDir>,
-    /// Per-handler caps from `[limits] max-concurrency`, by handler file,
-    /// with the limit each was made for.
-    pub(crate) handler_limits:
-        std::sync::Mutex<std::collections::HashMap<PathBuf, (u32, HandlerLimit)>>,
-    /// Each handler's guest log bucket (`--log-rate`), by handler name (its
-    /// path in the web root): shared by its requests, so many of them cannot
-    /// flood the log either.
-    pub(crate) log_rates: std::sync::Mutex<std::collections::HashMap<Arc<str>, Arc<LogRate>>>,
-    /// The web root's handler files as the status page last walked them.
-    pub(crate) status_files: status::HandlerFiles,
-}
-
-impl App {
-    /// The policy of the handler at `file` under the current configuration.
-    pub(crate) fn policy(&self, file: &Path) -> Arc<Policy> {
-        self.site
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .policy(file)
-    }
-
-    /// The shared cap of the handler at `file`, `limit` executions at once
-    /// (`[limits] max-concurrency`). A changed limit starts a new cap;
-    /// requests running under the old one finish under it.
-    pub(crate) fn handler_limit(&self, file: &Path, limit: u32) -> HandlerLimit {
-        let mut limits = self
-            .handler_limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        match limits.get(file) {
-            Some((current, cap)) if *current == limit => cap.clone(),
-            _ => {
-                let cap = HandlerLimit::new(limit);
-                limits.insert(file.to_owned(), (limit, cap.clone()));
-                cap
-            }
-        }
-    }
-
-    /// The log of one request of `who`: the server's per-request limits,
-    /// and its handler's shared bucket.
-    pub(crate) fn guest_log(&self, who: Identity) -> GuestLog {
-        let rate = self
-            .log_rates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(who.handler.clone())
-            .or_insert_with(|| Arc::new(LogRate::new(self.config.log_rate)))
-            .clone();
-        GuestLog::new(who, LogLimits::of(&self.config), rate)
-    }
-
-    /// The router over the web root as it is now.
-    pub(crate) fn router(&self) -> Arc<Router> {
-        self.router
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn current_site(&self) -> Arc<Site> {
-        self.site.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
 }
 
 /// A configured server, ready to [`run`](Server::run) on a listener.
@@ -246,7 +152,6 @@ impl Server {
             router: RwLock::new(Arc::new(Router::new(config.webroot.clone()))),
             loader: Arc::new(loader),
             _rust_scratch: rust_scratch,
-            engine,
             stats,
             request_ids: RequestIds::new(),
             admission,
@@ -489,210 +394,6 @@ impl Server {
     }
 }
 
-impl Server {
-    /// Starts the file watcher, if configured, feeding its changes to the
-    /// loader: changed handlers start loading at once, removed ones are
-    /// forgotten. A watcher that cannot start is logged, not fatal: requests
-    /// still check their file's version. Watching stops when the returned
-    /// guard drops.
-    fn watch(&self) -> Option<Watching> {
-        let mode = self.app.config.watch?;
-        let (watcher, changes) = match start_watcher(&self.app, mode) {
-            Ok(started) => started,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the web root; changes are picked up on each request");
-                return None;
-            }
-        };
-        tracing::debug!(mode = ?watcher.mode(), "watching the web root");
-        let task = tokio::spawn(follow(self.app.clone(), mode, watcher, changes));
-        Some(Watching(task.abort_handle()))
-    }
-}
-
-/// Keeps the watching task, and so the watcher it owns, alive.
-struct Watching(tokio::task::AbortHandle);
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-type Changes = tokio::sync::mpsc::UnboundedReceiver<Vec<Change>>;
-
-/// A watcher over the web root, with the channel its batches arrive on.
-fn start_watcher(app: &App, mode: WatchMode) -> Result<(Watcher, Changes), WatchError> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Change>>();
-    let ignore = app.config.cache_dir.iter().cloned().collect();
-    let watcher = Watcher::start_following_writes(
-        app.router().root(),
-        mode,
-        DEFAULT_DEBOUNCE,
-        ignore,
-        app.open_writes.clone(),
-        move |batch| {
-            // The watcher's thread must not block; the loader work happens
-            // on the runtime.
-            let _ = tx.send(batch);
-        },
-    )?;
-    Ok((watcher, rx))
-}
-
-/// Applies the watcher's batches. A web root removed (or replaced by a new
-/// directory of the same name) takes its watch with it, silently: that is
-/// logged as an error, and once the root is back it is watched again and
-/// its configuration reread. A web root given as a symlink is followed: when
-/// the link points somewhere new (`ln -sfn releases/v2 current`), the new
-/// target is served and watched instead.
-async fn follow(app: Arc<App>, mode: WatchMode, mut watcher: Watcher, mut changes: Changes) {
-    loop {
-        let root = app.router().root().to_path_buf();
-        let watched = directory_identity(&root);
-        // The link's target is not watched (it may be anywhere, and the
-        // switch is a rename in its directory): look at it every tick.
-        let mut tick = tokio::time::interval(FALLBACK_POLL_INTERVAL);
-        let switched = loop {
-            tokio::select! {
-                batch = changes.recv() => {
-                    let Some(batch) = batch else { break None };
-                    apply(&app, batch).await;
-                    if directory_identity(&root) != watched {
-                        break None;
-                    }
-                }
-                _ = tick.tick() => {
-                    if let Some(target) = switched_target(&app.config, &root) {
-                        break Some(target);
-                    }
-                }
-            }
-        };
-        drop(watcher);
-        if let Some(target) = switched {
-            reroot(&app, &root, &target).await;
-            (watcher, changes) = loop {
-                match start_watcher(&app, mode) {
-                    Ok(started) => break started,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot watch the web root yet");
-                        tokio::time::sleep(FALLBACK_POLL_INTERVAL).await;
-                    }
-                }
-            };
-            continue;
-        }
-        tracing::error!(
-            root = %root.display(),
-            "the web root was removed or replaced, and with it the file watch: changes are not seen \
-             until it is back; looking for it every {}",
-            humantime::format_duration(FALLBACK_POLL_INTERVAL)
-        );
-        app.loader.forget(&root);
-        (watcher, changes) = loop {
-            tokio::time::sleep(FALLBACK_POLL_INTERVAL).await;
-            if let Some(target) = switched_target(&app.config, &root) {
-                reroot(&app, &root, &target).await;
-            }
-            if !app.router().root().is_dir() {
-                continue;
-            }
-            match start_watcher(&app, mode) {
-                Ok(started) => break started,
-                Err(e) => tracing::debug!(error = %e, "the web root is not watchable yet"),
-            }
-        };
-        tracing::info!(root = %app.router().root().display(), "the web root is back; watching it again");
-        reload_site(&app).await;
-    }
-}
-
-/// Where a symlinked web root points now, if that is a directory other than
-/// `current`.
-fn switched_target(config: &Config, current: &Path) -> Option<PathBuf> {
-    let link = config.webroot_link.as_ref()?;
-    std::fs::canonicalize(link)
-        .ok()
-        .filter(|target| target != current && target.is_dir())
-}
-
-/// Serves `target`, the symlinked web root's new target, instead of `old`:
-/// its configuration is read first, and a broken one keeps the old root
-/// serving (and is tried again at the next tick). Requests in flight finish
-/// on the handlers they hold.
-async fn reroot(app: &App, old: &Path, target: &Path) {
-    let current = app.current_site();
-    match Site::load_at(&app.config, target, Some(&current)).await {
-        Ok(site) => {
-            *app.router.write().unwrap_or_else(|e| e.into_inner()) =
-                Arc::new(Router::new(target.to_path_buf()));
-            *app.site.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
-            app.loader.forget(old);
-            tracing::info!(
-                from = %old.display(),
-                to = %target.display(),
-                "the web root's link points somewhere new; serving its new target"
-            );
-        }
-        Err(e) => tracing::error!(
-            to = %target.display(),
-            error = %e,
-            "the web root's link points somewhere new, but its configuration does not load; \
-             still serving the old target"
-        ),
-    }
-}
-
-/// The device, inode and birth time of `dir`, if it is there: a directory
-/// removed and made again under the same name is another directory, though
-/// ext4 hands it the freed inode number at once.
-fn directory_identity(dir: &Path) -> Option<(u64, u64, Option<std::time::SystemTime>)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(dir)
-        .ok()
-        .filter(std::fs::Metadata::is_dir)
-        .map(|meta| (meta.dev(), meta.ino(), meta.created().ok()))
-}
-
-/// One batch of the watcher's changes, in order.
-async fn apply(app: &App, batch: Vec<Change>) {
-    let mut config_changed = false;
-    for change in batch {
-        match change.kind {
-            ChangeKind::Removed => app.loader.forget(&change.path),
-            ChangeKind::Changed => {
-                tracing::debug!(file = %change.path.display(), "handler changed on disk");
-                app.loader.refresh(&change.path);
-            }
-            ChangeKind::Config => config_changed = true,
-        }
-    }
-    if config_changed {
-        reload_site(app).await;
-    }
-}
-
-/// Rereads the configuration after a `wasmlet.toml` changed. The new one
-/// replaces the old only if every file in it is good; otherwise the old one
-/// keeps serving and the error is logged where it points.
-async fn reload_site(app: &App) {
-    if let Err(e) = app.config.check_outside_webroot() {
-        tracing::error!(error = %e, "the configuration did not reload; keeping the previous one");
-        return;
-    }
-    let current = app.current_site();
-    match Site::load_at(&app.config, app.router().root(), Some(&current)).await {
-        Ok(site) => {
-            tracing::info!(files = site.files().len(), "configuration reloaded");
-            *app.site.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "the configuration did not reload; keeping the previous one");
-        }
-    }
-}
-
 /// What [`Server::precompile`] did.
 #[derive(Debug, Default)]
 pub struct PrecompileReport {
@@ -702,6 +403,17 @@ pub struct PrecompileReport {
     pub cached: usize,
     /// Handlers that failed, with why.
     pub failed: Vec<(PathBuf, LoadError)>,
+}
+
+/// Why the server stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Accepting connections failed in a way that is not per-connection.
+    #[error("cannot accept connections: {0}")]
+    Accept(#[source] std::io::Error),
+    /// A `wasmlet.toml` is broken, so the server did not start.
+    #[error("{0}")]
+    Site(#[from] crate::site::SiteError),
 }
 
 /// Decides whether an accept error ends the server. Most are about one

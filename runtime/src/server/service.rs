@@ -1,7 +1,9 @@
 //! The per-request path: route, then a static file or a handler. For a
-//! handler: cached compile, verb check (405 without running guest code),
-//! admission (503 without running guest code), a guest task, and the
-//! response head as soon as the guest sends it.
+//! handler of any kind, one sequence: cached compile, the executor's check
+//! (`405`, `400` without running guest code), admission (`503` without
+//! running guest code), the guest's task under abort-on-drop, the response
+//! head as soon as the guest sends it, and one access line. Every reply
+//! before a head is built from its [`Outcome`] by [`reply`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,14 +19,15 @@ use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
+use super::App;
 use super::access::Access;
 use super::body::{GuestBody, ResponseBody, cancel_after_grace};
-use super::{App, BodyLimits};
 use super::{static_files, status};
-use crate::engine::{Limits, RequestParts, run_request};
-use crate::error::{LoadError, Outcome};
-use crate::host::{HeadLimits, Identity, Start};
-use crate::loader::HandlerKind;
+use crate::error::LoadError;
+use crate::executor::{Job, RunLimits};
+use crate::host::HeadLimits;
+use crate::outcome::Outcome;
+use crate::request::{BodyLimits, Identity, LimitedBody, Start};
 use crate::router::Route;
 use crate::webroot::SOURCE_EXTENSION;
 
@@ -37,16 +40,12 @@ pub(crate) async fn handle(
     let request_id = app.request_ids.for_request(request.headers());
     let access = Access::begin(app.stats.clone(), &request, request_id);
     if let Some(why) = bad_host(&request) {
-        let response = plain(StatusCode::BAD_REQUEST, format!("bad request: {why}\n"));
-        access.finish(response.status(), None);
-        return Ok(response);
+        return Ok(answer(&app, access, Outcome::BadRequest(why.to_owned())));
     }
     // hyper has parsed `Content-Length` into the body's size: a body
     // declared too large is refused before anything reads it.
     if request.body().size_hint().lower() > app.config.max_body_size {
-        let response = plain(StatusCode::PAYLOAD_TOO_LARGE, "413 Payload Too Large\n");
-        access.finish(response.status(), None);
-        return Ok(response);
+        return Ok(answer(&app, access, Outcome::TooLarge));
     }
     if app.config.status_path.as_deref() == Some(request.uri().path())
         && status::allowed(&app, peer)
@@ -61,7 +60,7 @@ pub(crate) async fn handle(
             if file.extension().is_some_and(|e| e == SOURCE_EXTENSION)
                 && !(app.config.dev || app.current_site().builds_rust(&file)) =>
         {
-            plain(StatusCode::NOT_FOUND, "not found\n")
+            return Ok(answer(&app, access, Outcome::NotFound));
         }
         Route::Handler { file, params } => {
             return Ok(handler(app, request, &file, params, access).await);
@@ -72,9 +71,12 @@ pub(crate) async fn handle(
         Route::Withheld { file, class } if app.current_site().publishes(&file, class) => {
             static_files::serve(request.method(), request.headers(), &file).await
         }
-        Route::Withheld { .. } => plain(StatusCode::NOT_FOUND, "not found\n"),
-        Route::NotFound => plain(StatusCode::NOT_FOUND, "not found\n"),
-        Route::BadRequest(why) => plain(StatusCode::BAD_REQUEST, format!("bad request: {why}\n")),
+        Route::Withheld { .. } | Route::NotFound => {
+            return Ok(answer(&app, access, Outcome::NotFound));
+        }
+        Route::BadRequest(why) => {
+            return Ok(answer(&app, access, Outcome::BadRequest(why.to_owned())));
+        }
     };
     access.finish(response.status(), None);
     Ok(response)
@@ -99,6 +101,8 @@ fn bad_host<B>(request: &Request<B>) -> Option<&'static str> {
     None
 }
 
+/// The one sequence every handler kind goes through: load, the executor's
+/// check, admission, the guest's task, the answer, the access line.
 async fn handler(
     app: Arc<App>,
     request: Request<Incoming>,
@@ -116,37 +120,20 @@ async fn handler(
     let arrived = Instant::now();
     let loaded = match app.loader.get(file, policy.request_timeout).await {
         Ok(loaded) => loaded,
-        Err(e) => {
-            let outcome = match e {
-                LoadError::StillLoading { .. } => {
-                    tracing::warn!(handler = %name, "{e}: answered 503 at the request timeout");
-                    Outcome::Loading
-                }
-                e => Outcome::Load(e),
-            };
-            let response = failure(&app, &outcome);
-            access.finish(response.status(), Some(&outcome));
-            return response;
+        Err(e @ LoadError::StillLoading { .. }) => {
+            tracing::warn!(handler = %name, "{e}: answered 503 at the request timeout");
+            return answer(&app, access, Outcome::Loading);
         }
+        Err(e) => return answer(&app, access, Outcome::Load(e)),
     };
-    // The verb check needs no slot: a core module without an export for the
-    // verb is `405` without running guest code. A component answers every
-    // verb itself.
-    let core = match &loaded.kind {
-        HandlerKind::Core(core) => match core.entry_point(request.method()) {
-            Some(entry) => Some((core.clone(), entry)),
-            None => {
-                let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-                if let Ok(allow) = HeaderValue::from_str(&core.allow()) {
-                    response.headers_mut().insert(header::ALLOW, allow);
-                }
-                access.finish(response.status(), None);
-                return response;
-            }
-        },
-        HandlerKind::Component(_) => None,
-    };
-
+    let executor = loaded.executor.clone();
+    // The checks need no slot: a core module without an export for the verb
+    // is `405`, a component request without an authority `400`, and no guest
+    // code runs.
+    let (parts, body) = request.into_parts();
+    if let Err(refusal) = executor.check(&parts) {
+        return answer(&app, access, refusal);
+    }
     let handler_limit = policy
         .max_concurrency
         .map(|limit| app.handler_limit(file, limit));
@@ -154,64 +141,35 @@ async fn handler(
         Ok(permit) => permit,
         Err(busy) => {
             tracing::debug!(handler = %name, reason = %busy, "request turned away");
-            let response = unavailable();
-            access.finish(response.status(), None);
-            return response;
+            return answer(&app, access, Outcome::Overloaded);
         }
-    };
-    let (core, entry) = match (core, &loaded.kind) {
-        (Some(core), _) => core,
-        (None, HandlerKind::Component(component)) => {
-            let component = component.clone();
-            return super::component::serve(app, request, component, policy, name, access, permit)
-                .await;
-        }
-        (None, HandlerKind::Core(_)) => unreachable!("a core handler has its entry point"),
     };
 
     let who = Identity {
-        handler: name.clone(),
-        request_id: access.request_id().clone(),
-    };
-    let log = app.guest_log(who);
-    let (parts, body) = request.into_parts();
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    let guest_request = RequestParts {
-        method: parts.method,
-        target,
-        headers: parts.headers,
-        params,
-        body,
         handler: name,
         request_id: access.request_id().clone(),
-        policy: policy.clone(),
-        body_limits: BodyLimits::of(&app.config),
-        log,
     };
-    let (start_tx, start_rx) = oneshot::channel();
-    let limits = Limits {
-        // What the load left of the request's time.
-        timeout: policy.request_timeout.saturating_sub(arrived.elapsed()),
-        max_memory: policy.max_memory,
-        head: HeadLimits::of(&app.config),
+    let body = LimitedBody::new(body, BodyLimits::of(&app.config), who.clone());
+    let (respond, start) = oneshot::channel();
+    let job = Job {
+        request: Request::from_parts(parts, body),
+        params,
+        log: app.guest_log(who.clone()),
+        who,
+        limits: RunLimits {
+            // What the load left of the request's time.
+            timeout: policy.request_timeout.saturating_sub(arrived.elapsed()),
+            max_memory: policy.max_memory,
+            head: HeadLimits::of(&app.config),
+        },
+        policy,
+        respond,
+        stats: app.stats.clone(),
     };
-    let task_app = app.clone();
     // The access line moves into the task: the request ends when the guest
     // does, which for a streamed body is long after this function returns.
     let task = tokio::spawn(async move {
-        let (outcome, status) = run_request(
-            &task_app.engine,
-            &core,
-            entry,
-            guest_request,
-            limits,
-            start_tx,
-            &task_app.stats,
-        )
-        .await;
+        let (outcome, status) = executor.run(job).await;
         // The slot frees when the guest is done, before its access line.
         drop(permit);
         access.finish(status, Some(&outcome));
@@ -219,43 +177,47 @@ async fn handler(
     // Until the head is sent, this future owns the guest: if hyper drops it
     // (the client went away), the guard cancels the guest task.
     let guard = AbortOnDrop(Some(task.abort_handle()));
-    match start_rx.await {
-        Ok(Start::Stream {
-            status,
-            headers,
-            body,
-        }) => with_head(
-            status,
-            headers,
-            ResponseBody::Guest(GuestBody::new(body, guard.disarm())),
-        ),
-        Ok(Start::Complete { status, headers }) => {
-            with_head(status, headers, ResponseBody::empty())
+    match start.await {
+        Ok(Start::Head(response)) => {
+            let (head, body) = response.into_parts();
+            let body = GuestBody::new(body, guard.disarm());
+            Response::from_parts(head, ResponseBody::Guest(body))
         }
-        Ok(Start::Failed(outcome)) => failure(&app, &outcome),
+        Ok(Start::Complete(response)) => response.map(|()| ResponseBody::empty()),
+        Ok(Start::Failed(outcome)) => reply(&app, &outcome),
         // The task ended without a word: it panicked (a host bug, logged by
         // the runtime). The client still gets a status.
-        Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n"),
+        Err(_) => reply(&app, &Outcome::Panicked),
     }
 }
 
-fn with_head(
-    status: StatusCode,
-    headers: http::HeaderMap,
-    body: ResponseBody,
-) -> Response<ResponseBody> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
+/// Answers a request that ends before any guest runs: the one reply for
+/// its outcome, and its access line.
+fn answer(app: &App, access: Access, outcome: Outcome) -> Response<ResponseBody> {
+    let response = reply(app, &outcome);
+    let failed = (!outcome.is_refusal()).then_some(&outcome);
+    access.finish(response.status(), failed);
     response
 }
 
-/// The response for a failure before the head was sent. Details only in
-/// development mode (see `dev_page`).
-pub(super) fn failure(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
+/// The response for an outcome before the head was sent: every early reply
+/// and every failure. Details only in development mode (see `dev_page`): a
+/// trap message can reveal the guest's internals.
+fn reply(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
     let status = outcome.status();
-    let body = super::dev_page::body(status, outcome, app.config.dev);
+    let body = match outcome {
+        Outcome::BadRequest(why) => format!("bad request: {why}\n"),
+        Outcome::NotFound => "not found\n".to_owned(),
+        Outcome::MethodNotAllowed { .. } => "method not allowed\n".to_owned(),
+        Outcome::Panicked => "internal server error\n".to_owned(),
+        _ => super::dev_page::body(status, outcome, app.config.dev),
+    };
     let mut response = plain(status, body);
+    if let Outcome::MethodNotAllowed { allow } = outcome
+        && let Ok(allow) = HeaderValue::from_str(allow)
+    {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()
@@ -267,15 +229,6 @@ pub(super) fn failure(app: &App, outcome: &Outcome) -> Response<ResponseBody> {
 /// What a client is told to wait before trying again when the server is at
 /// a limit: a guest usually finishes in milliseconds, so a second is plenty.
 const RETRY_AFTER: &str = "1";
-
-/// `503` with `Retry-After`: the server is at its cap on guest executions.
-fn unavailable() -> Response<ResponseBody> {
-    let mut response = plain(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n");
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
-    response
-}
 
 /// A `text/plain` response.
 pub(crate) fn plain(status: StatusCode, body: impl Into<Bytes>) -> Response<ResponseBody> {
@@ -296,10 +249,10 @@ fn handler_name(root: &Path, file: &Path) -> Arc<str> {
 
 /// Cancels the guest task (after the grace period) when dropped, unless
 /// disarmed: hyper drops the request future when the client goes away.
-pub(super) struct AbortOnDrop(pub(super) Option<AbortHandle>);
+struct AbortOnDrop(Option<AbortHandle>);
 
 impl AbortOnDrop {
-    pub(super) fn disarm(mut self) -> AbortHandle {
+    fn disarm(mut self) -> AbortHandle {
         self.0.take().expect("disarmed once")
     }
 }

@@ -14,7 +14,7 @@
 //! the certificate) is refused with one log line and the previous pair keeps
 //! serving; the next change to either file is tried again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -27,60 +27,11 @@ use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::{self, ServerConfig};
 
 use crate::config::TlsConfig;
+use crate::error::TlsError;
 
 /// The protocols offered in ALPN, preferred first: a browser that speaks
 /// HTTP/2 gets it; hyper-util's detection then reads the HTTP/2 preface.
 const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
-
-/// Why a certificate and key could not be loaded: one line naming the file
-/// and what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// A file could not be read.
-    #[error("cannot read the TLS {what} {}: {error}; check --tls-{what}", path.display())]
-    Read {
-        /// `cert` or `key`.
-        what: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        error: std::io::Error,
-    },
-    /// The certificate file holds no certificate or a malformed one.
-    #[error(
-        "{} is not a PEM certificate chain: {reason}; give --tls-cert the full chain, like certbot's fullchain.pem",
-        path.display()
-    )]
-    Certificate {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The key file holds no private key, or one rustls cannot use.
-    #[error(
-        "{} is not a usable PEM private key: {reason}; give --tls-key the key, like certbot's privkey.pem",
-        path.display()
-    )]
-    Key {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The key is not the certificate's.
-    #[error(
-        "the TLS key {} does not belong to the certificate {}; give the matching pair",
-        key.display(),
-        cert.display()
-    )]
-    Mismatch {
-        /// The certificate file.
-        cert: PathBuf,
-        /// The key file.
-        key: PathBuf,
-    },
-}
 
 /// When each file last changed, as far as `stat` can tell: a new inode
 /// (rename over, symlink repointed), a new size or a new mtime.

@@ -11,7 +11,7 @@ use prometheus::core::Collector;
 use prometheus::proto::{Histogram, Metric};
 
 use super::Stats;
-use crate::error::Outcome;
+use crate::outcome::Outcome;
 
 /// Most handlers whose last error is kept. Handler names come from files,
 /// and files come and go: past this, the oldest error is forgotten.

@@ -27,7 +27,7 @@ use prometheus::{IntGauge, Registry, TextEncoder};
 pub use handlers::{HandlerNumbers, LastError};
 pub(crate) use metrics::HANDLER_STATES;
 
-use crate::error::Outcome;
+use crate::outcome::Outcome;
 use handlers::LastErrors;
 use metrics::Metrics;
 

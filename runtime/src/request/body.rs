@@ -12,8 +12,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
+use super::Identity;
 use crate::config::{Config, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_SIZE};
-use crate::host::Identity;
 
 /// How much of a request body a guest may read, and how long it waits for
 /// each piece.

@@ -1,0 +1,164 @@
+//! One version's load, as its own task: settle, compile (or the disk
+//! cache), try once, and promote it to the served version if it is still
+//! the newest. See the module documentation of `loader` for why each step.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::{Inner, LoadResult, Version, compile, current_version};
+use crate::config::SETTLE_TIME;
+use crate::error::LoadError;
+use crate::executor::{Handler, RunLimits, Trial};
+use crate::host::{GuestLog, HeadLimits, LogLimits, LogRate};
+use crate::request::Identity;
+
+impl Inner {
+    /// Settles, compiles, tries and records one version of `file`.
+    pub(super) async fn load(
+        self: Arc<Self>,
+        file: PathBuf,
+        version: Version,
+        settled: Arc<AtomicBool>,
+    ) -> LoadResult {
+        self.settle(&file, version).await?;
+        settled.store(true, Ordering::Release);
+        let handler = Arc::new(self.compile(&file).await?);
+        // The compile read the file; if it changed meanwhile, those bytes may
+        // be a prefix of the new ones.
+        if current_version(&file)? != version {
+            return Err(self.changed(&file));
+        }
+        if let Err(e) = self.try_instance(&file, &handler).await {
+            tracing::error!("handler failed to load: {e}");
+            return Err(e);
+        }
+        self.promote(&file, version, &handler);
+        Ok(handler)
+    }
+
+    /// Waits until `version` of `file` has stayed the same for
+    /// [`SETTLE_TIME`] (by its times or, if they are off, by watching it)
+    /// and no writer holds it open.
+    async fn settle(self: &Arc<Self>, file: &Path, version: Version) -> Result<(), LoadError> {
+        let watching = Instant::now();
+        loop {
+            if current_version(file)? != version {
+                return Err(self.changed(file));
+            }
+            let quiet = version.age().max(watching.elapsed());
+            if quiet >= SETTLE_TIME && !self.open_writes.is_open(file) {
+                return Ok(());
+            }
+            let wait = SETTLE_TIME.saturating_sub(quiet).max(SETTLE_TIME / 4);
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The error for a version that changed under its load, having started
+    /// the load of the newer one (if the file is still wanted).
+    fn changed(self: &Arc<Self>, file: &Path) -> LoadError {
+        let known = self.files.lock().unwrap().contains_key(file);
+        if known {
+            let _ = self.newest_slot(file);
+        }
+        LoadError::Changed {
+            path: file.to_path_buf(),
+        }
+    }
+
+    /// Compiles `file` (or takes its code from the disk cache) on a blocking
+    /// thread, at most one per core at a time.
+    async fn compile(&self, file: &Path) -> Result<Handler, LoadError> {
+        let _permit = self.compile_permits.clone().acquire_owned().await;
+        let engine = self.engine.clone();
+        let disk_cache = self.disk_cache.clone();
+        let stats = self.stats.clone();
+        let max_module_size = self.max_module_size;
+        let rust = self.rust.clone();
+        let task_file = file.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let tools = compile::Toolchain {
+                engine: engine.engine(),
+                linker: engine.linker(),
+                component_linker: engine.component_linker(),
+                disk_cache: disk_cache.as_deref(),
+                stats: &stats,
+                max_module_size,
+                rust: rust.as_deref(),
+            };
+            compile::load(&tools, &task_file)
+        })
+        .await
+        .unwrap_or_else(|join| {
+            Err(LoadError::Compile {
+                path: file.to_path_buf(),
+                message: format!("the compiler failed: {join}"),
+            })
+        })
+    }
+
+    /// Starts a new version once under its file's request limits (for a
+    /// core module: its start function and `init`): one that traps or runs
+    /// too long there would fail every request, and must not replace the
+    /// one serving.
+    async fn try_instance(&self, file: &Path, handler: &Handler) -> Result<(), LoadError> {
+        let (Some(site), Some(config)) = (&self.site, &self.config) else {
+            return Ok(());
+        };
+        let policy = site.read().unwrap_or_else(|e| e.into_inner()).policy(file);
+        let who = Identity {
+            handler: file.display().to_string().into(),
+            request_id: "load".into(),
+        };
+        let trial = Trial {
+            log: GuestLog::new(
+                who.clone(),
+                LogLimits::of(config),
+                Arc::new(LogRate::new(config.log_rate)),
+            ),
+            who,
+            limits: RunLimits {
+                timeout: policy.request_timeout,
+                max_memory: policy.max_memory,
+                head: HeadLimits::of(config),
+            },
+            policy,
+            stats: self.stats.clone(),
+        };
+        handler
+            .executor
+            .clone()
+            .trial(trial)
+            .await
+            .map_err(|message| LoadError::Start {
+                path: file.to_path_buf(),
+                message,
+            })
+    }
+
+    /// Makes `handler` the served version of `file`, if `version` is still
+    /// the newest: a slow load of an old version must not replace a newer one.
+    fn promote(&self, file: &Path, version: Version, handler: &Arc<Handler>) {
+        let mut files = self.files.lock().unwrap();
+        let Some(state) = files.get_mut(file) else {
+            return;
+        };
+        if state.newest.version != version {
+            return;
+        }
+        let replaced = state.good.replace(handler.clone());
+        // A file touched or copied over with the same bytes is not a reload.
+        if replaced
+            .is_some_and(|old| old.provenance.content_hash != handler.provenance.content_hash)
+        {
+            self.stats.reloaded();
+            tracing::info!(
+                file = %file.display(),
+                version = &handler.provenance.content_hash[..12],
+                "handler reloaded"
+            );
+        }
+    }
+}
