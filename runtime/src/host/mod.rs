@@ -34,6 +34,7 @@ pub use guest_log::MAX_LOG_LINE;
 pub(crate) use guest_log::{GuestLog, LogLimits, LogRate};
 pub(crate) use request::{RequestBody, RequestInfo};
 pub(crate) use response::{HeadLimits, ResponseState};
+pub(crate) use wasi::INTERFACES as WASI_INTERFACES;
 pub use wasi::WasiState;
 pub(crate) use wasi::add_to_linker as add_wasi_to_linker;
 

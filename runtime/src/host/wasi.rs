@@ -110,6 +110,42 @@ impl WasiHttpView for WasiState {
     }
 }
 
+/// The interfaces [`add_to_linker`] defines, without their versions: each
+/// at WASI 0.2 (wasmtime's linker matches any `0.2.x` import to its
+/// definition). Read by the loader to name what a component may import before
+/// it is compiled; a unit test proves the list equals what the linker defines.
+pub(crate) const INTERFACES: [&str; 29] = [
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stderr",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:filesystem/preopens",
+    "wasi:filesystem/types",
+    "wasi:http/outgoing-handler",
+    "wasi:http/types",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+];
+
 /// Defines every WASI 0.2 interface, `wasi:http` included, in `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
@@ -249,6 +285,47 @@ impl AsyncWrite for LineLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether the real linker defines an instance named `interface` (with a
+    /// version, matched as for any import), probed with a component that
+    /// imports the name as a function: the linker's lookup then says whether
+    /// it found an instance there or nothing at all.
+    fn defined(linker: &Linker<WasiState>, interface: &str) -> bool {
+        let text = format!(r#"(component (import "{interface}" (func)))"#);
+        let component =
+            wasmtime::component::Component::new(linker.engine(), wat::parse_str(text).unwrap())
+                .unwrap();
+        let error = linker.instantiate_pre(&component).err().unwrap();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("found instance") || text.contains("implementation is missing"),
+            "{text}"
+        );
+        text.contains("found instance")
+    }
+
+    #[test]
+    fn the_interface_list_is_what_the_linker_defines() {
+        let engine = wasmtime::Engine::default();
+        let mut linker = Linker::new(&engine);
+        add_to_linker(&mut linker).unwrap();
+        for interface in INTERFACES {
+            for version in ["0.2.0", "0.2.3", "0.2.12"] {
+                let name = format!("{interface}@{version}");
+                assert!(defined(&linker, &name), "{name} is listed but not defined");
+            }
+        }
+        for name in [
+            "wasi:keyvalue/store@0.2.0-draft",
+            "wasi:config/store@0.2.0-draft",
+            "wasi:http/incoming-handler@0.2.0",
+            "wasi:http/types@0.3.0-rc-2025-09-16",
+            "wasi:io/streams@0.3.0",
+            "fermyon:spin/variables@2.0.0",
+        ] {
+            assert!(!defined(&linker, name), "{name} is defined but not listed");
+        }
+    }
 
     fn log() -> LineLog {
         let who = Identity {

@@ -32,6 +32,7 @@
 
 mod compile;
 mod component;
+mod component_world;
 pub mod disk_cache;
 mod load;
 mod rust_source;

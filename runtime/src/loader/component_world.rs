@@ -1,0 +1,356 @@
+//! What a component imports and exports, read before it is compiled, and the
+//! refusals that follow from it, each saying what is wrong and what to do.
+//!
+//! Only the outer component's import and export sections are read: nested
+//! core modules and components (the code, nearly all of the bytes) are
+//! skipped unread, and nothing is validated. So a component wasmlet cannot
+//! serve is refused in about a millisecond, whatever its size, instead of
+//! after a compile of seconds, and a WASI 0.3 component is named as such
+//! instead of failing the compile on its async types. Whatever passes here
+//! still goes through the compile and the linker, which have the last word.
+
+use wasmparser::{BinaryReaderError, Chunk, Parser, Payload};
+
+use crate::host::WASI_INTERFACES;
+
+/// The interface a component handler exports, without its version.
+const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
+
+/// The WASI 0.3 handler interface.
+const P3_HANDLER: &str = "wasi:http/handler";
+
+/// What a component's outer sections name.
+#[derive(Debug, Default)]
+pub(super) struct World {
+    /// Import names with their versions (`wasi:io/streams@0.2.0`).
+    imports: Vec<String>,
+    /// Export names with their versions.
+    exports: Vec<String>,
+}
+
+impl World {
+    /// Reads the import and export names of the component in `wasm`; an
+    /// error is the parser's message, with the offset.
+    pub(super) fn read(wasm: &[u8]) -> Result<Self, String> {
+        let text = |e: BinaryReaderError| e.to_string();
+        let mut world = World::default();
+        let mut parser = Parser::new(0);
+        let mut rest = wasm;
+        loop {
+            let offset = wasm.len() - rest.len();
+            let Chunk::Parsed { consumed, payload } = parser.parse(rest, true).map_err(text)?
+            else {
+                // `eof` is true: the parser fails instead of asking for more.
+                return Err(format!("unexpected end of file (at offset {offset:#x})"));
+            };
+            rest = &rest[consumed..];
+            match payload {
+                Payload::ComponentImportSection(section) => {
+                    for import in section {
+                        let name = import.map_err(text)?.name.full_name();
+                        world.imports.push(name.into_owned());
+                    }
+                }
+                Payload::ComponentExportSection(section) => {
+                    for export in section {
+                        let name = export.map_err(text)?.name.full_name();
+                        world.exports.push(name.into_owned());
+                    }
+                }
+                // The outer parser moves past the nested binary; its bytes
+                // are skipped here unread.
+                Payload::ModuleSection {
+                    unchecked_range, ..
+                }
+                | Payload::ComponentSection {
+                    unchecked_range, ..
+                } => {
+                    let len = usize::try_from(unchecked_range.end - unchecked_range.start)
+                        .unwrap_or(usize::MAX);
+                    rest = rest.get(len..).ok_or_else(|| {
+                        format!(
+                            "a nested module or component runs past the end of the file \
+                             (at offset {:#x})",
+                            offset + consumed
+                        )
+                    })?;
+                }
+                Payload::End(_) => return Ok(world),
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether wasmlet can serve this component; if not, one sentence (to
+    /// follow the file name) saying what is wrong and what to do.
+    pub(super) fn check(&self) -> Result<(), String> {
+        if let Some(what) = self.wasi_0_3() {
+            return Err(format!(
+                "is a WASI 0.3 component ({what}); this wasmlet serves wasi:http 0.2 components \
+                 (exporting `{INCOMING_HANDLER}@0.2.x`) and core modules: build it for WASI 0.2 \
+                 instead (Rust: wstd 0.6 or spin-sdk 5; Python: componentize-py with a wasi:http \
+                 0.2 world)"
+            ));
+        }
+        let spin = self.imports_where(is_spin);
+        if !spin.is_empty() {
+            return Err(format!(
+                "imports Spin's own host API ({}), which only Spin provides: build it as a plain \
+                 wasi:http 0.2 component that imports WASI interfaces only",
+                quoted(&spin)
+            ));
+        }
+        let unknown = self.imports_where(|name| !is_provided(name));
+        if !unknown.is_empty() {
+            return Err(format!(
+                "imports {}, which wasmlet does not provide; a component may import only {}: \
+                 rebuild it without {}",
+                quoted(&unknown),
+                provided(),
+                if unknown.len() == 1 {
+                    "that import"
+                } else {
+                    "those imports"
+                }
+            ));
+        }
+        self.check_exports()
+    }
+
+    /// What makes this a WASI 0.3 component, if it is one: its handler
+    /// export, or else a WASI 0.3 import.
+    fn wasi_0_3(&self) -> Option<String> {
+        let p3_export = self
+            .exports
+            .iter()
+            .find(|name| versioned(name).is_some_and(|(i, v)| i == P3_HANDLER && is_0_3(v)));
+        if let Some(export) = p3_export {
+            return Some(format!("it exports `{export}`"));
+        }
+        self.imports
+            .iter()
+            .find(|name| versioned(name).is_some_and(|(i, v)| i.starts_with("wasi:") && is_0_3(v)))
+            .map(|import| format!("it imports `{import}`"))
+    }
+
+    fn imports_where(&self, pick: impl Fn(&str) -> bool) -> Vec<&str> {
+        self.imports
+            .iter()
+            .map(String::as_str)
+            .filter(|name| pick(name))
+            .collect()
+    }
+
+    /// A component handler must export `wasi:http/incoming-handler@0.2.x`;
+    /// if it does not, the message says what it exports instead.
+    fn check_exports(&self) -> Result<(), String> {
+        let serves = self.exports.iter().any(|name| {
+            versioned(name).is_some_and(|(i, v)| i == INCOMING_HANDLER && v.starts_with("0.2."))
+        });
+        if serves {
+            return Ok(());
+        }
+        let listed = if self.exports.is_empty() {
+            "nothing".to_owned()
+        } else {
+            let exports: Vec<&str> = self.exports.iter().map(String::as_str).collect();
+            quoted(&exports)
+        };
+        Err(format!(
+            "is a component that exports {listed}, but a component handler must export \
+             `{INCOMING_HANDLER}@0.2.x` (the wasi:http proxy world, as `wasmtime serve` runs it)"
+        ))
+    }
+}
+
+/// `name` split into interface and version, if it has a version.
+fn versioned(name: &str) -> Option<(&str, &str)> {
+    name.split_once('@')
+}
+
+fn is_0_3(version: &str) -> bool {
+    version.starts_with("0.3.")
+}
+
+/// Spin's own interfaces: `fermyon:spin/…` (Spin 2 and 3) and `spin:…`.
+fn is_spin(name: &str) -> bool {
+    name.starts_with("fermyon:spin/") || name.starts_with("spin:")
+}
+
+/// Whether the WASI linker defines `name`: a listed interface at any 0.2
+/// version, as wasmtime's linker matches versions.
+fn is_provided(name: &str) -> bool {
+    versioned(name).is_some_and(|(interface, version)| {
+        version.starts_with("0.2.") && WASI_INTERFACES.contains(&interface)
+    })
+}
+
+/// The interfaces a component may import, by package, for a message:
+/// `wasi:cli/{environment, exit}, wasi:clocks/{…}` (all at 0.2.x).
+pub(super) fn provided() -> String {
+    let mut packages: Vec<(&str, Vec<&str>)> = Vec::new();
+    for interface in WASI_INTERFACES {
+        let (package, name) = interface.split_once('/').unwrap_or((interface, ""));
+        match packages.last_mut() {
+            Some((last, names)) if *last == package => names.push(name),
+            _ => packages.push((package, vec![name])),
+        }
+    }
+    let listed: Vec<String> = packages
+        .iter()
+        .map(|(package, names)| format!("{package}/{{{}}}", names.join(", ")))
+        .collect();
+    format!("the WASI 0.2 interfaces {} (at 0.2.x)", listed.join(", "))
+}
+
+/// `names` in backquotes, comma-separated.
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world(imports: &[&str], exports: &[&str]) -> World {
+        let owned = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect();
+        World {
+            imports: owned(imports),
+            exports: owned(exports),
+        }
+    }
+
+    const HANDLER: &str = "wasi:http/incoming-handler@0.2.0";
+
+    #[test]
+    fn any_wasi_0_2_incoming_handler_is_accepted() {
+        for version in ["0.2.0", "0.2.6", "0.2.12"] {
+            let handler = format!("wasi:http/incoming-handler@{version}");
+            let world = world(
+                &["wasi:io/streams@0.2.0", "wasi:cli/environment@0.2.3"],
+                &["wasi:cli/run@0.2.0", &handler],
+            );
+            assert_eq!(world.check(), Ok(()), "{version}");
+        }
+    }
+
+    #[test]
+    fn a_component_without_the_handler_is_told_what_it_exports_and_what_is_expected() {
+        let error = world(&[], &["wasi:cli/run@0.2.0", "answer"])
+            .check()
+            .unwrap_err();
+        assert!(
+            error.contains("exports `wasi:cli/run@0.2.0`, `answer`"),
+            "{error}"
+        );
+        assert!(
+            error.contains("must export `wasi:http/incoming-handler@0.2.x`"),
+            "{error}"
+        );
+        let error = world(&[], &[]).check().unwrap_err();
+        assert!(error.contains("exports nothing"), "{error}");
+        let error = world(&[], &["wasi:http/incoming-handler@1.0.0"])
+            .check()
+            .unwrap_err();
+        assert!(error.contains("must export"), "{error}");
+    }
+
+    #[test]
+    fn a_wasi_0_3_component_is_named_as_such_by_its_export_or_its_imports() {
+        let error = world(&[], &["wasi:http/handler@0.3.0-rc-2025-09-16"])
+            .check()
+            .unwrap_err();
+        assert!(
+            error.starts_with(
+                "is a WASI 0.3 component (it exports `wasi:http/handler@0.3.0-rc-2025-09-16`)"
+            ),
+            "{error}"
+        );
+        let error = world(&["wasi:io/streams@0.3.0"], &["my:app/handler@0.3.0"])
+            .check()
+            .unwrap_err();
+        assert!(
+            error.starts_with("is a WASI 0.3 component (it imports `wasi:io/streams@0.3.0`)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn spin_imports_are_named_as_spin_s_host_api() {
+        let error = world(
+            &[
+                "wasi:io/streams@0.2.0",
+                "fermyon:spin/variables@2.0.0",
+                "spin:postgres/postgres@3.0.0",
+            ],
+            &[HANDLER],
+        )
+        .check()
+        .unwrap_err();
+        assert!(
+            error.starts_with(
+                "imports Spin's own host API (`fermyon:spin/variables@2.0.0`, \
+                 `spin:postgres/postgres@3.0.0`)"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_import_is_named_with_the_list_of_what_is_provided() {
+        let error = world(
+            &["wasi:keyvalue/store@0.2.0-draft", "wasi:io/poll@0.2.0"],
+            &[HANDLER],
+        )
+        .check()
+        .unwrap_err();
+        assert!(
+            error.starts_with(
+                "imports `wasi:keyvalue/store@0.2.0-draft`, which wasmlet does not provide"
+            ),
+            "{error}"
+        );
+        assert!(error.contains("wasi:io/{error, poll, streams}"), "{error}");
+        // An interface wasmlet has, at a version it does not.
+        let error = world(&["wasi:io/poll@1.0.0"], &[HANDLER])
+            .check()
+            .unwrap_err();
+        assert!(error.starts_with("imports `wasi:io/poll@1.0.0`"), "{error}");
+    }
+
+    #[test]
+    fn the_provided_list_names_every_interface_once() {
+        let listed = provided();
+        let count: usize = listed.matches(", ").count() + 1;
+        assert_eq!(count, WASI_INTERFACES.len(), "{listed}");
+        assert!(
+            listed.contains("wasi:http/{outgoing-handler, types}"),
+            "{listed}"
+        );
+    }
+
+    #[test]
+    fn the_names_are_read_from_the_outer_component_only() {
+        let wasm = wat::parse_str(
+            r#"(component
+                (import "wasi:io/poll@0.2.0" (instance))
+                (core module $m (func (export "f")))
+                (component $inner
+                    (import "inner:only/thing@1.0.0" (instance))
+                    (core module $n)
+                )
+                (instance $e)
+                (export "wasi:http/incoming-handler@0.2.6" (instance $e)))"#,
+        )
+        .unwrap();
+        let world = World::read(&wasm).unwrap();
+        assert_eq!(world.imports, ["wasi:io/poll@0.2.0"]);
+        assert_eq!(world.exports, ["wasi:http/incoming-handler@0.2.6"]);
+        let cut = &wasm[..wasm.len() - 40];
+        assert!(World::read(cut).is_err());
+    }
+}

@@ -1,0 +1,216 @@
+//! Components wasmlet cannot serve are refused before anything is compiled,
+//! each with one line naming the file, what is wrong and what to do: a WASI
+//! 0.3 component, one that imports Spin's own host API, one that imports an
+//! interface wasmlet does not provide (named, with the list of what it does
+//! provide), and one without the `wasi:http/incoming-handler` export. The
+//! request gets `500`; the log, the status page and the `--dev` page say why.
+//! A component of tens of MB is refused in milliseconds, without a compile.
+
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use serde_json::Value;
+use wasm_encoder::{
+    CodeSection, Component, ComponentImportSection, ComponentTypeRef, ComponentTypeSection,
+    Function, FunctionSection, InstanceType, Instruction, Module, ModuleSection, TypeSection,
+    ValType,
+};
+use wasmlet_tests::{TestServer, WebRoot, log_contains};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A WASI 0.3 component as toolchains build it: its types use `future`
+/// (which wasmtime 48 compiles only with an experimental feature) and it
+/// exports the 0.3 handler.
+const WASI_0_3: &str = r#"(component
+    (import "wasi:http/types@0.3.0-rc-2025-09-16" (instance
+        (export "fields" (type (sub resource)))))
+    (type $trailers (future u32))
+    (instance $handler)
+    (export "wasi:http/handler@0.3.0-rc-2025-09-16" (instance $handler)))"#;
+
+/// A wasi:http 0.2 component built against Spin's SDK host API.
+const SPIN: &str = r#"(component
+    (import "wasi:io/poll@0.2.0" (instance))
+    (import "fermyon:spin/variables@2.0.0" (instance
+        (export "get" (func (param "name" string) (result string)))))
+    (instance $handler)
+    (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#;
+
+/// A wasi:http 0.2 component that wants a key-value store from the host.
+const KEYVALUE: &str = r#"(component
+    (import "wasi:keyvalue/store@0.2.0-draft" (instance
+        (export "open" (func (param "identifier" string)))))
+    (instance $handler)
+    (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#;
+
+/// A component that serves no HTTP: it exports a function.
+const NO_HANDLER: &str = r#"(component
+    (core module $m (func (export "answer") (result i32) i32.const 42))
+    (core instance $i (instantiate $m))
+    (func (export "answer") (result u32) (canon lift (core func $i "answer"))))"#;
+
+const WASI_0_3_REFUSAL: &str = "p3.wat: is a WASI 0.3 component (it exports \
+    `wasi:http/handler@0.3.0-rc-2025-09-16`); this wasmlet serves wasi:http 0.2 components \
+    (exporting `wasi:http/incoming-handler@0.2.x`) and core modules: build it for WASI 0.2 \
+    instead (Rust: wstd 0.6 or spin-sdk 5; Python: componentize-py with a wasi:http 0.2 world)";
+
+const SPIN_REFUSAL: &str = "spin.wat: imports Spin's own host API \
+    (`fermyon:spin/variables@2.0.0`), which only Spin provides: build it as a plain wasi:http \
+    0.2 component that imports WASI interfaces only";
+
+const KEYVALUE_REFUSAL: &str = "kv.wat: imports `wasi:keyvalue/store@0.2.0-draft`, which \
+    wasmlet does not provide; a component may import only the WASI 0.2 interfaces \
+    wasi:cli/{environment, exit, stderr, stdin, stdout, terminal-input, terminal-output, \
+    terminal-stderr, terminal-stdin, terminal-stdout}, wasi:clocks/{monotonic-clock, \
+    wall-clock}, wasi:filesystem/{preopens, types}, wasi:http/{outgoing-handler, types}, \
+    wasi:io/{error, poll, streams}, wasi:random/{insecure, insecure-seed, random}, \
+    wasi:sockets/{instance-network, ip-name-lookup, network, tcp, tcp-create-socket, udp, \
+    udp-create-socket} (at 0.2.x): rebuild it without that import";
+
+const NO_HANDLER_REFUSAL: &str = "answer.wat: is a component that exports `answer`, but a \
+    component handler must export `wasi:http/incoming-handler@0.2.x` (the wasi:http proxy \
+    world, as `wasmtime serve` runs it)";
+
+/// Every refusal: the file, its text, the line it must be refused with.
+const REFUSED: [(&str, &str, &str); 4] = [
+    ("p3.wat", WASI_0_3, WASI_0_3_REFUSAL),
+    ("spin.wat", SPIN, SPIN_REFUSAL),
+    ("kv.wat", KEYVALUE, KEYVALUE_REFUSAL),
+    ("answer.wat", NO_HANDLER, NO_HANDLER_REFUSAL),
+];
+
+/// A web root with every refused component in it.
+fn refused_root() -> WebRoot {
+    REFUSED
+        .iter()
+        .fold(WebRoot::new(), |root, (file, text, _)| {
+            root.file(file, text)
+        })
+}
+
+/// The URL path of `file`.
+fn url(file: &str) -> String {
+    format!("/{}", file.trim_end_matches(".wat"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_unservable_component_gets_500_and_its_refusal_in_the_log_and_the_dev_page() {
+    let root = refused_root();
+    let dir = root.path().to_path_buf();
+    let server = TestServer::start_with(root, |c| c.dev = true).await;
+    for (file, _, refusal) in REFUSED {
+        let reply = server.get(&url(file)).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{file}");
+        // The log and the page name the file by its full path.
+        let line = format!("{}/{refusal}", dir.display());
+        let page = reply.text();
+        assert_eq!(
+            page,
+            format!("500 Internal Server Error\n\n{line}\n"),
+            "{file}"
+        );
+        let logged = format!("handler failed to load: {line}");
+        assert!(log_contains(&logged, DEADLINE).await, "{file}");
+    }
+    assert_eq!(
+        server.stats.compiles(),
+        0,
+        "a refused component was compiled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_each_refusal_as_the_handlers_last_error() {
+    let server = TestServer::start_with_admin(refused_root(), |_| {}).await;
+    for (file, _, _) in REFUSED {
+        let status = server.get(&url(file)).await.status;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{file}");
+    }
+    server.settled_metrics().await;
+    let reply = server.admin_get("/status.json").await;
+    let json: Value = serde_json::from_slice(&reply.body).unwrap();
+    for (file, _, refusal) in REFUSED {
+        let entry = json["handlers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["file"] == file)
+            .unwrap_or_else(|| panic!("{file} not in {json:#}"));
+        assert_eq!(entry["state"], "failed", "{json:#}");
+        assert_eq!(entry["last_error"], refusal, "{json:#}");
+    }
+}
+
+/// How many functions, and how many additions in each, in the large
+/// component's core module: about 40 MB of code.
+const FUNCTIONS: u32 = 20_000;
+const ADDITIONS: i32 = 280;
+
+/// A component wrapping a core module of about 40 MB of code (a compile of
+/// many seconds), which imports Spin's host API.
+fn large_spin_component() -> Vec<u8> {
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], [ValType::I32]);
+    module.section(&types);
+    let mut functions = FunctionSection::new();
+    for _ in 0..FUNCTIONS {
+        functions.function(0);
+    }
+    module.section(&functions);
+    let mut code = CodeSection::new();
+    for _ in 0..FUNCTIONS {
+        let mut body = Function::new([]);
+        for k in 0..ADDITIONS {
+            body.instruction(&Instruction::LocalGet(0));
+            body.instruction(&Instruction::I32Const(k * 1000));
+            body.instruction(&Instruction::I32Add);
+            body.instruction(&Instruction::LocalSet(0));
+        }
+        body.instruction(&Instruction::LocalGet(0));
+        body.instruction(&Instruction::End);
+        code.function(&body);
+    }
+    module.section(&code);
+
+    let mut component = Component::new();
+    let mut types = ComponentTypeSection::new();
+    types.ty().instance(&InstanceType::new());
+    component.section(&types);
+    let mut imports = ComponentImportSection::new();
+    imports.import(
+        "fermyon:spin/key-value@2.0.0",
+        ComponentTypeRef::Instance(0),
+    );
+    component.section(&imports);
+    component.section(&ModuleSection(&module));
+    component.finish()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_of_tens_of_megabytes_is_refused_in_milliseconds_without_a_compile() {
+    let wasm = large_spin_component();
+    assert!(wasm.len() > 30 << 20, "{} bytes", wasm.len());
+    let server = TestServer::start(WebRoot::new().bytes("big.wasm", &wasm)).await;
+
+    let started = Instant::now();
+    let reply = server.get("/big").await;
+    let took = started.elapsed();
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    eprintln!("{} bytes refused in {took:?}", wasm.len());
+    // Generous for a loaded debug build; a compile of this takes many seconds.
+    assert!(took < Duration::from_secs(2), "refused after {took:?}");
+    assert!(
+        log_contains(
+            "big.wasm: imports Spin's own host API (`fermyon:spin/key-value@2.0.0`)",
+            DEADLINE
+        )
+        .await
+    );
+    assert_eq!(
+        server.stats.compiles(),
+        0,
+        "the refused component was compiled"
+    );
+}
