@@ -328,6 +328,55 @@ fn check_fails_on_a_broken_wasmlet_toml_and_says_each_failure_once() {
 }
 
 #[test]
+fn check_refuses_a_wasi_0_3_component_and_a_spin_component_each_with_its_reason() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        root.path().join("p3.wat"),
+        r#"(component
+            (type $body (stream u8))
+            (instance $h)
+            (export "wasi:http/handler@0.3.0" (instance $h)))"#,
+    )
+    .unwrap();
+    std::fs::write(
+        root.path().join("spin.wat"),
+        r#"(component
+            (import "spin:postgres/postgres@3.0.0" (instance
+                (export "open" (func (param "address" string)))))
+            (instance $h)
+            (export "wasi:http/incoming-handler@0.2.3" (instance $h)))"#,
+    )
+    .unwrap();
+    let out = wasmlet()
+        .args(["check", root.path().to_str().unwrap(), "--no-disk-cache"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let dir = root.path().display();
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(
+        errors,
+        [
+            format!(
+                "error: {dir}/p3.wat: is a WASI 0.3 component (it exports \
+                 `wasi:http/handler@0.3.0`); this wasmlet serves wasi:http 0.2 components \
+                 (exporting `wasi:http/incoming-handler@0.2.x`) and core modules: build it for \
+                 WASI 0.2 instead (Rust: wstd 0.6 or spin-sdk 5; Python: componentize-py with a \
+                 wasi:http 0.2 world)"
+            ),
+            format!(
+                "error: {dir}/spin.wat: imports Spin's own host API \
+                 (`spin:postgres/postgres@3.0.0`), which only Spin provides: build it as a plain \
+                 wasi:http 0.2 component that imports WASI interfaces only"
+            ),
+        ],
+        "{text}"
+    );
+    assert!(text.contains("0 compiled"), "{text}");
+}
+
+#[test]
 fn check_warns_about_capability_imports_that_nothing_grants() {
     let root = tempfile::tempdir().unwrap();
     let uses_kv = r#"(module
