@@ -17,6 +17,8 @@
 //!    a file caught mid-copy from serving its prefix. A version that changes
 //!    meanwhile gives way to the newer one.
 //! 2. Compile (or the disk cache), on a blocking thread, at most one per core.
+//!    A component's imports and exports are read first, so one wasmlet cannot
+//!    serve is refused in milliseconds instead of after its compile.
 //! 3. Try: a core module is instantiated once, as a request would be (its
 //!    policy's timeout and memory limit, its start function and `init`); a
 //!    version that traps there, or runs past the timeout, is broken.
