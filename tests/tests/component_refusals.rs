@@ -95,7 +95,8 @@ fn url(file: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_unservable_component_gets_500_and_its_refusal_in_the_log_and_the_dev_page() {
+async fn each_unservable_component_gets_500_and_its_refusal_in_the_log_the_access_line_and_the_dev_page()
+ {
     let root = refused_root();
     let dir = root.path().to_path_buf();
     let server = TestServer::start_with(root, |c| c.dev = true).await;
@@ -112,6 +113,8 @@ async fn each_unservable_component_gets_500_and_its_refusal_in_the_log_and_the_d
         );
         let logged = format!("handler failed to load: {line}");
         assert!(log_contains(&logged, DEADLINE).await, "{file}");
+        let access = format!("outcome=\"load error\" error=\"{line}\"");
+        assert!(log_contains(&access, DEADLINE).await, "{file}");
     }
     assert_eq!(
         server.stats.compiles(),
