@@ -38,6 +38,12 @@ pub const MAX_FILE_OPERATIONS: usize = 64;
 /// miss instead of a read that exhausts memory.
 pub const MAX_CACHE_ENTRY_SIZE: u64 = 1 << 30;
 
+/// Default cap on the disk cache's compiled code, all entries together.
+/// Compiled code is a few times its module's size, so 1 GiB holds thousands
+/// of typical handlers (tens to hundreds of KiB each) and a few hundred big
+/// ones; past it the least recently used entries are evicted.
+pub const DEFAULT_CACHE_MAX_SIZE: u64 = 1 << 30;
+
 /// How old a disk-cache temporary file must be before a starting server
 /// removes it as left behind by a crash. Another server sharing the directory
 /// may be writing one right now; a write takes seconds and keeps the file's
@@ -291,6 +297,9 @@ pub struct Config {
     /// not compile again; `None` turns the disk cache off. Must be outside the
     /// web root: nothing precompiled is ever loaded from the web root.
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes of compiled code the disk cache keeps; past it the least
+    /// recently used entries are evicted.
+    pub cache_max_size: u64,
     /// Where embedded key-value stores keep their files
     /// (`<data-dir>/kv/<store>.sqlite` unless a store names a path); `None`
     /// leaves stores that need it unopenable. Must be outside the web root:
@@ -345,6 +354,7 @@ impl Config {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             dev: false,
             cache_dir: crate::loader::disk_cache::default_dir(),
+            cache_max_size: DEFAULT_CACHE_MAX_SIZE,
             data_dir: default_data_dir(),
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
             build_timeout: DEFAULT_BUILD_TIMEOUT,

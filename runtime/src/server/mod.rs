@@ -197,17 +197,16 @@ impl Server {
         let engine = Arc::new(WasmEngine::new(&config)?);
         tracing::debug!(allocator = ?engine.allocator(), "engine ready");
         let stats = Arc::new(Stats::default());
-        let disk_cache = config
-            .cache_dir
-            .as_ref()
-            .and_then(|dir| match DiskCache::open(dir) {
+        let disk_cache = config.cache_dir.as_ref().and_then(|dir| {
+            match DiskCache::open(dir, config.cache_max_size) {
                 Ok(cache) => Some(Arc::new(cache)),
                 Err(e) => {
                     // The cache only saves compile time; serving goes on without it.
                     tracing::warn!(error = %e, "the disk cache is off");
                     None
                 }
-            });
+            }
+        });
         // Again now that the cache directory exists: its real path is known
         // only after creation.
         config.check_outside_webroot()?;
@@ -220,7 +219,7 @@ impl Server {
         // Source handlers build below the disk cache, or in a directory of
         // this process's own that goes with it.
         let (rust_dir, rust_scratch) = match &config.cache_dir {
-            Some(dir) => (Some(dir.join("rust")), None),
+            Some(dir) => (Some(dir.join(crate::loader::disk_cache::BUILD_DIR)), None),
             None => match tempfile::Builder::new().prefix("wasmlet-rust").tempdir() {
                 Ok(scratch) => (Some(scratch.path().to_owned()), Some(scratch)),
                 Err(e) => {

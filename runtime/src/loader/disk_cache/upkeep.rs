@@ -1,0 +1,626 @@
+//! Keeping the cache directory small and clean: the listing behind `wasmlet
+//! cache ls`, eviction past the cap and of superseded entries, `prune` and
+//! `clear`, and the temporary files a crash leaves. Every removal is one
+//! `unlink` (or, for the build directory, a tree of them), safe while other
+//! servers use the directory (see "Concurrency" in the [parent module](super)).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::entry::{self, Header};
+use super::{
+    BUILD_DIR, CacheKey, DiskCache, ENTRY_EXTENSION, EngineDigest, TEMP_PREFIX, TEMP_SUFFIX,
+};
+use crate::config::STALE_CACHE_TEMP_AGE;
+use crate::regular_file;
+
+/// One entry file as the directory holds it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The entry's file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When a server last wrote it or loaded it (its modification time).
+    pub last_used: SystemTime,
+    /// What its header says, or why it cannot be read; `None` when not read.
+    header: Option<Result<Header, String>>,
+}
+
+impl Entry {
+    /// `module` or `component`, when the header could be read.
+    pub fn kind(&self) -> Option<&'static str> {
+        match self.header()?.kind {
+            1 => Some("module"),
+            2 => Some("component"),
+            _ => None,
+        }
+    }
+
+    /// The handler file it was compiled from, when recorded.
+    pub fn source(&self) -> Option<&Path> {
+        self.header()?.source.as_deref()
+    }
+
+    /// Why an engine with digest `engine` cannot use it, or `None` when it
+    /// can.
+    pub fn unusable(&self, engine: &EngineDigest) -> Option<String> {
+        match &self.header {
+            Some(Ok(header)) if header.key.engine == *engine => None,
+            Some(Ok(_)) => Some("written by another wasmtime or engine configuration".to_owned()),
+            Some(Err(why)) => Some(why.clone()),
+            None => Some("not read".to_owned()),
+        }
+    }
+
+    fn header(&self) -> Option<&Header> {
+        self.header.as_ref()?.as_ref().ok()
+    }
+
+    fn is_for(&self, key: &CacheKey) -> bool {
+        self.header().is_some_and(|h| h.key == *key)
+    }
+}
+
+/// How many entries (or build directories) and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// Entries or directories.
+    pub entries: usize,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl Removed {
+    fn add(&mut self, bytes: u64) {
+        self.entries += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// What [`DiskCache::prune`] removed, by reason, and what it kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Entries no wasmlet of this format can read (another format version,
+    /// a damaged header).
+    pub unreadable: Removed,
+    /// Entries for another wasmtime or engine configuration.
+    pub other_engine: Removed,
+    /// Older entries of a handler file that has a newer one.
+    pub superseded: Removed,
+    /// The least recently used entries past the cap.
+    pub over_cap: Removed,
+    /// Build directories no build reads again.
+    pub build: Removed,
+    /// The entries left.
+    pub kept: Removed,
+}
+
+/// Why [`DiskCache::clear`] removed nothing, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClearError {
+    /// The directory holds something wasmlet never writes there, so it may
+    /// not be a cache at all.
+    #[error(
+        "{} does not look like a wasmlet cache: it holds {}, which wasmlet never writes there; \
+         nothing was removed (check --cache-dir, or delete the directory yourself)",
+        dir.display(), found.display()
+    )]
+    NotACache {
+        /// The directory.
+        dir: PathBuf,
+        /// The first item that is not wasmlet's.
+        found: PathBuf,
+    },
+    /// A removal failed.
+    #[error("cannot remove {}: {source}", path.display())]
+    Io {
+        /// What could not be removed.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DiskCache {
+    /// Every entry file, oldest use first, each with its header read.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.scan(true)
+    }
+
+    /// The bytes below the build directory.
+    pub fn build_size(&self) -> u64 {
+        tree_size(&self.dir.join(BUILD_DIR))
+    }
+
+    /// Removes what no server of this wasmlet will load again: entries it
+    /// cannot read, entries for another wasmtime or engine configuration
+    /// than `engine`, entries superseded by a newer one from the same
+    /// handler file, finished and foreign build directories; then the least
+    /// recently used entries past the cap.
+    pub fn prune(&self, engine: &EngineDigest) -> PruneReport {
+        let mut report = PruneReport::default();
+        let mut newest: HashMap<PathBuf, SystemTime> = HashMap::new();
+        let mut kept = Vec::new();
+        for entry in self.scan(true) {
+            match entry.unusable(engine) {
+                None => {
+                    if let Some(source) = entry.source() {
+                        // Scanned oldest first: the last one seen is the newest.
+                        newest.insert(source.to_owned(), entry.last_used);
+                    }
+                    kept.push(entry);
+                }
+                Some(_) if !remove_entry(&entry.path) => kept.push(entry),
+                Some(_) if entry.header().is_some() => report.other_engine.add(entry.size),
+                Some(_) => report.unreadable.add(entry.size),
+            }
+        }
+        kept.retain(|entry| {
+            let superseded = entry
+                .source()
+                .is_some_and(|source| newest[source] > entry.last_used);
+            let removed = superseded && remove_entry(&entry.path);
+            if removed {
+                report.superseded.add(entry.size);
+            }
+            !removed
+        });
+        report.over_cap = self.trim(&mut kept, None);
+        for entry in &kept {
+            report.kept.add(entry.size);
+        }
+        for dir in
+            super::super::rust_source::orphans(&self.dir.join(BUILD_DIR), STALE_CACHE_TEMP_AGE)
+        {
+            let size = tree_size(&dir);
+            if std::fs::remove_dir_all(&dir).is_ok() {
+                report.build.add(size);
+            }
+        }
+        report
+    }
+
+    /// Removes every entry, temporary file and the build directory, and
+    /// nothing else: a directory holding anything wasmlet does not write
+    /// there is refused before anything is removed.
+    pub fn clear(&self) -> Result<Removed, ClearError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ClearError::Io { path, source }
+        };
+        let mut ours = Vec::new();
+        for item in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let item = item.map_err(io(&self.dir))?;
+            let name = item.file_name();
+            let name = name.to_str().unwrap_or_default();
+            // `DirEntry::file_type` does not follow symlinks, and wasmlet
+            // never makes one.
+            let kind = item.file_type().map_err(io(&item.path()))?;
+            let wasmlets = if kind.is_dir() {
+                name == BUILD_DIR
+            } else {
+                kind.is_file() && (is_entry_name(name) || is_temporary_name(name))
+            };
+            if !wasmlets {
+                return Err(ClearError::NotACache {
+                    dir: self.dir.clone(),
+                    found: item.file_name().into(),
+                });
+            }
+            ours.push((item.path(), kind.is_dir()));
+        }
+        let mut removed = Removed::default();
+        for (path, is_dir) in ours {
+            let size = tree_size(&path);
+            let result = if is_dir {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            match result {
+                Ok(()) => removed.add(size),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&path)(e)),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes the entries `written` (the entry just put, and its source)
+    /// supersedes, then the least recently used entries until the rest fit
+    /// the cap. Never the entry just written.
+    pub(super) fn evict(&self, written: Option<(&CacheKey, &Path)>) {
+        let mut entries = self.scan(written.is_some());
+        if let Some((key, source)) = written {
+            let written_at = entries.iter().find(|e| e.is_for(key)).map(|e| e.last_used);
+            let before = entries.len();
+            entries.retain(|e| {
+                let superseded = e.header().is_some_and(|h| {
+                    h.key.engine == key.engine
+                        && h.key != *key
+                        && h.source.as_deref() == Some(source)
+                }) && Some(e.last_used) <= written_at;
+                !(superseded && remove_entry(&e.path))
+            });
+            if entries.len() < before {
+                tracing::debug!(
+                    file = %source.display(),
+                    removed = before - entries.len(),
+                    "removed the compiled-code cache entries of the handler's older versions"
+                );
+            }
+        }
+        let evicted = self.trim(&mut entries, written.map(|(key, _)| self.entry_path(key)));
+        if evicted.entries > 0 {
+            tracing::info!(
+                dir = %self.dir.display(),
+                evicted = evicted.entries,
+                bytes = evicted.bytes,
+                max = self.max_size,
+                "evicted the least recently used compiled-code cache entries (--cache-max-size)"
+            );
+        }
+    }
+
+    /// Removes entries from `entries` (oldest use first), least recently
+    /// used first, until the rest take at most the cap; `keep` is never
+    /// removed.
+    fn trim(&self, entries: &mut Vec<Entry>, keep: Option<PathBuf>) -> Removed {
+        let mut total: u64 = entries.iter().map(|e| e.size).sum();
+        let mut evicted = Removed::default();
+        entries.retain(|e| {
+            if total <= self.max_size || Some(&e.path) == keep.as_ref() || !remove_entry(&e.path) {
+                return true;
+            }
+            total -= e.size;
+            evicted.add(e.size);
+            false
+        });
+        evicted
+    }
+
+    /// The entry files, oldest use first; with their headers when
+    /// `headers`. Anything else in the directory is left out.
+    fn scan(&self, headers: bool) -> Vec<Entry> {
+        let Ok(items) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<Entry> = items
+            .filter_map(Result::ok)
+            .filter(|item| item.file_name().to_str().is_some_and(is_entry_name))
+            .filter_map(|item| {
+                // Not followed: a symlink is never an entry `put` wrote.
+                let meta = item.metadata().ok()?;
+                let path = item.path();
+                Some(Entry {
+                    header: headers.then(|| entry::read_header(&path)),
+                    path,
+                    size: meta.len(),
+                    last_used: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                })
+            })
+            .collect();
+        entries.sort_by_key(|e| e.last_used);
+        entries
+    }
+}
+
+/// Whether `name` is an entry's: 64 lowercase hex digits and `.cwasm`.
+fn is_entry_name(name: &str) -> bool {
+    name.strip_suffix(ENTRY_EXTENSION)
+        .and_then(|stem| stem.strip_suffix('.'))
+        .is_some_and(|hex| {
+            hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+}
+
+/// Whether `name` is a temporary file's, as [`super::temp_file`] makes them.
+fn is_temporary_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
+
+/// Records a hit: the entry's modification time becomes now. A failure
+/// (a read-only cache, an entry another user owns) only costs its place in
+/// the eviction order.
+pub(super) fn mark_used(path: &Path) {
+    let marked = regular_file::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|(file, _)| {
+            file.set_modified(SystemTime::now())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = marked {
+        tracing::debug!(file = %path.display(), error = %e, "cannot mark a compiled-code cache entry as used");
+    }
+}
+
+/// Removes the entry file at `path`; whether it is gone (also when another
+/// server removed it first). Failures are logged.
+pub(super) fn remove_entry(path: &Path) -> bool {
+    match std::fs::remove_file(path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => {
+            tracing::warn!(
+                file = %path.display(),
+                error = %e,
+                "cannot remove a compiled-code cache entry"
+            );
+            false
+        }
+    }
+}
+
+/// The bytes of the regular files at and below `path`, symlinks not
+/// followed.
+fn tree_size(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return if meta.is_file() { meta.len() } else { 0 };
+    }
+    std::fs::read_dir(path)
+        .map(|items| {
+            items
+                .filter_map(Result::ok)
+                .map(|item| tree_size(&item.path()))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Removes the temporary files in `dir` untouched for longer than
+/// `older_than` (see "Leftover temporary files" in the parent module);
+/// returns how many.
+pub(super) fn remove_stale_temporaries(dir: &Path, older_than: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let is_temporary = entry.file_name().to_str().is_some_and(is_temporary_name);
+        // `DirEntry::metadata` does not follow symlinks: only a regular
+        // file this cache could have written is removed.
+        let stale = entry.metadata().is_ok_and(|meta| {
+            meta.is_file()
+                && meta
+                    .modified()
+                    .ok()
+                    .and_then(|at| now.duration_since(at).ok())
+                    .is_some_and(|age| age > older_than)
+        });
+        if !(is_temporary && stale) {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(
+                file = %entry.path().display(),
+                error = %e,
+                "cannot remove a temporary file left in the compiled-code cache"
+            ),
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            dir = %dir.display(),
+            removed,
+            "removed temporary files a crashed write left in the compiled-code cache"
+        );
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::{Engine, Module};
+
+    /// A cache and an engine to fill it with small, distinct modules.
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        cache: DiskCache,
+        engine: Engine,
+    }
+
+    impl Fixture {
+        fn new(max_size: u64) -> Self {
+            let tmp = tempfile::tempdir().unwrap();
+            let cache = DiskCache::open(tmp.path().join("cache"), max_size).unwrap();
+            Self {
+                _tmp: tmp,
+                cache,
+                engine: Engine::default(),
+            }
+        }
+
+        /// Puts the module answering `n`, compiled from `source`, and dates
+        /// its last use `age_s` seconds back; returns its entry's path.
+        fn put(&self, n: i32, source: &str, age_s: u64) -> PathBuf {
+            let wasm = wat::parse_str(format!(
+                r#"(module (func (export "n") (result i32) i32.const {n}))"#
+            ))
+            .unwrap();
+            let key = DiskCache::key(&self.engine, &wasm);
+            let module = Module::new(&self.engine, &wasm).unwrap();
+            self.cache.put(&key, &module, Path::new(source)).unwrap();
+            let path = self.cache.entry_path(&key);
+            age(&path, age_s);
+            path
+        }
+
+        fn size_of_one(&self) -> u64 {
+            let probe = Self::new(u64::MAX);
+            let path = probe.put(0, "/www/probe.wat", 0);
+            std::fs::metadata(path).unwrap().len()
+        }
+
+        fn digest(&self) -> EngineDigest {
+            DiskCache::engine_digest(&self.engine)
+        }
+    }
+
+    fn age(path: &Path, seconds: u64) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(seconds))
+            .unwrap();
+    }
+
+    fn total(cache: &DiskCache) -> u64 {
+        cache.entries().iter().map(|e| e.size).sum()
+    }
+
+    #[test]
+    fn a_put_past_the_cap_evicts_the_least_recently_used_entry_and_a_hit_counts_as_a_use() {
+        let one = Fixture::new(u64::MAX).size_of_one();
+        // Room for two entries (they differ by a byte or so), not three.
+        let f = Fixture::new(one * 5 / 2);
+        let a = f.put(1, "/www/a.wat", 300);
+        let b = f.put(2, "/www/b.wat", 200);
+        // `a` was written first, but a hit makes it the most recently used.
+        let wasm = wat::parse_str(r#"(module (func (export "n") (result i32) i32.const 1))"#);
+        let key = DiskCache::key(&f.engine, &wasm.unwrap());
+        assert!(f.cache.get::<Module>(&f.engine, &key).is_some());
+        let c = f.put(3, "/www/c.wat", 0);
+        assert!(a.exists(), "the entry just used was evicted");
+        assert!(!b.exists(), "the least recently used entry was kept");
+        assert!(c.exists(), "the entry just written was evicted");
+        assert!(total(&f.cache) <= f.cache.max_size());
+    }
+
+    #[test]
+    fn an_entry_larger_than_the_cap_is_not_written() {
+        let f = Fixture::new(100);
+        let wasm = wat::parse_str("(module)").unwrap();
+        let key = DiskCache::key(&f.engine, &wasm);
+        let module = Module::new(&f.engine, &wasm).unwrap();
+        let err = f.cache.put(&key, &module, Path::new("/www/big.wat"));
+        assert!(
+            matches!(
+                err,
+                Err(super::super::CacheError::TooLarge { max: 100, .. })
+            ),
+            "{err:?}"
+        );
+        assert!(f.cache.entries().is_empty());
+    }
+
+    #[test]
+    fn opening_evicts_down_to_a_smaller_cap() {
+        let f = Fixture::new(u64::MAX);
+        let old = f.put(1, "/www/a.wat", 300);
+        let new = f.put(2, "/www/b.wat", 0);
+        let size = std::fs::metadata(&new).unwrap().len();
+        let reopened = DiskCache::open(f.cache.dir(), size + 1).unwrap();
+        assert!(!old.exists() && new.exists());
+        assert_eq!(total(&reopened), size);
+    }
+
+    #[test]
+    fn a_put_removes_the_older_entries_of_the_same_handler_file_only() {
+        let f = Fixture::new(u64::MAX);
+        let v1 = f.put(1, "/www/a.wat", 300);
+        let v2 = f.put(2, "/www/a.wat", 200);
+        let other = f.put(3, "/www/b.wat", 100);
+        let v3 = f.put(4, "/www/a.wat", 0);
+        assert!(!v1.exists() && !v2.exists(), "older versions were kept");
+        assert!(other.exists() && v3.exists());
+    }
+
+    #[test]
+    fn prune_removes_unreadable_entries_and_those_of_another_engine() {
+        let f = Fixture::new(u64::MAX);
+        let unreadable = f.put(1, "/www/a.wat", 0);
+        let mut old = std::fs::read(&unreadable).unwrap();
+        // Format version 2, as an older wasmlet wrote.
+        old[8..12].copy_from_slice(&2u32.to_le_bytes());
+        std::fs::write(&unreadable, old).unwrap();
+        let foreign = f.put(2, "/www/b.wat", 0);
+        let mut other_engine = f.digest();
+        other_engine[0] ^= 1;
+        let report = f.cache.prune(&other_engine);
+        assert_eq!(report.unreadable.entries, 1, "{report:?}");
+        assert_eq!(report.other_engine.entries, 1, "{report:?}");
+        assert_eq!(report.kept, Removed::default());
+        assert!(!unreadable.exists() && !foreign.exists());
+    }
+
+    #[test]
+    fn prune_removes_superseded_entries_then_the_least_recently_used_past_the_cap() {
+        let f = Fixture::new(u64::MAX);
+        let one = f.size_of_one();
+        // An older version of `b` that `put` never saw: another server wrote
+        // it, or it came back from a revert.
+        let elsewhere = Fixture::new(u64::MAX);
+        let written = elsewhere.put(2, "/www/b.wat", 0);
+        let newer_b = f.put(3, "/www/b.wat", 100);
+        let superseded = f.cache.dir().join(written.file_name().unwrap());
+        std::fs::copy(&written, &superseded).unwrap();
+        age(&superseded, 400);
+        let lru = f.put(4, "/www/c.wat", 300);
+        let kept = f.put(5, "/www/d.wat", 0);
+        let cache = DiskCache::existing(f.cache.dir(), one * 5 / 2).unwrap();
+        let report = cache.prune(&f.digest());
+        assert_eq!(report.superseded.entries, 1, "{report:?}");
+        assert_eq!(report.over_cap.entries, 1, "{report:?}");
+        assert_eq!(report.kept.entries, 2, "{report:?}");
+        assert!(!superseded.exists() && !lru.exists());
+        assert!(newer_b.exists() && kept.exists());
+    }
+
+    #[test]
+    fn clear_removes_entries_temporaries_and_builds_and_refuses_a_directory_with_anything_else() {
+        let f = Fixture::new(u64::MAX);
+        let entry = f.put(1, "/www/a.wat", 0);
+        let dir = f.cache.dir().to_owned();
+        std::fs::write(dir.join(".abc123.tmp"), "partial").unwrap();
+        std::fs::create_dir_all(dir.join(BUILD_DIR).join("out")).unwrap();
+        std::fs::write(dir.join(BUILD_DIR).join("out/x.wasm"), "built").unwrap();
+        std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+        let err = f.cache.clear().unwrap_err();
+        assert!(
+            matches!(&err, ClearError::NotACache { found, .. } if found == Path::new("notes.txt")),
+            "{err}"
+        );
+        assert!(
+            entry.exists() && dir.join(BUILD_DIR).exists(),
+            "removed before refusing"
+        );
+        std::fs::remove_file(dir.join("notes.txt")).unwrap();
+        let removed = f.cache.clear().unwrap();
+        assert_eq!(removed.entries, 3);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn only_built_and_idle_crates_and_other_sdk_versions_are_orphans() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let key = "0123456789abcdef".repeat(4);
+        for sub in [
+            "sdk-0.0.1",
+            "crates/h0123456789abcdef",
+            "crates/hfedcba9876543210",
+            "out",
+        ] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::create_dir_all(dir.join(format!("sdk-{}", env!("CARGO_PKG_VERSION")))).unwrap();
+        std::fs::write(dir.join("out").join(format!("{key}.wasm")), "").unwrap();
+        let orphans = |age| crate::loader::rust_source::orphans(dir, age);
+        // Just built: another server's build may still be finishing.
+        assert_eq!(orphans(Duration::from_secs(600)), [dir.join("sdk-0.0.1")]);
+        let mut found = orphans(Duration::ZERO);
+        found.sort();
+        assert_eq!(
+            found,
+            [dir.join("crates/h0123456789abcdef"), dir.join("sdk-0.0.1")]
+        );
+    }
+}
