@@ -7,6 +7,16 @@ use std::time::Duration;
 use crate::error::ConfigError;
 use crate::watcher::WatchMode;
 
+/// Default listening address: loopback only, so a first `wasmlet serve` is
+/// not reachable from other machines until asked.
+pub const DEFAULT_LISTEN: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080),
+);
+
+/// Default interval of `--watch poll` scans: the watcher's own fallback
+/// when file system events are unavailable.
+pub const DEFAULT_POLL_INTERVAL: Duration = crate::watcher::FALLBACK_POLL_INTERVAL;
+
 /// Default wall-clock budget for one request, from accept to the guest's
 /// return. Generous enough for a handler that waits on slow upstreams, short
 /// enough that a stuck guest frees its instance within a minute.
@@ -300,6 +310,10 @@ pub struct Config {
     /// Most bytes of compiled code the disk cache keeps; past it the least
     /// recently used entries are evicted.
     pub cache_max_size: u64,
+    /// The cache directory was chosen on purpose (`--cache-dir`): one that
+    /// cannot be used stops the start, where the default one only turns the
+    /// disk cache off with a warning.
+    pub require_cache: bool,
     /// Where embedded key-value stores keep their files
     /// (`<data-dir>/kv/<store>.sqlite` unless a store names a path); `None`
     /// leaves stores that need it unopenable. Must be outside the web root:
@@ -355,6 +369,7 @@ impl Config {
             dev: false,
             cache_dir: crate::loader::disk_cache::default_dir(),
             cache_max_size: DEFAULT_CACHE_MAX_SIZE,
+            require_cache: false,
             data_dir: default_data_dir(),
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
             build_timeout: DEFAULT_BUILD_TIMEOUT,

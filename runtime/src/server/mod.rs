@@ -197,16 +197,28 @@ impl Server {
         let engine = Arc::new(WasmEngine::new(&config)?);
         tracing::debug!(allocator = ?engine.allocator(), "engine ready");
         let stats = Arc::new(Stats::default());
-        let disk_cache = config.cache_dir.as_ref().and_then(|dir| {
-            match DiskCache::open(dir, config.cache_max_size) {
-                Ok(cache) => Some(Arc::new(cache)),
-                Err(e) => {
-                    // The cache only saves compile time; serving goes on without it.
-                    tracing::warn!(error = %e, "the disk cache is off");
-                    None
-                }
+        let disk_cache = match config
+            .cache_dir
+            .as_ref()
+            .map(|dir| DiskCache::open(dir, config.cache_max_size))
+        {
+            Some(Ok(cache)) => Some(Arc::new(cache)),
+            Some(Err(e)) if config.require_cache => {
+                return Err(ConfigError::Invalid {
+                    setting: "cache-dir",
+                    reason: format!(
+                        "{e}; give a directory you can create and write to, or \
+                         --no-disk-cache to serve without one"
+                    ),
+                });
             }
-        });
+            Some(Err(e)) => {
+                // The cache only saves compile time; serving goes on without it.
+                tracing::warn!(error = %e, "the disk cache is off");
+                None
+            }
+            None => None,
+        };
         // Again now that the cache directory exists: its real path is known
         // only after creation.
         config.check_outside_webroot()?;

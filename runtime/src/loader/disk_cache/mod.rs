@@ -234,7 +234,11 @@ impl DiskCache {
             .recursive(true)
             .mode(0o700)
             .create(&dir)
-            .map_err(dir_error)?;
+            .map_err(|e| match std::fs::metadata(&dir) {
+                // `mkdir` says only "File exists".
+                Ok(meta) if !meta.is_dir() => dir_error(std::io::ErrorKind::NotADirectory.into()),
+                _ => dir_error(e),
+            })?;
         let mode = std::fs::metadata(&dir)
             .map_err(dir_error)?
             .permissions()
