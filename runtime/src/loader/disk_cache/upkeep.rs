@@ -5,8 +5,10 @@
 //! servers use the directory (see "Concurrency" in the [parent module](super)).
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::PoisonError;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::entry::{self, Header};
 use super::{
@@ -14,6 +16,69 @@ use super::{
 };
 use crate::config::STALE_CACHE_TEMP_AGE;
 use crate::regular_file;
+
+/// How long a server's view of the directory counts as current: within it
+/// a `put` that stays under the cap trusts the view (its own writes added)
+/// instead of scanning again. Other servers sharing the directory trim it
+/// after their own writes, so the cap holds but for what they wrote in the
+/// last second.
+const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What a server knows of its cache directory between scans, so that a
+/// `put` reads no header twice and usually scans nothing.
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    /// Each entry file (by path) this server has seen or written.
+    entries: HashMap<OsString, Known>,
+    /// Their bytes: at the last scan, plus this server's writes since.
+    total: u64,
+    /// When the directory was last scanned, if ever.
+    scanned: Option<Instant>,
+}
+
+/// One entry as the index remembers it.
+#[derive(Debug)]
+struct Known {
+    size: u64,
+    /// The engine digest and source from its header; `None` if unreadable.
+    header: Option<(EngineDigest, Option<PathBuf>)>,
+}
+
+impl Index {
+    /// Removes the entries that `written` supersedes: the others from the
+    /// same handler file and engine. Only a revert of the file could use
+    /// them again, and the entry just written is newer than any of them.
+    fn supersede(&mut self, written: &OsString) {
+        let Some(Some((engine, Some(source)))) = self.entries.get(written).map(|k| &k.header)
+        else {
+            return;
+        };
+        let (engine, source) = (*engine, source.clone());
+        let older: Vec<OsString> = self
+            .entries
+            .iter()
+            .filter(|(name, known)| {
+                *name != written
+                    && known.header.as_ref().is_some_and(|(e, s)| {
+                        *e == engine && s.as_deref() == Some(source.as_path())
+                    })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in older {
+            if remove_entry(Path::new(&name))
+                && let Some(known) = self.entries.remove(&name)
+            {
+                self.total -= known.size;
+                tracing::debug!(
+                    file = %source.display(),
+                    entry = %Path::new(&name).display(),
+                    "removed the compiled-code cache entry of an older version of the handler"
+                );
+            }
+        }
+    }
+}
 
 /// One entry file as the directory holds it.
 #[derive(Debug, Clone)]
@@ -56,10 +121,6 @@ impl Entry {
 
     fn header(&self) -> Option<&Header> {
         self.header.as_ref()?.as_ref().ok()
-    }
-
-    fn is_for(&self, key: &CacheKey) -> bool {
-        self.header().is_some_and(|h| h.key == *key)
     }
 }
 
@@ -229,31 +290,60 @@ impl DiskCache {
         Ok(removed)
     }
 
-    /// Removes the entries `written` (the entry just put, and its source)
-    /// supersedes, then the least recently used entries until the rest fit
-    /// the cap. Never the entry just written.
-    pub(super) fn evict(&self, written: Option<(&CacheKey, &Path)>) {
-        let mut entries = self.scan(written.is_some());
-        if let Some((key, source)) = written {
-            let written_at = entries.iter().find(|e| e.is_for(key)).map(|e| e.last_used);
-            let before = entries.len();
-            entries.retain(|e| {
-                let superseded = e.header().is_some_and(|h| {
-                    h.key.engine == key.engine
-                        && h.key != *key
-                        && h.source.as_deref() == Some(source)
-                }) && Some(e.last_used) <= written_at;
-                !(superseded && remove_entry(&e.path))
-            });
-            if entries.len() < before {
-                tracing::debug!(
-                    file = %source.display(),
-                    removed = before - entries.len(),
-                    "removed the compiled-code cache entries of the handler's older versions"
-                );
+    /// Removes the entries the one just `written` (its key, source and
+    /// size) supersedes, then the least recently used entries until the
+    /// rest fit the cap; never the entry just written. The directory is
+    /// scanned again only when [`RESCAN_INTERVAL`] has passed since the last
+    /// scan or this process's writes since then may have passed the cap: a
+    /// scan reads every entry's metadata, too much to do for each of a
+    /// thousand compiles in a row.
+    pub(super) fn evict(&self, written: Option<(&CacheKey, &Path, u64)>) {
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        let written = written.map(|(key, source, size)| {
+            let name = self.entry_path(key).into_os_string();
+            let known = Known {
+                size,
+                header: Some((key.engine, Some(source.to_owned()))),
+            };
+            index.total += size;
+            if let Some(old) = index.entries.insert(name.clone(), known) {
+                index.total -= old.size;
             }
+            index.supersede(&name);
+            name
+        });
+        let fresh = index
+            .scanned
+            .is_some_and(|at| at.elapsed() < RESCAN_INTERVAL);
+        if written.is_some() && fresh && index.total <= self.max_size {
+            return;
         }
-        let evicted = self.trim(&mut entries, written.map(|(key, _)| self.entry_path(key)));
+        let mut entries = self.scan(false);
+        index.entries = entries
+            .iter()
+            .map(|entry| {
+                let name = entry.path.clone().into_os_string();
+                let header = match index.entries.remove(&name) {
+                    Some(known) => known.header,
+                    None => entry::read_header(&entry.path)
+                        .ok()
+                        .map(|h| (h.key.engine, h.source)),
+                };
+                let size = entry.size;
+                (name, Known { size, header })
+            })
+            .collect();
+        if let Some(name) = &written {
+            // Older versions another server wrote since the last scan.
+            index.supersede(name);
+            entries.retain(|e| index.entries.contains_key(e.path.as_os_str()));
+        }
+        let evicted = self.trim(&mut entries, written.map(PathBuf::from));
+        index
+            .entries
+            .retain(|name, _| entries.iter().any(|e| e.path.as_os_str() == name));
+        index.total = entries.iter().map(|e| e.size).sum();
+        index.scanned = Some(Instant::now());
         if evicted.entries > 0 {
             tracing::info!(
                 dir = %self.dir.display(),
