@@ -118,6 +118,7 @@
 //! tell a live writer on another machine from a dead one, and a lock file
 //! would itself be left behind by a crash.
 
+mod clean;
 mod entry;
 mod key;
 mod upkeep;
@@ -133,10 +134,11 @@ use wasmtime::Engine;
 
 use crate::config::{MAX_CACHE_ENTRY_SIZE, STALE_CACHE_TEMP_AGE};
 use crate::regular_file::{self, OpenError};
+pub use clean::{ClearError, PruneReport, Removed};
 pub use entry::Artifact;
 use entry::load;
 pub use key::{CacheKey, EngineDigest};
-pub use upkeep::{ClearError, Entry, PruneReport, Removed};
+pub use upkeep::Entry;
 
 /// Entry files end in this; temporary files do not, so a reader never opens
 /// one.
