@@ -424,6 +424,56 @@ mod tests {
     }
 
     #[test]
+    fn two_servers_writing_and_evicting_in_one_directory_leave_only_whole_entries_under_the_cap() {
+        let one = Fixture::new(u64::MAX).size_of_one();
+        let f = Fixture::new(one * 4);
+        let other = DiskCache::open(f.cache.dir(), one * 4).unwrap();
+        std::thread::scope(|scope| {
+            for (cache, base) in [(&f.cache, 0), (&other, 1000)] {
+                let engine = &f.engine;
+                scope.spawn(move || {
+                    for n in base..base + 40 {
+                        let wasm = wat::parse_str(format!(
+                            r#"(module (func (export "n") (result i32) i32.const {n}))"#
+                        ))
+                        .unwrap();
+                        let key = DiskCache::key(engine, &wasm);
+                        let module = Module::new(engine, &wasm).unwrap();
+                        let source = format!("/www/h{n}.wat");
+                        cache.put(&key, &module, Path::new(&source)).unwrap();
+                        // Another server's eviction may have removed it
+                        // already; what is there must load.
+                        let _ = cache.get::<Module>(engine, &key);
+                    }
+                });
+            }
+        });
+        let left = f.cache.entries();
+        assert!(!left.is_empty());
+        assert!(
+            total(&f.cache) <= one * 4 + one,
+            "{} bytes",
+            total(&f.cache)
+        );
+        for entry in &left {
+            assert_eq!(
+                entry.unusable(&f.digest()),
+                None,
+                "{}",
+                entry.path.display()
+            );
+            let bytes = std::fs::read(&entry.path).unwrap();
+            let header = entry::read_header(&entry.path).unwrap();
+            assert!(entry::verify(header.kind, "a core module", &header.key, &bytes).is_ok());
+        }
+        let temporaries = std::fs::read_dir(f.cache.dir())
+            .unwrap()
+            .filter(|e| is_temporary_name(e.as_ref().unwrap().file_name().to_str().unwrap()))
+            .count();
+        assert_eq!(temporaries, 0);
+    }
+
+    #[test]
     fn opening_evicts_down_to_a_smaller_cap() {
         let f = Fixture::new(u64::MAX);
         let old = f.put(1, "/www/a.wat", 300);
