@@ -1063,3 +1063,14 @@ fn cache_commands_on_a_missing_directory_say_there_is_no_cache_yet() {
         assert!(!dir.exists(), "{command} created the directory");
     }
 }
+
+#[test]
+fn tls_reload_interval_without_a_certificate_is_a_usage_error() {
+    let out = wasmlet()
+        .args(["serve", ".", "--tls-reload-interval", "5s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tls-cert"), "{err}");
+}

@@ -232,11 +232,23 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) redirect_http: Option<SocketAddr>,
 
-    /// How often the --tls-cert and --tls-key files are checked for a
-    /// renewal. A new pair serves new connections; a bad one is refused
-    /// and logged, and the old one keeps serving.
-    #[arg(long, default_value_t = Human(config::DEFAULT_TLS_RELOAD_INTERVAL), value_name = "DURATION", env = "WASMLET_TLS_RELOAD_INTERVAL", help_heading = "Listening")]
-    tls_reload_interval: Human,
+    // The help is built, not written, to show the default without
+    // `default_value_t`: clap would then count the flag as always given and
+    // stop requiring --tls-cert with it.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        requires = "tls_cert",
+        env = "WASMLET_TLS_RELOAD_INTERVAL",
+        help_heading = "Listening",
+        help = format!(
+            "How often the --tls-cert and --tls-key files are checked for a renewal. A new \
+             pair serves new connections; a bad one is refused and logged, and the old one \
+             keeps serving (default: {})",
+            Human(config::DEFAULT_TLS_RELOAD_INTERVAL)
+        )
+    )]
+    tls_reload_interval: Option<Human>,
 
     /// How often --watch poll scans the web root.
     #[arg(long, default_value_t = Human(config::DEFAULT_POLL_INTERVAL), value_name = "DURATION", env = "WASMLET_POLL_INTERVAL", help_heading = "Watching")]
@@ -321,13 +333,37 @@ impl ServeArgs {
                 .tls_cert
                 .clone()
                 .zip(self.tls_key.clone())
-                .map(|(cert, key)| TlsConfig {
-                    reload_interval: self.tls_reload_interval.0,
-                    ..TlsConfig::new(cert, key)
+                .map(|(cert, key)| {
+                    let tls = TlsConfig::new(cert, key);
+                    TlsConfig {
+                        reload_interval: self
+                            .tls_reload_interval
+                            .map_or(tls.reload_interval, |d| d.0),
+                        ..tls
+                    }
                 }),
             ..Config::new(&self.webroot)
         };
         self.cache.apply(&mut config);
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+
+    #[test]
+    fn serve_without_flags_gives_exactly_the_library_defaults() {
+        let Command::Serve(args) = Cli::try_parse_from(["wasmlet", "serve"]).unwrap().command
+        else {
+            panic!("not serve");
+        };
+        let from_flags = args.config();
+        let defaults = wasmlet::Config::new(".");
+        assert_eq!(format!("{from_flags:?}"), format!("{defaults:?}"));
+        assert_eq!(args.listen, wasmlet::config::DEFAULT_LISTEN);
     }
 }
