@@ -430,6 +430,12 @@ impl Config {
             });
         }
         self.check_outside_webroot()?;
+        if self.cache_max_size == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "cache-max-size",
+                reason: "must be more than 0; --no-disk-cache turns the disk cache off".to_owned(),
+            });
+        }
         if let Some(path) = &self.status_path
             && (!path.starts_with('/') || path.len() < 2)
         {

@@ -1074,3 +1074,14 @@ fn tls_reload_interval_without_a_certificate_is_a_usage_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--tls-cert"), "{err}");
 }
+
+#[test]
+fn a_zero_cache_max_size_is_refused_pointing_to_no_disk_cache() {
+    let root = tempfile::tempdir().unwrap();
+    let err = refused_start(root.path(), &["--cache-max-size".as_ref(), "0".as_ref()]);
+    assert_eq!(
+        err.trim_end(),
+        "error: invalid --cache-max-size: must be more than 0; --no-disk-cache turns the disk \
+         cache off"
+    );
+}
