@@ -11,7 +11,8 @@ use std::path::Path;
 
 use http::StatusCode;
 
-use crate::error::{LoadError, Outcome};
+use crate::error::LoadError;
+use crate::outcome::Outcome;
 
 /// Largest handler source read for an excerpt: a `.wat` file past this is
 /// shown without one.
