@@ -69,7 +69,7 @@ use crate::router::{CONFIG_FILE, HANDLER_EXTENSIONS};
 
 /// How often the watcher polls when [`WatchMode::Events`] was asked for but
 /// the native watcher could not start.
-pub const FALLBACK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub const FALLBACK_POLL_INTERVAL: Duration = crate::config::DEFAULT_POLL_INTERVAL;
 
 /// Shorter polling intervals are raised to this: a zero interval would spin
 /// a core rescanning the tree.

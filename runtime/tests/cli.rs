@@ -924,3 +924,213 @@ fn a_cache_data_or_store_path_reaching_the_web_root_through_a_missing_directory_
     );
     assert!(!missing.exists(), "it created {}", missing.display());
 }
+
+#[test]
+fn an_explicit_cache_dir_that_cannot_be_used_stops_the_start_with_one_line_naming_the_flag() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let file = outside.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    for (dir, why) in [
+        (
+            std::path::PathBuf::from("/proc/wasmlet-cache"),
+            "No such file or directory",
+        ),
+        (file, "not a directory"),
+    ] {
+        let err = refused_start(root.path(), &["--cache-dir".as_ref(), dir.as_os_str()]);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "error: invalid --cache-dir: cannot use {} as the compiled-code cache directory: {why}",
+                dir.display()
+            )) && lines[0].ends_with("or --no-disk-cache to serve without one"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn an_unusable_default_cache_dir_only_turns_the_disk_cache_off() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = wasmlet();
+    command
+        .args(["serve", root.path().to_str().unwrap()])
+        .args(["--listen", &port.to_string()])
+        .env("XDG_CACHE_HOME", "/proc");
+    listens_on_loopback(command, port);
+}
+
+/// A web root with three handlers whose compiled code differs, and a cache
+/// directory (not created yet) outside it.
+fn compiled_web_root() -> (tempfile::TempDir, tempfile::TempDir, std::path::PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    for (name, n) in [("a", 1), ("b", 2), ("c", 3)] {
+        let handler = format!(
+            r#"(module (memory (export "memory") 1) (func (export "handle"))
+                (func (export "n") (result i32) i32.const {n}))"#
+        );
+        std::fs::write(root.path().join(format!("{name}.wat")), handler).unwrap();
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().join("cache");
+    let out = wasmlet()
+        .args(["compile", root.path().to_str().unwrap()])
+        .arg("--cache-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (root, cache, dir)
+}
+
+/// Runs `wasmlet cache ARGS… --cache-dir DIR`: exit code, stdout, stderr.
+fn cache_command(args: &[&str], dir: &std::path::Path) -> (i32, String, String) {
+    let out = wasmlet()
+        .arg("cache")
+        .args(args)
+        .arg("--cache-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The entry files in `dir`.
+fn entry_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|ext| ext == "cwasm"))
+        .collect()
+}
+
+#[test]
+fn cache_ls_lists_each_entry_with_its_size_last_use_and_source_and_a_total() {
+    let (root, _cache, dir) = compiled_web_root();
+    let (code, out, err) = cache_command(&["ls"], &dir);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(
+        lines[0].contains("SIZE") && lines[0].contains("SOURCE"),
+        "{out}"
+    );
+    let root = root.path().canonicalize().unwrap();
+    for name in ["a", "b", "c"] {
+        let source = root.join(format!("{name}.wat"));
+        assert!(
+            lines[1..4].iter().any(|line| line.contains("KiB")
+                && line.contains(" module ")
+                && line.ends_with(&*source.to_string_lossy())),
+            "no line for {}:\n{out}",
+            source.display()
+        );
+    }
+    assert!(
+        lines[4].starts_with("3 entries, ") && lines[4].contains("of the 1GiB cap"),
+        "{out}"
+    );
+}
+
+#[test]
+fn cache_prune_removes_unreadable_entries_and_the_least_recently_used_past_the_cap() {
+    let (_root, _cache, dir) = compiled_web_root();
+    let mut entries = entry_files(&dir);
+    entries.sort();
+    // An entry in an older format, as a previous wasmlet wrote it.
+    let mut old = std::fs::read(&entries[0]).unwrap();
+    old[8..12].copy_from_slice(&2u32.to_le_bytes());
+    std::fs::write(&entries[0], old).unwrap();
+    let largest = entries
+        .iter()
+        .map(|e| std::fs::metadata(e).unwrap().len())
+        .max()
+        .unwrap();
+    let cap = (largest + 1).to_string();
+    let (code, out, err) = cache_command(&["prune", "--max-size", &cap], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("pruned {}: removed 2 entries (", dir.display()))
+            && out.contains(
+                ": 1 unreadable, 0 for another wasmtime or engine, 0 superseded, 1 past the"
+            )
+            && out.contains("kept 1 entry ("),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert_eq!(entry_files(&dir).len(), 1);
+}
+
+#[test]
+fn cache_clear_removes_a_wasmlet_cache_and_refuses_a_directory_holding_anything_else() {
+    let (_root, _cache, dir) = compiled_web_root();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let (code, out, err) = cache_command(&["clear"], &dir);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: {} does not look like a wasmlet cache: it holds notes.txt, which wasmlet \
+             never writes there; nothing was removed (check --cache-dir, or delete the \
+             directory yourself)",
+            dir.display()
+        )
+    );
+    assert_eq!(entry_files(&dir).len(), 3, "something was removed");
+    std::fs::remove_file(dir.join("notes.txt")).unwrap();
+    let (code, out, err) = cache_command(&["clear"], &dir);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!(
+            "cleared {}: removed 3 files and directories (",
+            dir.display()
+        )),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+}
+
+#[test]
+fn cache_commands_on_a_missing_directory_say_there_is_no_cache_yet() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("none");
+    for command in ["ls", "prune", "clear"] {
+        let (code, out, err) = cache_command(&[command], &dir);
+        assert_eq!(code, 0, "{command}: {err}");
+        assert_eq!(
+            out,
+            format!("no compiled-code cache at {} yet\n", dir.display()),
+            "{command}"
+        );
+        assert!(!dir.exists(), "{command} created the directory");
+    }
+}
+
+#[test]
+fn tls_reload_interval_without_a_certificate_is_a_usage_error() {
+    let out = wasmlet()
+        .args(["serve", ".", "--tls-reload-interval", "5s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tls-cert"), "{err}");
+}
+
+#[test]
+fn a_zero_cache_max_size_is_refused_pointing_to_no_disk_cache() {
+    let root = tempfile::tempdir().unwrap();
+    let err = refused_start(root.path(), &["--cache-max-size".as_ref(), "0".as_ref()]);
+    assert_eq!(
+        err.trim_end(),
+        "error: invalid --cache-max-size: must be more than 0; --no-disk-cache turns the disk \
+         cache off"
+    );
+}

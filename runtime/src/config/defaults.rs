@@ -40,6 +40,12 @@ pub const MAX_FILE_OPERATIONS: usize = 64;
 /// miss instead of a read that exhausts memory.
 pub const MAX_CACHE_ENTRY_SIZE: u64 = 1 << 30;
 
+/// Default cap on the disk cache's compiled code, all entries together.
+/// Compiled code is a few times its module's size, so 1 GiB holds thousands
+/// of typical handlers (tens to hundreds of KiB each) and a few hundred big
+/// ones; past it the least recently used entries are evicted.
+pub const DEFAULT_CACHE_MAX_SIZE: u64 = 1 << 30;
+
 /// How old a disk-cache temporary file must be before a starting server
 /// removes it as left behind by a crash. Another server sharing the directory
 /// may be writing one right now; a write takes seconds and keeps the file's
@@ -228,6 +234,17 @@ pub fn default_data_dir() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .map(|d| d.join("wasmlet"))
 }
+
+/// Default listening address: loopback only, so a first `wasmlet serve` is
+/// not reachable from other machines until asked.
+pub const DEFAULT_LISTEN: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080),
+);
+
+/// Default interval of `--watch poll` scans, and the watcher's own polling
+/// interval when file system events are unavailable: a second is as soon as
+/// a person saving a file looks for the change.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

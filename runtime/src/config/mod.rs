@@ -129,6 +129,13 @@ pub struct Config {
     /// not compile again; `None` turns the disk cache off. Must be outside the
     /// web root: nothing precompiled is ever loaded from the web root.
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes of compiled code the disk cache keeps; past it the least
+    /// recently used entries are evicted.
+    pub cache_max_size: u64,
+    /// The cache directory was chosen on purpose (`--cache-dir`): one that
+    /// cannot be used stops the start, where the default one only turns the
+    /// disk cache off with a warning.
+    pub require_cache: bool,
     /// Where embedded key-value stores keep their files
     /// (`<data-dir>/kv/<store>.sqlite` unless a store names a path); `None`
     /// leaves stores that need it unopenable. Must be outside the web root:
@@ -183,6 +190,8 @@ impl Config {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             dev: false,
             cache_dir: default_cache_dir(),
+            cache_max_size: DEFAULT_CACHE_MAX_SIZE,
+            require_cache: false,
             data_dir: default_data_dir(),
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
             build_timeout: DEFAULT_BUILD_TIMEOUT,
@@ -243,6 +252,12 @@ impl Config {
             });
         }
         self.check_outside_webroot()?;
+        if self.cache_max_size == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "cache-max-size",
+                reason: "must be more than 0; --no-disk-cache turns the disk cache off".to_owned(),
+            });
+        }
         if let Some(path) = &self.status_path
             && (!path.starts_with('/') || path.len() < 2)
         {

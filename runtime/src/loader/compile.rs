@@ -172,7 +172,7 @@ pub(super) fn cached_or_compiled<A: Artifact>(
         message: error_text(&e),
     })?;
     if let Some(cache) = tools.disk_cache
-        && let Err(e) = cache.put(key, &compiled)
+        && let Err(e) = cache.put(key, &compiled, file)
     {
         // The handler still serves; only the next restart compiles.
         tracing::warn!(error = %e, "cannot write the compiled handler to the disk cache");

@@ -185,7 +185,7 @@ impl RustBuilder {
     /// The SDK copy for builds, written once (into a temporary directory,
     /// then renamed into place, so no build sees half of it).
     fn sdk(&self) -> std::io::Result<PathBuf> {
-        let sdk = self.dir.join(format!("sdk-{}", env!("CARGO_PKG_VERSION")));
+        let sdk = self.dir.join(sdk_dir_name());
         if sdk.join("Cargo.toml").is_file() {
             return Ok(sdk);
         }
@@ -209,6 +209,59 @@ impl RustBuilder {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The SDK copy's directory name: one per wasmlet version.
+fn sdk_dir_name() -> String {
+    format!("sdk-{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The build files below `dir` that no build of this wasmlet reads again,
+/// for `wasmlet cache prune`: the SDK copies of other wasmlet versions, and
+/// the crate of every built module (a build looks in `out/` first and never
+/// opens its crate again) once nothing has touched it for `older_than`, so
+/// a build still running on another server keeps its crate.
+pub(crate) fn orphans(dir: &Path, older_than: Duration) -> Vec<PathBuf> {
+    let names = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|items| {
+                items
+                    .filter_map(Result::ok)
+                    .filter_map(|item| item.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let current_sdk = sdk_dir_name();
+    let mut found: Vec<PathBuf> = names(dir)
+        .into_iter()
+        .filter(|name| name.starts_with("sdk-") && *name != current_sdk)
+        .map(|name| dir.join(name))
+        .filter(|path| path.is_dir())
+        .collect();
+    let built = names(&dir.join("out"));
+    let modified = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|meta| meta.modified())
+            .ok()
+    };
+    for name in names(&dir.join("crates")) {
+        let krate = dir.join("crates").join(&name);
+        let prefix = name.strip_prefix('h').unwrap_or_default();
+        let is_built = !prefix.is_empty()
+            && built
+                .iter()
+                .any(|module| module.starts_with(prefix) && module.ends_with(".wasm"));
+        // Cargo appends to the log while it builds.
+        let touched = modified(&krate.join("build.log")).max(modified(&krate));
+        let idle = touched
+            .and_then(|at| at.elapsed().ok())
+            .is_some_and(|age| age > older_than);
+        if is_built && idle {
+            found.push(krate);
+        }
+    }
+    found
 }
 
 /// `cargo` as the environment names it (the one running us, under cargo),

@@ -106,17 +106,28 @@ impl Server {
         let engine = Arc::new(WasmEngine::new(&config)?);
         tracing::debug!(allocator = ?engine.allocator(), "engine ready");
         let stats = Arc::new(Stats::default());
-        let disk_cache = config
+        let disk_cache = match config
             .cache_dir
             .as_ref()
-            .and_then(|dir| match DiskCache::open(dir) {
-                Ok(cache) => Some(Arc::new(cache)),
-                Err(e) => {
-                    // The cache only saves compile time; serving goes on without it.
-                    tracing::warn!(error = %e, "the disk cache is off");
-                    None
-                }
-            });
+            .map(|dir| DiskCache::open(dir, config.cache_max_size))
+        {
+            Some(Ok(cache)) => Some(Arc::new(cache)),
+            Some(Err(e)) if config.require_cache => {
+                return Err(ConfigError::Invalid {
+                    setting: "cache-dir",
+                    reason: format!(
+                        "{e}; give a directory you can create and write to, or \
+                         --no-disk-cache to serve without one"
+                    ),
+                });
+            }
+            Some(Err(e)) => {
+                // The cache only saves compile time; serving goes on without it.
+                tracing::warn!(error = %e, "the disk cache is off");
+                None
+            }
+            None => None,
+        };
         // Again now that the cache directory exists: its real path is known
         // only after creation.
         config.check_outside_webroot()?;
@@ -129,7 +140,7 @@ impl Server {
         // Source handlers build below the disk cache, or in a directory of
         // this process's own that goes with it.
         let (rust_dir, rust_scratch) = match &config.cache_dir {
-            Some(dir) => (Some(dir.join("rust")), None),
+            Some(dir) => (Some(dir.join(crate::loader::disk_cache::BUILD_DIR)), None),
             None => match tempfile::Builder::new().prefix("wasmlet-rust").tempdir() {
                 Ok(scratch) => (Some(scratch.path().to_owned()), Some(scratch)),
                 Err(e) => {

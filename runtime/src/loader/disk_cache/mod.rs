@@ -4,8 +4,9 @@
 //!
 //! # Key
 //!
-//! An entry is keyed by SHA-256 over two things: everything that makes
-//! compiled code incompatible between engines, as wasmtime itself hashes it in
+//! An entry is keyed by SHA-256 over two things: the engine digest, a
+//! SHA-256 of everything that makes compiled code incompatible between
+//! engines, as wasmtime itself hashes it in
 //! [`Engine::precompile_compatibility_hash`] (wasmtime's version, the compiler
 //! settings, the target and its CPU features, the enabled proposals and
 //! tunables), and the module's WebAssembly bytes. A new wasmtime, a changed
@@ -17,18 +18,25 @@
 //! # Entry format
 //!
 //! Each entry is one file, `<key as 64 hex digits>.cwasm`, holding a fixed
-//! header followed by the bytes of [`Module::serialize`] or
-//! [`Component::serialize`]. Integers are little endian.
+//! header, the path of the handler file it was compiled from, and the bytes
+//! of [`Module::serialize`] or [`Component::serialize`]. Integers are little
+//! endian.
 //!
-//! | offset | size | field                                               |
-//! | ------ | ---- | --------------------------------------------------- |
-//! | 0      | 8    | magic, `b"wasmlet\0"`                               |
-//! | 8      | 4    | format version, currently 2                         |
-//! | 12     | 1    | kind: 1 a core module, 2 a component                |
-//! | 13     | 32   | the key the entry was written for                   |
-//! | 45     | 8    | payload length in bytes                             |
-//! | 53     | 32   | SHA-256 of the payload                              |
-//! | 85     | …    | payload: the output of `serialize` for its kind     |
+//! | offset  | size | field                                               |
+//! | ------- | ---- | --------------------------------------------------- |
+//! | 0       | 8    | magic, `b"wasmlet\0"`                               |
+//! | 8       | 4    | format version, currently 3                         |
+//! | 12      | 1    | kind: 1 a core module, 2 a component                |
+//! | 13      | 32   | the key the entry was written for                   |
+//! | 45      | 32   | the engine digest that went into the key            |
+//! | 77      | 2    | source length `n` (0: not recorded)                 |
+//! | 79      | 8    | payload length in bytes                             |
+//! | 87      | 32   | SHA-256 of the source and the payload               |
+//! | 119     | `n`  | source: the handler file's path, as the OS spells it |
+//! | 119 + n | …    | payload: the output of `serialize` for its kind     |
+//!
+//! The engine digest and the source are what `wasmlet cache ls` shows and
+//! what pruning and eviction go by; loading never trusts them.
 //!
 //! # Why loading an entry is safe
 //!
@@ -38,12 +46,12 @@
 //! header must have the right magic and format version, the kind being
 //! looked up, name the key being looked up (a valid entry copied or renamed
 //! to another key's name would otherwise load the wrong module), and
-//! announce exactly as many payload bytes as the file holds; the payload must
-//! hash to the SHA-256 in the header. Together these prove the payload is the
-//! unmodified output of `serialize` that [`DiskCache::put`] wrote for this
-//! module or component, not a truncated, torn or bit-flipped file. Whether that
-//! output suits the engine at hand, wasmtime checks itself and reports as an
-//! error.
+//! announce exactly as many payload bytes as the file holds; the source and
+//! payload must hash to the SHA-256 in the header. Together these prove the
+//! payload is the unmodified output of `serialize` that [`DiskCache::put`]
+//! wrote for this module or component, not a truncated, torn or bit-flipped
+//! file. Whether that output suits the engine at hand, wasmtime checks
+//! itself and reports as an error.
 //!
 //! The checksum guards against accidents, not attackers: whoever can write to
 //! the directory can write an entry with a valid checksum. That is why the
@@ -66,9 +74,35 @@
 //! renames it over the entry's name, so a reader, a crash or another server
 //! sharing the directory never sees a half-written entry under that name.
 //! Two writers of the same key write the same bytes, so whichever rename lands
-//! last wins harmlessly. Everything here blocks; call it off the async
-//! workers.
+//! last wins harmlessly. Removing an entry is one `unlink`: a server reading
+//! it keeps reading the whole file, and the next lookup is a miss that
+//! compiles and puts it back. So several servers on one directory can evict,
+//! prune and write at once without a lock and without corrupting anything;
+//! the worst a race costs is one compile. Everything here blocks; call it off
+//! the async workers.
 //!
+//! # Size cap and eviction
+//!
+//! The entries together stay under the cache's cap (`--cache-max-size`).
+//! "Last used" is an entry's modification time: `put` sets it by writing,
+//! and a hit sets it to now. A time on the file itself, rather than a shared
+//! index file, needs no lock and cannot be torn or go stale when several
+//! servers share the directory, and costs one `futimens` (about 8 µs) per
+//! hit; a hit happens once per handler version and process, not per
+//! request. (Access times are no substitute: most file systems are mounted
+//! `relatime` or `noatime`.) When a server opens the cache, and after a
+//! `put`, the least recently used entries are removed until the rest fit
+//! (`upkeep.rs`). A `put` also removes the entries it supersedes: older
+//! entries compiled from the same handler file by the same engine, which
+//! only a revert of the file could use again.
+//!
+//! Each server keeps its own view of the directory (sizes and headers) and
+//! scans it again after a `put` only when a second has passed since the
+//! last scan or its own writes may have passed the cap: scanning for each
+//! of a thousand compiles in a row made `wasmlet compile` five times
+//! slower. Other servers trim after their own writes, so the cap holds but
+//! for what they wrote within the last second.
+
 //! # Leftover temporary files
 //!
 //! A crash (or a kill) between creating a temporary file and renaming it
@@ -84,89 +118,27 @@
 //! tell a live writer on another machine from a dead one, and a lock file
 //! would itself be left behind by a crash.
 
+mod clean;
+mod entry;
+mod key;
+mod upkeep;
+
 use std::fmt;
 use std::fs::DirBuilder;
-use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
-use wasmtime::{Engine, Module};
+use wasmtime::Engine;
 
 use crate::config::{MAX_CACHE_ENTRY_SIZE, STALE_CACHE_TEMP_AGE};
 use crate::regular_file::{self, OpenError};
-
-/// First bytes of every entry: a file that does not start with these was not
-/// written by this cache.
-const MAGIC: [u8; 8] = *b"wasmlet\0";
-
-/// Bumped whenever the header or payload layout changes, so an entry written
-/// by an older wasmlet is rebuilt instead of misread. (2 added the kind.)
-const FORMAT_VERSION: u32 = 2;
-
-const KEY_LEN: usize = 32;
-const DIGEST_LEN: usize = 32;
-const HEADER_LEN: usize = MAGIC.len() + 4 + 1 + KEY_LEN + 8 + DIGEST_LEN;
-
-/// Compiled code the cache can hold: a core [`Module`] or a [`Component`].
-/// Sealed: loading an entry is `unsafe` (see the module docs), so only the
-/// two wasmtime types whose `deserialize` contract this file keeps may be
-/// stored.
-pub trait Artifact: Sized + sealed::Sealed {
-    /// The kind byte in the entry's header.
-    const KIND: u8;
-    /// What the kind is called in messages.
-    const NAME: &'static str;
-    /// Wasmtime's serialized form.
-    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
-    /// Loads what [`serialize`](Self::serialize) wrote.
-    ///
-    /// # Safety
-    /// `bytes` must be the unmodified output of `serialize` for this kind.
-    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for wasmtime::Module {}
-    impl Sealed for wasmtime::component::Component {}
-}
-
-impl Artifact for Module {
-    const KIND: u8 = 1;
-    const NAME: &'static str = "a core module";
-    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
-        Module::serialize(self)
-    }
-    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
-        // SAFETY: the caller's contract is `Module::deserialize`'s.
-        unsafe { Module::deserialize(engine, bytes) }
-    }
-}
-
-impl Artifact for Component {
-    const KIND: u8 = 2;
-    const NAME: &'static str = "a component";
-    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
-        Component::serialize(self)
-    }
-    unsafe fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
-        // SAFETY: the caller's contract is `Component::deserialize`'s.
-        unsafe { Component::deserialize(engine, bytes) }
-    }
-}
-
-/// What kind byte `kind` names, for messages.
-fn kind_name(kind: u8) -> String {
-    match kind {
-        Module::KIND => Module::NAME.to_owned(),
-        Component::KIND => Component::NAME.to_owned(),
-        other => format!("unknown kind {other}"),
-    }
-}
+pub use clean::{ClearError, PruneReport, Removed};
+pub use entry::Artifact;
+use entry::load;
+pub use key::{CacheKey, EngineDigest};
+pub use upkeep::Entry;
 
 /// Entry files end in this; temporary files do not, so a reader never opens
 /// one.
@@ -174,12 +146,17 @@ const ENTRY_EXTENSION: &str = "cwasm";
 
 pub use crate::config::default_cache_dir as default_dir;
 
+/// The directory below the cache where `.rs` source handlers are built
+/// ([`RustBuilder`](super::RustBuilder)).
+pub const BUILD_DIR: &str = "rust";
+
 /// Why the cache could not be opened or an entry could not be written.
 /// Reading never fails: a bad or unreadable entry is a miss.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    /// The cache directory could not be created or is not a directory.
-    #[error("cannot create the compiled-code cache directory {}: {source}", path.display())]
+    /// The cache directory could not be created, is not a directory, or
+    /// cannot be written to.
+    #[error("cannot use {} as the compiled-code cache directory: {source}", path.display())]
     Dir {
         /// The directory.
         path: PathBuf,
@@ -198,7 +175,8 @@ pub enum CacheError {
     /// The compiled code is larger than an entry may be.
     #[error(
         "not caching the compiled code for {}: it is {size} bytes, more than the \
-         {max}-byte limit for a cache entry; the handler is compiled again at each start",
+         {max}-byte limit for a cache entry (the smaller of --cache-max-size and 1GiB); \
+         the handler is compiled again at each start",
         path.display()
     )]
     TooLarge {
@@ -206,7 +184,7 @@ pub enum CacheError {
         path: PathBuf,
         /// The payload's size.
         size: u64,
-        /// [`MAX_CACHE_ENTRY_SIZE`].
+        /// The cap, or [`MAX_CACHE_ENTRY_SIZE`] if smaller.
         max: u64,
     },
     /// Writing or renaming the entry failed.
@@ -220,37 +198,26 @@ pub enum CacheError {
     },
 }
 
-/// Names one module as compiled by one engine configuration. Displays as 64
-/// lowercase hex digits, the entry's file name without its extension.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CacheKey([u8; KEY_LEN]);
-
-impl fmt::Display for CacheKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
-    }
-}
-
-impl fmt::Debug for CacheKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CacheKey({self})")
-    }
-}
-
 /// A directory of compiled modules and components that outlives the
 /// process.
 #[derive(Debug)]
 pub struct DiskCache {
-    /// Holds only entries and, briefly, the temporary files they are written
-    /// through.
+    /// Holds only entries, the temporary files they are written through, and
+    /// [`BUILD_DIR`].
     dir: PathBuf,
+    /// Most bytes the entries may take together.
+    max_size: u64,
+    /// This server's view of the directory, for eviction.
+    index: Mutex<upkeep::Index>,
 }
 
 impl DiskCache {
-    /// Opens the cache in `dir`, creating it (and any missing parents) with
-    /// mode `0700`. An existing directory is used as it is, with a warning if
-    /// its group or others can write to it.
-    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, CacheError> {
+    /// Opens the cache in `dir` for a server, creating it (and any missing
+    /// parents) with mode `0700`, and fails unless a file can be created in
+    /// it. An existing directory is used as it is, with a warning if its
+    /// group or others can write to it. Removes temporary files a crash left
+    /// and evicts entries past `max_size` bytes.
+    pub fn open(dir: impl Into<PathBuf>, max_size: u64) -> Result<Self, CacheError> {
         let dir = dir.into();
         let dir_error = |source| CacheError::Dir {
             path: dir.clone(),
@@ -260,7 +227,11 @@ impl DiskCache {
             .recursive(true)
             .mode(0o700)
             .create(&dir)
-            .map_err(dir_error)?;
+            .map_err(|e| match std::fs::metadata(&dir) {
+                // `mkdir` says only "File exists".
+                Ok(meta) if !meta.is_dir() => dir_error(std::io::ErrorKind::NotADirectory.into()),
+                _ => dir_error(e),
+            })?;
         let mode = std::fs::metadata(&dir)
             .map_err(dir_error)?
             .permissions()
@@ -275,8 +246,35 @@ impl DiskCache {
                  run code of their choosing; make it private with `chmod 700`"
             );
         }
-        remove_stale_temporaries(&dir, STALE_CACHE_TEMP_AGE);
-        Ok(Self { dir })
+        // A read-only directory (or file system) would otherwise fail every
+        // `put` later, one warning per compile.
+        temp_file(&dir).map_err(dir_error)?;
+        let cache = Self::at(dir, max_size);
+        upkeep::remove_stale_temporaries(&cache.dir, STALE_CACHE_TEMP_AGE);
+        cache.evict(None);
+        Ok(cache)
+    }
+
+    /// The cache in `dir` as it is, for inspecting and cleaning it: nothing
+    /// is created or removed. Fails unless `dir` is a directory.
+    pub fn existing(dir: impl Into<PathBuf>, max_size: u64) -> Result<Self, CacheError> {
+        let dir = dir.into();
+        match std::fs::metadata(&dir) {
+            Ok(meta) if meta.is_dir() => Ok(Self::at(dir, max_size)),
+            Ok(_) => Err(CacheError::Dir {
+                path: dir,
+                source: std::io::Error::from(std::io::ErrorKind::NotADirectory),
+            }),
+            Err(source) => Err(CacheError::Dir { path: dir, source }),
+        }
+    }
+
+    fn at(dir: PathBuf, max_size: u64) -> Self {
+        Self {
+            dir,
+            max_size,
+            index: Mutex::default(),
+        }
     }
 
     /// The cache directory.
@@ -284,27 +282,15 @@ impl DiskCache {
         &self.dir
     }
 
-    /// The key of `wasm` (the bytes given to [`Module::new`] or
-    /// [`Component::new`]) compiled by `engine`. Stable across restarts, and across engines built with the
-    /// same configuration on the same machine and wasmtime version. Needs no
-    /// cache, so it also names a module when the cache is off.
-    pub fn key(engine: &Engine, wasm: &[u8]) -> CacheKey {
-        let mut compat = Sha256::new();
-        engine
-            .precompile_compatibility_hash()
-            .hash(&mut Sha256Hasher(&mut compat));
-        // The compatibility digest has a fixed length, so it and the module's
-        // bytes cannot run into each other.
-        let mut key = Sha256::new();
-        key.update(compat.finalize());
-        key.update(wasm);
-        CacheKey(key.finalize().into())
+    /// Most bytes the entries may take together.
+    pub fn max_size(&self) -> u64 {
+        self.max_size
     }
 
     /// The module or component stored under `key`, loaded into `engine`, or
-    /// `None` on a miss. An entry that is corrupt, truncated, from another
-    /// format version, of the other kind or rejected by wasmtime is removed,
-    /// with a warning, and is a miss.
+    /// `None` on a miss. A hit counts as a use for eviction. An entry that is
+    /// corrupt, truncated, from another format version, of the other kind or
+    /// rejected by wasmtime is removed, with a warning, and is a miss.
     pub fn get<A: Artifact>(&self, engine: &Engine, key: &CacheKey) -> Option<A> {
         let path = self.entry_path(key);
         let bytes = match regular_file::read_bounded(&path, MAX_CACHE_ENTRY_SIZE) {
@@ -327,7 +313,10 @@ impl DiskCache {
             }
         };
         match load(engine, key, &bytes) {
-            Ok(artifact) => Some(artifact),
+            Ok(artifact) => {
+                upkeep::mark_used(&path);
+                Some(artifact)
+            }
             Err(why) => {
                 self.discard(&path, &why);
                 None
@@ -345,53 +334,45 @@ impl DiskCache {
         );
         // A concurrent `put` may have just renamed a good entry into place,
         // which this removes; that only costs a compile later.
-        if let Err(e) = std::fs::remove_file(path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(
-                file = %path.display(),
-                error = %e,
-                "cannot remove a bad compiled-code cache entry"
-            );
-        }
+        upkeep::remove_entry(path);
     }
 
-    /// Stores the compiled code of `artifact` (a module or a component) under
-    /// `key`, replacing any entry there. Atomic: the entry's file name holds
-    /// either the old entry or the complete new one.
-    pub fn put<A: Artifact>(&self, key: &CacheKey, artifact: &A) -> Result<(), CacheError> {
+    /// Stores the compiled code of `artifact` (a module or a component)
+    /// under `key`, replacing any entry there, and records `source`, the
+    /// handler file it was compiled from. Atomic: the entry's file name
+    /// holds either the old entry or the complete new one. Then removes the
+    /// entries this one supersedes and evicts the least recently used ones
+    /// past the cap.
+    pub fn put<A: Artifact>(
+        &self,
+        key: &CacheKey,
+        artifact: &A,
+        source: &Path,
+    ) -> Result<(), CacheError> {
         let path = self.entry_path(key);
         let payload = artifact.serialize().map_err(|e| CacheError::Serialize {
             path: path.clone(),
             message: format!("{e:#}"),
         })?;
-        let size = (HEADER_LEN + payload.len()) as u64;
-        if size > MAX_CACHE_ENTRY_SIZE {
-            return Err(CacheError::TooLarge {
-                path,
-                size,
-                max: MAX_CACHE_ENTRY_SIZE,
-            });
+        let header = entry::header(A::KIND, key, source, &payload);
+        let size = (header.len() + payload.len()) as u64;
+        let max = self.max_size.min(MAX_CACHE_ENTRY_SIZE);
+        if size > max {
+            return Err(CacheError::TooLarge { path, size, max });
         }
         let write_error = |source| CacheError::Write {
             path: path.clone(),
             source,
         };
-        // In the same directory, so the rename stays on one file system and is
-        // atomic. The name does not end in `.cwasm`, so a temporary file left
-        // by a crash is never read as an entry.
-        let mut file = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(TEMP_SUFFIX)
-            .tempfile_in(&self.dir)
-            .map_err(write_error)?;
-        file.write_all(&header(A::KIND, key, &payload))
+        let mut file = temp_file(&self.dir).map_err(write_error)?;
+        file.write_all(&header)
             .and_then(|()| file.write_all(&payload))
             .map_err(write_error)?;
         // No fsync: if a crash loses the data but keeps the rename, the entry
         // fails its checksum on the next read and is rebuilt, so durability
         // is not worth a disk flush per compile.
         file.persist(&path).map_err(|e| write_error(e.error))?;
+        self.evict(Some((key, source, size)));
         Ok(())
     }
 
@@ -406,175 +387,31 @@ const TEMP_PREFIX: &str = ".";
 /// The end of a temporary file's name: not `.cwasm`, so never read as an entry.
 const TEMP_SUFFIX: &str = ".tmp";
 
-/// Removes the temporary files in `dir` untouched for longer than
-/// `older_than` (see "Leftover temporary files" above); returns how many.
-fn remove_stale_temporaries(dir: &Path, older_than: Duration) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let now = SystemTime::now();
-    let mut removed = 0;
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name();
-        let is_temporary = name
-            .to_str()
-            .is_some_and(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(TEMP_SUFFIX));
-        // `DirEntry::metadata` does not follow symlinks: only a regular
-        // file this cache could have written is removed.
-        let stale = entry.metadata().is_ok_and(|meta| {
-            meta.is_file()
-                && meta
-                    .modified()
-                    .ok()
-                    .and_then(|at| now.duration_since(at).ok())
-                    .is_some_and(|age| age > older_than)
-        });
-        if !(is_temporary && stale) {
-            continue;
-        }
-        match std::fs::remove_file(entry.path()) {
-            Ok(()) => removed += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!(
-                file = %entry.path().display(),
-                error = %e,
-                "cannot remove a temporary file left in the compiled-code cache"
-            ),
-        }
-    }
-    if removed > 0 {
-        tracing::info!(
-            dir = %dir.display(),
-            removed,
-            "removed temporary files a crashed write left in the compiled-code cache"
-        );
-    }
-    removed
-}
-
-/// Feeds what a [`Hash`] implementation writes into a SHA-256, so a type that
-/// only offers `Hash` gets a collision-resistant digest that every process of
-/// the same wasmlet build agrees on (`DefaultHasher` gives only 64 bits). A
-/// different build may feed other bytes; its keys then differ, which
-/// costs one compile per module and is never a wrong hit.
-struct Sha256Hasher<'a>(&'a mut Sha256);
-
-impl Hasher for Sha256Hasher<'_> {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-
-    fn finish(&self) -> u64 {
-        let digest = self.0.clone().finalize();
-        u64::from_le_bytes(digest[..8].try_into().expect("a SHA-256 has 32 bytes"))
-    }
-}
-
-/// Why an entry was discarded.
-#[derive(Debug, thiserror::Error)]
-enum Invalid {
-    #[error("the file is {0} bytes, shorter than an entry's header")]
-    ShortHeader(usize),
-    #[error("the file is not a wasmlet cache entry (wrong magic number)")]
-    Magic,
-    #[error("the entry has format version {0}; this wasmlet writes version {FORMAT_VERSION}")]
-    Version(u32),
-    #[error("the entry holds {stored}, not {wanted}")]
-    Kind {
-        stored: String,
-        wanted: &'static str,
-    },
-    #[error("the entry was written for key {0}")]
-    Key(CacheKey),
-    #[error("the header announces {announced} bytes of compiled code, but the file holds {held}")]
-    Length { announced: u64, held: usize },
-    #[error("the compiled code does not match its checksum")]
-    Checksum,
-    #[error("wasmtime rejected the compiled code: {0}")]
-    Rejected(String),
-}
-
-/// The module or component in `entry`, the contents of the file for `key`,
-/// if every check holds.
-fn load<A: Artifact>(engine: &Engine, key: &CacheKey, entry: &[u8]) -> Result<A, Invalid> {
-    let payload = verify(A::KIND, A::NAME, key, entry)?;
-    // SAFETY: `deserialize` needs the unmodified output of `A::serialize`.
-    // `verify` proved these bytes are exactly the payload `put` wrote for this
-    // key and kind: the header names this key and kind, and the payload's
-    // length and SHA-256 match it, so the file is not truncated, torn or
-    // corrupted. Only the
-    // user can write the directory (`open` makes it so, and warns when an
-    // existing one is more open), so no one else wrote it; see the module
-    // docs.
-    // Whether the code suits this engine wasmtime checks itself, returning an
-    // error that is handled as a miss. The bytes are copied, so later changes
-    // to the file cannot reach the loaded code.
-    unsafe { A::deserialize(engine, payload) }.map_err(|e| Invalid::Rejected(format!("{e:#}")))
-}
-
-/// The header `put` writes before `payload`.
-fn header(kind: u8, key: &CacheKey, payload: &[u8]) -> Vec<u8> {
-    let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(&MAGIC);
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header.push(kind);
-    header.extend_from_slice(&key.0);
-    header.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    header.extend_from_slice(&Sha256::digest(payload));
-    debug_assert_eq!(header.len(), HEADER_LEN);
-    header
-}
-
-/// The payload of `entry` if its header holds up, for `key` and `kind`
-/// (called `wanted` in messages).
-fn verify<'a>(
-    kind: u8,
-    wanted: &'static str,
-    key: &CacheKey,
-    entry: &'a [u8],
-) -> Result<&'a [u8], Invalid> {
-    let Some((header, payload)) = entry.split_at_checked(HEADER_LEN) else {
-        return Err(Invalid::ShortHeader(entry.len()));
-    };
-    let (magic, rest) = header.split_at(MAGIC.len());
-    let (version, rest) = rest.split_at(4);
-    let (stored_kind, rest) = rest.split_at(1);
-    let (stored_key, rest) = rest.split_at(KEY_LEN);
-    let (length, digest) = rest.split_at(8);
-    if magic != MAGIC {
-        return Err(Invalid::Magic);
-    }
-    let version = u32::from_le_bytes(version.try_into().expect("split at 4 bytes"));
-    if version != FORMAT_VERSION {
-        return Err(Invalid::Version(version));
-    }
-    if stored_kind[0] != kind {
-        return Err(Invalid::Kind {
-            stored: kind_name(stored_kind[0]),
-            wanted,
-        });
-    }
-    if stored_key != key.0 {
-        let stored = CacheKey(stored_key.try_into().expect("split at KEY_LEN bytes"));
-        return Err(Invalid::Key(stored));
-    }
-    let announced = u64::from_le_bytes(length.try_into().expect("split at 8 bytes"));
-    if usize::try_from(announced) != Ok(payload.len()) {
-        return Err(Invalid::Length {
-            announced,
-            held: payload.len(),
-        });
-    }
-    if Sha256::digest(payload).as_slice() != digest {
-        return Err(Invalid::Checksum);
-    }
-    Ok(payload)
+/// A new temporary file in `dir`, removed when dropped unless persisted. In
+/// the entries' directory, so the rename stays on one file system and is
+/// atomic. The name does not end in `.cwasm`, so one left by a crash is
+/// never read as an entry.
+fn temp_file(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::entry::{FORMAT_VERSION, HEADER_LEN, Invalid};
     use super::*;
+    use std::time::{Duration, SystemTime};
+    use wasmtime::Module;
+    use wasmtime::component::Component;
     use wasmtime::{Config, OptLevel, Store};
+
+    /// A cap no test reaches.
+    const UNCAPPED: u64 = u64::MAX;
+
+    /// The handler file entries are recorded as compiled from.
+    const SOURCE: &str = "/srv/www/answer.wat";
 
     const WAT: &str = r#"(module (func (export "answer") (result i32) i32.const 42))"#;
 
@@ -599,12 +436,12 @@ mod tests {
     impl Fixture {
         fn new() -> Self {
             let tmp = tempfile::tempdir().unwrap();
-            let cache = DiskCache::open(tmp.path().join("cache")).unwrap();
+            let cache = DiskCache::open(tmp.path().join("cache"), UNCAPPED).unwrap();
             let engine = Engine::default();
             let wasm = wasm();
             let key = DiskCache::key(&engine, &wasm);
             let module = Module::new(&engine, &wasm).unwrap();
-            cache.put(&key, &module).unwrap();
+            cache.put(&key, &module, Path::new(SOURCE)).unwrap();
             Self {
                 _tmp: tmp,
                 cache,
@@ -663,7 +500,7 @@ mod tests {
     #[test]
     fn a_second_cache_on_the_same_directory_serves_earlier_entries_after_a_restart() {
         let f = Fixture::new();
-        let reopened = DiskCache::open(f.cache.dir()).unwrap();
+        let reopened = DiskCache::open(f.cache.dir(), UNCAPPED).unwrap();
         // A restart builds a new engine; only its configuration carries over.
         let engine = Engine::default();
         let key = DiskCache::key(&engine, &wasm());
@@ -714,7 +551,7 @@ mod tests {
     fn a_corrupted_payload_byte_is_a_miss_and_the_entry_is_removed() {
         let f = Fixture::new();
         f.rewrite(|bytes| {
-            let middle = HEADER_LEN + (bytes.len() - HEADER_LEN) / 2;
+            let middle = HEADER_LEN + SOURCE.len() + (bytes.len() - HEADER_LEN) / 2;
             bytes[middle] ^= 0x01;
         });
         f.assert_discarded(|why| matches!(why, Invalid::Checksum));
@@ -731,8 +568,10 @@ mod tests {
         let kept_bytes = [
             (0, short),
             (10, short),
-            (HEADER_LEN, length),
-            (HEADER_LEN + 1, length),
+            (HEADER_LEN, short),
+            (HEADER_LEN + SOURCE.len() - 1, short),
+            (HEADER_LEN + SOURCE.len(), length),
+            (HEADER_LEN + SOURCE.len() + 1, length),
             (entry_len - 1, length),
         ];
         for (keep, expected) in kept_bytes {
@@ -786,7 +625,7 @@ mod tests {
         let module = Module::new(&fuel, wasm()).unwrap();
         // Only a bug could store it under the default engine's key; wasmtime
         // must still refuse it.
-        f.cache.put(&f.key, &module).unwrap();
+        f.cache.put(&f.key, &module, Path::new(SOURCE)).unwrap();
         f.assert_discarded(|why| matches!(why, Invalid::Rejected(_)));
     }
 
@@ -803,7 +642,11 @@ mod tests {
         let key = DiskCache::key(&f.engine, &wasm);
         assert_ne!(key, f.key);
         f.cache
-            .put(&key, &Component::new(&f.engine, &wasm).unwrap())
+            .put(
+                &key,
+                &Component::new(&f.engine, &wasm).unwrap(),
+                Path::new(SOURCE),
+            )
             .unwrap();
         let component: Component = f.cache.get(&f.engine, &key).expect("a hit");
         let mut store = Store::new(&f.engine, ());
@@ -873,7 +716,7 @@ mod tests {
         write(".being-written.tmp", None);
         write("old-but-not-ours.tmp", Some(old));
         write(&format!("{}.cwasm", "0".repeat(64)), Some(old));
-        DiskCache::open(dir).unwrap();
+        DiskCache::open(dir, UNCAPPED).unwrap();
         let mut left: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -893,7 +736,7 @@ mod tests {
     fn the_cache_directory_and_its_missing_parents_are_created_private_to_the_user() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/b/wasmlet");
-        let cache = DiskCache::open(&dir).unwrap();
+        let cache = DiskCache::open(&dir, UNCAPPED).unwrap();
         assert_eq!(cache.dir(), dir);
         for created in [tmp.path().join("a"), dir] {
             let mode = std::fs::metadata(&created).unwrap().permissions().mode();
@@ -905,7 +748,7 @@ mod tests {
     fn an_existing_directory_keeps_its_permissions() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        DiskCache::open(tmp.path()).unwrap();
+        DiskCache::open(tmp.path(), UNCAPPED).unwrap();
         let mode = std::fs::metadata(tmp.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o755);
     }
@@ -915,7 +758,38 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("cache");
         std::fs::write(&file, "").unwrap();
-        let err = DiskCache::open(&file).unwrap_err();
+        let err = DiskCache::open(&file, UNCAPPED).unwrap_err();
         assert!(err.to_string().contains(&*file.to_string_lossy()), "{err}");
+    }
+
+    #[test]
+    fn the_entry_records_its_source_and_engine_for_listing() {
+        let f = Fixture::new();
+        let entries = f.cache.entries();
+        assert_eq!(entries.len(), 1);
+        let entry = &entries[0];
+        assert_eq!(entry.path, f.entry());
+        assert_eq!(entry.source(), Some(Path::new(SOURCE)));
+        assert_eq!(entry.kind(), Some("module"));
+        let digest = DiskCache::engine_digest(&f.engine);
+        assert_eq!(entry.unusable(&digest), None);
+        let fuel = DiskCache::engine_digest(&engine_with(|c| {
+            c.consume_fuel(true);
+        }));
+        assert!(entry.unusable(&fuel).is_some());
+        assert_eq!(entry.size, std::fs::metadata(f.entry()).unwrap().len());
+    }
+
+    #[test]
+    fn the_engine_digest_does_not_change_with_the_servers_limits() {
+        let digest = |adjust: fn(&mut crate::Config)| {
+            let mut config = crate::Config::new(".");
+            adjust(&mut config);
+            let engine = crate::engine::WasmEngine::new(&config).unwrap();
+            DiskCache::engine_digest(engine.engine())
+        };
+        let default = digest(|_| {});
+        assert_eq!(digest(|c| c.max_memory = 1 << 30), default);
+        assert_eq!(digest(|c| c.max_instances = 10), default);
     }
 }

@@ -11,9 +11,16 @@
 //! `quote`, `proc-macro2`) are in cargo's cache. Its `rust-toolchain.toml`
 //! names the wasm target, so `rustup toolchain install` in the crate adds it.
 
+mod templates;
+
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+use templates::{
+    CARGO_TOML, README, RUST_HELLO, RUST_TOOLCHAIN, SDK_ABI_MANIFEST, SDK_MACROS_MANIFEST,
+    SDK_MANIFEST, WAT_HELLO,
+};
 
 /// What [`scaffold`] creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,178 +280,6 @@ fn readme(name: &str) -> String {
         .replace("NAME", name)
         .replace("FILE", &name.replace('-', "_"))
 }
-
-const WAT_HELLO: &str = r#";; NAME: a wasmlet handler in WebAssembly text. In a web root it serves
-;; GET /NAME with "hello, world"; the runtime compiles it on the first request
-;; and again whenever the file changes. The imports are documented in
-;; docs/abi.md of the wasmlet repository.
-(module
-  (import "wasmlet" "resp_header" (func $resp_header (param i32 i32 i32 i32) (result i32)))
-  (import "wasmlet" "resp_write" (func $resp_write (param i32 i32) (result i32)))
-
-  (memory (export "memory") 1)
-  (data (i32.const 0) "content-type")               ;; 12 bytes
-  (data (i32.const 16) "text/plain; charset=utf-8") ;; 25 bytes
-  (data (i32.const 48) "hello, world\n")            ;; 13 bytes
-
-  ;; `handle_get` serves GET only; export `handle` to serve every verb.
-  (func (export "handle_get")
-    (drop (call $resp_header (i32.const 0) (i32.const 12) (i32.const 16) (i32.const 25)))
-    ;; The first write sends the head; returning ends the response.
-    (drop (call $resp_write (i32.const 48) (i32.const 13)))))
-"#;
-
-const CARGO_TOML: &str = r#"[package]
-name = "NAME"
-version = "0.1.0"
-edition = "2024"
-publish = false
-
-[lib]
-# cdylib: the .wasm module the runtime loads; rlib: lets `cargo test` run the
-# handler natively, on the SDK's fake host.
-crate-type = ["cdylib", "rlib"]
-
-[dependencies]
-# The SDK matching the wasmlet that created this crate, copied in by
-# `wasmlet new`.
-wasmlet-sdk = { path = "vendor/wasmlet-sdk" }
-
-# Small modules load and compile faster, and a handler waits on I/O far more
-# than it computes. A panic in a handler traps, so the unwinding machinery is
-# dead weight (tests ignore this and still unwind).
-[profile.release]
-opt-level = "z"
-lto = true
-codegen-units = 1
-panic = "abort"
-strip = true
-
-# A crate of its own, even when created inside another Cargo workspace.
-[workspace]
-"#;
-
-const RUST_HELLO: &str = r#"//! The `NAME` handler: `GET /NAME?name=ann` answers `hello, ann`.
-
-use wasmlet_sdk::{Request, handler};
-
-#[handler(get)]
-fn hello(req: Request) -> String {
-    let name = req.query("name");
-    format!("hello, {}\n", name.as_deref().unwrap_or("world"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::handle_get;
-    use wasmlet_sdk::testing::TestRequest;
-
-    #[test]
-    fn greets_the_name_from_the_query() {
-        let response = TestRequest::get("/NAME?name=ann").call(handle_get);
-        assert_eq!(response.text(), "hello, ann\n");
-    }
-
-    #[test]
-    fn greets_the_world_by_default() {
-        let response = TestRequest::get("/NAME").call(handle_get);
-        assert_eq!(response.text(), "hello, world\n");
-    }
-}
-"#;
-
-const README: &str = r#"# NAME
-
-A wasmlet handler in Rust. Test it natively, then build it for wasm32 and copy
-it into the web root as `NAME.wasm`:
-
-    cargo test
-    cargo build --release --target wasm32-unknown-unknown
-    cp target/wasm32-unknown-unknown/release/FILE.wasm /path/to/webroot/NAME.wasm
-
-Keep this crate outside the web root: wasmlet never serves Rust source,
-manifests or `target/`, but a web root is for what is served.
-
-The wasm target needs installing once; `rust-toolchain.toml` names it, so
-running `rustup toolchain install` here adds it (or `rustup target add
-wasm32-unknown-unknown`).
-
-`vendor/wasmlet-sdk` is the SDK of the wasmlet that created this crate; a
-newer wasmlet's `wasmlet new` writes a newer copy.
-"#;
-
-const RUST_TOOLCHAIN: &str = r#"# Your default toolchain, with the target handlers build for: run
-# `rustup toolchain install` here once to add it.
-[toolchain]
-targets = ["wasm32-unknown-unknown"]
-"#;
-
-/// `vendor/wasmlet-sdk/Cargo.toml`: the SDK's manifest without this
-/// workspace's inheritance (a test checks that it names the same
-/// dependencies, versions and features).
-const SDK_MANIFEST: &str = r#"# The wasmlet SDK, copied in by `wasmlet new` (wasmlet VERSION).
-[package]
-name = "wasmlet-sdk"
-version = "VERSION"
-edition = "2024"
-publish = false
-
-[features]
-json = ["dep:serde", "dep:serde_json"]
-
-[dependencies]
-http = "1"
-serde = { version = "1", optional = true }
-serde_json = { version = "1", optional = true }
-wasmlet-abi = { path = "abi" }
-wasmlet-sdk-macros = { path = "macros" }
-
-[dev-dependencies]
-serde = { version = "1", features = ["derive"] }
-
-[lints.rust]
-unsafe_op_in_unsafe_fn = "deny"
-missing_docs = "warn"
-unreachable_pub = "warn"
-"#;
-
-/// `vendor/wasmlet-sdk/abi/Cargo.toml`, likewise.
-const SDK_ABI_MANIFEST: &str = r#"# The wasmlet ABI table, copied in by `wasmlet new` (wasmlet VERSION).
-[package]
-name = "wasmlet-abi"
-version = "VERSION"
-edition = "2024"
-publish = false
-
-[dependencies]
-
-[lints.rust]
-unsafe_op_in_unsafe_fn = "deny"
-missing_docs = "warn"
-unreachable_pub = "warn"
-"#;
-
-/// `vendor/wasmlet-sdk/macros/Cargo.toml`, likewise.
-const SDK_MACROS_MANIFEST: &str = r#"# The wasmlet SDK's `#[handler]`, copied in by `wasmlet new` (wasmlet VERSION).
-[package]
-name = "wasmlet-sdk-macros"
-version = "VERSION"
-edition = "2024"
-publish = false
-
-[lib]
-proc-macro = true
-
-[dependencies]
-proc-macro2 = "1"
-quote = "1"
-syn = { version = "2", features = ["full", "visit"] }
-
-[lints.rust]
-unsafe_op_in_unsafe_fn = "deny"
-missing_docs = "warn"
-unreachable_pub = "warn"
-"#;
 
 #[cfg(test)]
 mod tests {
