@@ -14,12 +14,16 @@
 //!   and overridden, merged into each handler's [`Policy`](site::Policy).
 //! - [`capability`]: what handlers reach beyond the request: outbound HTTP
 //!   behind an allow-list, key-value stores, granted files.
-//! - [`webroot`]: what a file in the web root is — handler, static, or never
-//!   served and why — one rule for every module that asks.
-//! - [`router`]: URL path → handler, static file or nothing; all path safety.
+//! - [`webroot`]: every rule about the web root's files, importing nothing
+//!   else: what a file is (handler, static, or never served and why), real-
+//!   path containment, the one tree walk, file versions, and the epoch the
+//!   watcher vouches for.
+//! - [`router`]: URL path → handler, static file or nothing; path safety;
+//!   the route table of known handlers, kept while the watcher vouches.
 //! - [`loader`]: the handler cache — single-flight compile off the workers,
 //!   generations (the last good version keeps serving), the disk cache.
-//! - [`watcher`]: file events (or polling) → eager reloads, debounced.
+//! - [`watcher`]: file events (or polling) → eager reloads, debounced, and
+//!   the end of the epoch at every change.
 //! - [`engine`]: the wasmtime engine, epoch ticker, and one request's run.
 //! - [`host`]: the imports, one file per capability, named as the ABI names them.
 //! - [`capability`]: what the imports reach beyond the request, as plain async
@@ -46,7 +50,8 @@
 //!    `x-request-id` when that is short and plain) and counts as in flight.
 //! 2. An HTTP/1.1 request without exactly one `Host` gets `400`. The
 //!    [`router`] turns the path into a route, rejecting hostile paths before
-//!    touching the disk.
+//!    touching the disk; a handler it found before, while the watcher saw
+//!    nothing change, comes from its table without a file-system call.
 //! 3. A static route is served by `hyper-staticfile`.
 //! 4. A handler route asks the [`loader`]; the first sight of a file
 //!    version (a request's or the watcher's) loads it: once the file has

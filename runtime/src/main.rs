@@ -525,7 +525,7 @@ const ROUTES_SHOWN: usize = 20;
 /// Prints the handlers the web root holds and their URLs, as `spin up` does,
 /// so a newcomer sees what to call. Standard output: the log is on stderr.
 fn print_routes(root: &std::path::Path, base: &str) {
-    let handlers = wasmlet::router::handler_files(root);
+    let handlers = wasmlet::webroot::handler_files(root);
     println!("Serving {} at {base}", root.display());
     if handlers.is_empty() {
         println!("No handlers yet: save a .wat or .wasm file in the web root.");
@@ -602,7 +602,7 @@ fn check(args: CompileArgs, require_cache: bool) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let mut server = wasmlet::Server::new(config)?;
         let root = server.config().webroot.clone();
-        let total = wasmlet::router::handler_files(&root).len() as u64;
+        let total = wasmlet::webroot::handler_files(&root).len() as u64;
         let bar = indicatif::ProgressBar::new(total).with_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
                 .expect("a valid progress template"),

@@ -23,6 +23,7 @@ use prometheus::{
 };
 
 use crate::error::Outcome;
+use crate::webroot::Lookup;
 
 /// The `handler` label of a request no handler answered: a static file, a
 /// path that is not found, the status page. The access log writes the same.
@@ -91,11 +92,25 @@ pub struct Stats {
     /// `wasmlet_open_connections`: connections open on the main listener,
     /// against `--max-connections`.
     open_connections: IntGauge,
+    /// `wasmlet_route_lookups_total{result}`: `table` for a request routed
+    /// from memory, `disk` for each file-system lookup on a request's way
+    /// (its route, its handler's version). With the watcher on, a known
+    /// handler costs no `disk`. One handle per label, resolved once: this is
+    /// counted on every request.
+    route_lookups: [IntCounter; 2],
 }
 
 impl Default for Stats {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The `result` label of a route lookup.
+fn label(result: Lookup) -> &'static str {
+    match result {
+        Lookup::Table => "table",
+        Lookup::Disk => "disk",
     }
 }
 
@@ -211,8 +226,21 @@ impl Stats {
                 "Connections open on the main listener (--max-connections).",
             ),
         );
+        let route_lookups = register(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "wasmlet_route_lookups_total",
+                    "Requests routed from the watcher-kept table (table), and file-system \
+                     lookups of a route or handler version on a request's way (disk).",
+                ),
+                &["result"],
+            ),
+        );
         Self {
             registry,
+            route_lookups: [Lookup::Table, Lookup::Disk]
+                .map(|result| route_lookups.with_label_values(&[label(result)])),
             received: AtomicU64::new(0),
             requests,
             request_seconds,
@@ -258,6 +286,17 @@ impl Stats {
     /// Connections open on the main listener right now.
     pub fn open_connections(&self) -> u64 {
         u64::try_from(self.open_connections.get()).unwrap_or(0)
+    }
+
+    /// `wasmlet_route_lookups_total` with `result` = `table` or `disk`.
+    pub fn route_lookups(&self, result: Lookup) -> u64 {
+        self.route_lookups[result as usize].get()
+    }
+
+    /// A request's route came from memory, or the file system was asked for
+    /// a route or a handler's version.
+    pub(crate) fn route_lookup(&self, result: Lookup) {
+        self.route_lookups[result as usize].inc();
     }
 
     /// Every metric in the Prometheus text exposition format, as `/metrics`

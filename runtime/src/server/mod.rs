@@ -60,6 +60,7 @@ use crate::watcher::{
     Change, ChangeKind, DEFAULT_DEBOUNCE, FALLBACK_POLL_INTERVAL, OpenWrites, WatchError,
     WatchMode, Watcher,
 };
+use crate::webroot::Epoch;
 
 /// Pending connections the kernel queues before `accept`. Tokio's default
 /// (128) overflows when a few hundred clients connect at once, and the kernel
@@ -100,6 +101,9 @@ pub(crate) struct App {
     /// Handler files a writer holds open, kept by the watcher, read by the
     /// loader.
     pub(crate) open_writes: Arc<OpenWrites>,
+    /// The web root's epoch: ended by the watcher at every change, trusted
+    /// by the router's table and the loader until then.
+    pub(crate) epoch: Arc<Epoch>,
     /// Where source handlers build when there is no disk cache; deleted with
     /// the server.
     _rust_scratch: Option<tempfile::TempDir>,
@@ -231,16 +235,21 @@ impl Server {
         };
         let site = Arc::new(RwLock::new(Arc::new(Site::empty(&config))));
         let open_writes = Arc::new(OpenWrites::default());
+        let epoch = Arc::new(Epoch::default());
         let mut loader = Loader::new(engine.clone(), disk_cache, stats.clone())
             .with_max_module_size(config.max_module_size)
             .with_open_writes(open_writes.clone())
+            .with_epoch(epoch.clone())
             .with_trial(site.clone(), &config);
         if let Some(dir) = rust_dir {
             loader =
                 loader.with_rust_builder(Arc::new(RustBuilder::new(dir, config.build_timeout)));
         }
         let app = App {
-            router: RwLock::new(Arc::new(Router::new(config.webroot.clone()))),
+            router: RwLock::new(Arc::new(Router::watched(
+                config.webroot.clone(),
+                epoch.clone(),
+            ))),
             loader: Arc::new(loader),
             _rust_scratch: rust_scratch,
             engine,
@@ -249,6 +258,7 @@ impl Server {
             admission,
             site,
             open_writes,
+            epoch,
             handler_limits: Default::default(),
             log_rates: Default::default(),
             config,
@@ -329,7 +339,7 @@ impl Server {
         &self,
         progress: impl FnMut(&Path, &Result<Arc<Handler>, LoadError>),
     ) -> PrecompileReport {
-        let files = crate::router::handler_files(self.app.router().root());
+        let files = crate::webroot::handler_files(self.app.router().root());
         let results = self.app.loader.load_all(files, progress).await;
         let mut report = PrecompileReport::default();
         for (file, result) in results {
@@ -527,6 +537,7 @@ fn start_watcher(app: &App, mode: WatchMode) -> Result<(Watcher, Changes), Watch
         DEFAULT_DEBOUNCE,
         ignore,
         app.open_writes.clone(),
+        app.epoch.clone(),
         move |batch| {
             // The watcher's thread must not block; the loader work happens
             // on the runtime.
@@ -622,7 +633,7 @@ async fn reroot(app: &App, old: &Path, target: &Path) {
     match Site::load_at(&app.config, target, Some(&current)).await {
         Ok(site) => {
             *app.router.write().unwrap_or_else(|e| e.into_inner()) =
-                Arc::new(Router::new(target.to_path_buf()));
+                Arc::new(Router::watched(target.to_path_buf(), app.epoch.clone()));
             *app.site.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
             app.loader.forget(old);
             tracing::info!(
