@@ -14,7 +14,7 @@
 //! Syntactically hostile paths (`..`, backslash, NUL, encoded `/`, bad
 //! percent-encoding) are rejected before the file system is touched.
 //! What a file found there is — handler, static, or never served — is
-//! [`crate::webroot::classify`]'s to say, from its real path (symlinks
+//! [`classify`](fn@crate::webroot::classify)'s to say, from its real path (symlinks
 //! resolved); a file whose real path leaves the web root does not exist.
 
 mod dynamic;

@@ -81,6 +81,12 @@ pub(super) fn start(
 /// schedule the next one forever. A lost-events signal (a full inotify queue)
 /// names no path; it becomes an event on the root, so the whole tree is
 /// looked at again.
+///
+/// It also sees every event first, before the debounce window: each one that
+/// is not a read ends the web root's [`Epoch`] at once, so the next request
+/// trusts nothing it learnt before; an error that may leave a directory
+/// unwatched withdraws the epoch until the watcher starts again. And it
+/// follows [`OpenWrites`].
 pub(super) struct Relevant<W> {
     inner: W,
     /// Set by the first `watch`, read by the event callback made earlier.

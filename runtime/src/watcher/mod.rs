@@ -34,6 +34,13 @@
 //! second from one that finished; the loader reads this set before a new
 //! version may replace a working one.
 //!
+//! # The epoch
+//! With native events the watcher ends the web root's
+//! [`Epoch`] at every event that is not a read, before
+//! any debounce, and vouches for the next one only while every directory is
+//! watched: the router's route table and the loader trust what they learnt
+//! in an epoch. Polling vouches for none.
+//!
 //! # What is never reported
 //! Anything outside the root, under an ignored path (the cache directory),
 //! under a dotfile or dot-directory, editor temporary and swap files

@@ -2,12 +2,12 @@
 //! this module imports nothing else of the crate, so every layer may use it.
 //!
 //! # Layout
-//! - [`classify`]: the one rule that says whether a file is a handler, a
+//! - [`classify`](mod@classify): the one rule that says whether a file is a handler, a
 //!   static file or never served (and why), for the router, the tree walk,
 //!   the watcher and the file capability alike.
 //! - [`contain`]: real-path containment, for what a request reaches and for
 //!   what must stay out of the root (caches, data, stores).
-//! - [`walk`]: the one walk of the tree.
+//! - [`walk`](mod@walk): the one walk of the tree.
 //! - [`epoch`]: which picture of the tree the watcher vouches for, so
 //!   requests can trust what they learnt from the disk.
 //! - [`version`]: one version of a file on disk.
