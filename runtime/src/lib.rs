@@ -51,7 +51,8 @@
 //! 2. An HTTP/1.1 request without exactly one `Host` gets `400`. The
 //!    [`router`] turns the path into a route, rejecting hostile paths before
 //!    touching the disk; a handler it found before, while the watcher saw
-//!    nothing change, comes from its table without a file-system call.
+//!    nothing change, comes from its table at the cost of one `stat` of its
+//!    file.
 //! 3. A static route is served by `hyper-staticfile`.
 //! 4. A handler route asks the [`loader`]; the first sight of a file
 //!    version (a request's or the watcher's) loads it: once the file has

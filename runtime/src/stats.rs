@@ -93,9 +93,9 @@ pub struct Stats {
     /// against `--max-connections`.
     open_connections: IntGauge,
     /// `wasmlet_route_lookups_total{result}`: `table` for a request routed
-    /// from memory, `disk` for each file-system lookup on a request's way
-    /// (its route, its handler's version). With the watcher on, a known
-    /// handler costs no `disk`. One handle per label, resolved once: this is
+    /// from the route table (one `stat` of its handler file), `disk` for each
+    /// resolution or version lookup on a request's way. With the watcher on,
+    /// a known handler costs no `disk`. One handle per label, resolved once: this is
     /// counted on every request.
     route_lookups: [IntCounter; 2],
 }

@@ -99,7 +99,8 @@ impl Router {
 
     /// [`resolve`](Router::resolve), saying whether the file system was
     /// asked: a handler route known in the current epoch comes from the
-    /// table ([`Lookup::Table`]), as does a path refused by its text.
+    /// table ([`Lookup::Table`]: one `stat` of its file), as does a path
+    /// refused by its text.
     pub fn route(&self, raw_path: &str) -> (Route, Lookup) {
         let segments = match split_path(raw_path) {
             Ok(segments) => segments,
@@ -535,6 +536,9 @@ mod tests {
         assert_eq!(router.route("/page.txt").1, Lookup::Disk);
         assert_eq!(router.route("/page.txt").1, Lookup::Disk);
         assert_eq!(router.route("/../x").1, Lookup::Table);
+        // Deleted, a handler is looked up again before its event is read.
+        std::fs::remove_file(r.dir.path().join("users/[id].wat")).unwrap();
+        assert_eq!(router.route("/users/7"), (Route::NotFound, Lookup::Disk));
         epoch.changed();
         assert_eq!(router.route("/h").1, Lookup::Disk);
         epoch.withdraw();

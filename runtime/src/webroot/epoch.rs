@@ -4,7 +4,8 @@
 //! directory created, removed, renamed, written or its metadata changed)
 //! starts a new epoch. What a request learnt from the disk in an epoch (a
 //! route, a handler's version) holds until the epoch ends, so the next
-//! request for the same thing asks memory instead of the disk. Without a
+//! request for the same thing asks memory instead of the disk (the router
+//! still checks the handler file's own version: see its route table). Without a
 //! watcher, or with one that polls, lost events or failed, there is no
 //! current epoch and every request asks the disk, as if nothing were known.
 //!
@@ -30,7 +31,8 @@ pub struct Epoch {
 /// `wasmlet_route_lookups_total` metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
-    /// Memory, as the watcher kept it: no file-system call.
+    /// The route table the watcher keeps: one `stat` of the handler file,
+    /// no resolution (or a path refused by its text: no call at all).
     Table = 0,
     /// The file system.
     Disk = 1,
