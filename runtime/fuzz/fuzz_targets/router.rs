@@ -33,9 +33,9 @@
 mod router;
 
 // The router asks the web root's rules (`crate::webroot`): classification,
-// containment, the epoch its route table trusts and the tree walk, compiled
-// by path here too. Without a watcher no epoch is current: every path is
-// resolved on disk, which is what is fuzzed.
+// containment, the epoch its route table trusts, file versions and the tree
+// walk, compiled by path here too. Without a watcher no epoch is current:
+// every path is resolved on disk, which is what is fuzzed.
 #[path = "../../src/webroot/classify.rs"]
 #[allow(
     dead_code,
@@ -60,6 +60,14 @@ mod contain;
 )]
 mod epoch;
 
+#[path = "../../src/webroot/version.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "compiled here as it stands; the runtime is what uses all of it"
+)]
+mod version;
+
 #[path = "../../src/webroot/walk.rs"]
 #[allow(
     dead_code,
@@ -78,6 +86,7 @@ mod webroot {
     };
     pub use super::contain::contained;
     pub use super::epoch::{Epoch, Lookup};
+    pub use super::version::Version;
     pub use super::walk::handler_files;
 }
 
