@@ -25,10 +25,14 @@
 //! - [`capability`]: what the imports reach beyond the request, as plain
 //!   async Rust: outbound HTTP behind an allow-list, key-value stores on
 //!   SQLite or Redis, granted files.
-//! - [`watcher`]: file events (or polling) → eager reloads, debounced.
-//! - [`router`]: URL path → handler, static file or nothing; all path safety.
-//! - [`webroot`]: what a file in the web root is — handler, static, or never
-//!   served and why — one rule for every module that asks.
+//! - [`watcher`]: file events (or polling) → eager reloads, debounced, and
+//!   the end of the epoch at every change.
+//! - [`router`]: URL path → handler, static file or nothing; path safety;
+//!   the route table of known handlers, kept while the watcher vouches.
+//! - [`webroot`]: every rule about the web root's files, importing nothing
+//!   else: what a file is (handler, static, or never served and why), real-
+//!   path containment, the one tree walk, file versions, and the epoch the
+//!   watcher vouches for.
 //! - [`stats`]: live counters and the Prometheus metrics, one registry per
 //!   server, and each handler's numbers for the status page.
 //! - [`request`]: the ground floor every layer shares for a request: whose
@@ -57,7 +61,9 @@
 //! 2. An HTTP/1.1 request without exactly one `Host` gets `400`, a declared
 //!    body over `--max-body-size` `413`. The [`router`] turns the path into a
 //!    route, rejecting hostile paths (`400`) before touching the disk; a
-//!    missing or withheld file is `404`.
+//!    missing or withheld file is `404`. A handler it found before, while
+//!    the watcher saw nothing change, comes from its table at the cost of
+//!    one `stat` of its file.
 //! 3. A static route is served by `hyper-staticfile`.
 //! 4. A handler route asks the [`loader`]; the first sight of a file
 //!    version (a request's or the watcher's) loads it: once the file has

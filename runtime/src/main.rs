@@ -139,7 +139,7 @@ const ROUTES_SHOWN: usize = 20;
 /// Prints the handlers the web root holds and their URLs, as `spin up` does,
 /// so a newcomer sees what to call. Standard output: the log is on stderr.
 fn print_routes(root: &std::path::Path, base: &str) {
-    let handlers = wasmlet::router::handler_files(root);
+    let handlers = wasmlet::webroot::handler_files(root);
     println!("Serving {} at {base}", root.display());
     if handlers.is_empty() {
         println!("No handlers yet: save a .wat or .wasm file in the web root.");

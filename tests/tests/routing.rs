@@ -388,3 +388,59 @@ async fn an_absolute_path_hidden_behind_a_double_slash_stays_inside_the_root() {
         assert!(!answer.contains("root:"), "{target} leaked /etc/passwd");
     }
 }
+
+// ---- the route table ---------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_handler_is_routed_from_the_table_while_the_watcher_runs() {
+    use wasmlet::webroot::Lookup;
+    let root = WebRoot::new()
+        .file("hello.wat", &says("hello"))
+        .file("users/[id].wat", &says("a user"));
+    let dir = root.path().to_path_buf();
+    let server = TestServer::start(root).await;
+    // The first request for each asks the disk; from then on the route and
+    // the handler's version are known until something in the tree changes
+    // (the route table checks only the handler file's own version).
+    assert_eq!(server.get("/hello").await.text(), "hello");
+    assert_eq!(server.get("/users/7").await.text(), "a user");
+    let disk = server.stats.route_lookups(Lookup::Disk);
+    let table = server.stats.route_lookups(Lookup::Table);
+    for _ in 0..50 {
+        assert_eq!(server.get("/hello").await.text(), "hello");
+        assert_eq!(server.get("/users/7").await.text(), "a user");
+    }
+    assert_eq!(
+        server.stats.route_lookups(Lookup::Disk),
+        disk,
+        "a known handler made a file-system lookup"
+    );
+    assert_eq!(server.stats.route_lookups(Lookup::Table), table + 100);
+    // A deleted handler is seen by the very next request.
+    std::fs::remove_file(dir.join("hello.wat")).unwrap();
+    assert_eq!(server.get("/hello").await.status, StatusCode::NOT_FOUND);
+    // A file that wins over a known route is seen once its event is read.
+    std::fs::write(dir.join("users/7"), "a static file wins").unwrap();
+    let mut shadowed = false;
+    for _ in 0..500 {
+        if server.get("/users/7").await.text() == "a static file wins" {
+            shadowed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(shadowed, "the static file never won over the dynamic route");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_watcher_every_request_asks_the_file_system() {
+    use wasmlet::webroot::Lookup;
+    let root = WebRoot::new().file("hello.wat", &says("hello"));
+    let server = TestServer::start_with(root, |c| c.watch = None).await;
+    for _ in 0..5 {
+        assert_eq!(server.get("/hello").await.text(), "hello");
+    }
+    assert_eq!(server.stats.route_lookups(Lookup::Table), 0);
+    // The route and the handler's version, each request.
+    assert_eq!(server.stats.route_lookups(Lookup::Disk), 10);
+}

@@ -1,4 +1,4 @@
-//! Fuzzes URL-path routing (`runtime/src/router.rs`): the input, as UTF-8,
+//! Fuzzes URL-path routing (`runtime/src/router/`): the input, as UTF-8,
 //! is a request path resolved against a small web root built once per
 //! process, full of the things routing must get right: handlers, static
 //! files, index files, dynamic and catch-all routes, dotfiles, a
@@ -24,7 +24,7 @@
 
 #![no_main]
 
-#[path = "../../src/router.rs"]
+#[path = "../../src/router/mod.rs"]
 #[allow(
     dead_code,
     unreachable_pub,
@@ -32,8 +32,10 @@
 )]
 mod router;
 
-// The router asks the web root's classification rule (`crate::webroot`),
-// compiled by path here too.
+// The router asks the web root's rules (`crate::webroot`): classification,
+// containment, the epoch its route table trusts, file versions and the tree
+// walk, compiled by path here too. Without a watcher no epoch is current:
+// every path is resolved on disk, which is what is fuzzed.
 #[path = "../../src/webroot/classify.rs"]
 #[allow(
     dead_code,
@@ -41,6 +43,38 @@ mod router;
     reason = "compiled here as it stands; the runtime is what uses all of it"
 )]
 mod classify;
+
+#[path = "../../src/webroot/contain.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "compiled here as it stands; the runtime is what uses all of it"
+)]
+mod contain;
+
+#[path = "../../src/webroot/epoch.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "compiled here as it stands; the runtime is what uses all of it"
+)]
+mod epoch;
+
+#[path = "../../src/webroot/version.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "compiled here as it stands; the runtime is what uses all of it"
+)]
+mod version;
+
+#[path = "../../src/webroot/walk.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "compiled here as it stands; the runtime is what uses all of it"
+)]
+mod walk;
 
 #[allow(
     unreachable_pub,
@@ -50,6 +84,10 @@ mod webroot {
     pub use super::classify::{
         CONFIG_FILE, Class, HANDLER_EXTENSIONS, SOURCE_EXTENSION, Withheld, classify,
     };
+    pub use super::contain::contained;
+    pub use super::epoch::{Epoch, Lookup};
+    pub use super::version::Version;
+    pub use super::walk::handler_files;
 }
 
 use std::fmt::Write as _;
@@ -187,7 +225,7 @@ impl Site {
             std::os::unix::fs::symlink(base.path().join(target), link).unwrap();
         }
         let root = std::fs::canonicalize(base.path().join("root")).unwrap();
-        let handlers = router::handler_files(&root);
+        let handlers = webroot::handler_files(&root);
         assert!(!handlers.is_empty(), "the web root has handlers");
         Site {
             base,

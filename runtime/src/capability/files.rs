@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use tokio::sync::Semaphore;
 
 use crate::regular_file::{self, OpenError};
-use crate::router::CONFIG_FILE;
+use crate::webroot::{Class, Withheld, classify};
 
 /// Largest single read: a guest asking for more gets this much and reads
 /// again, so one call never makes the host buffer a huge file.
@@ -141,22 +141,22 @@ impl Mounts {
 }
 
 /// Refuses hidden files, handler files and configuration files by their
-/// real name (a symlink called `notes.txt` may point at a handler).
+/// real name (a symlink called `notes.txt` may point at a handler), by the
+/// web root's own rule ([`classify`]), so letter case is ignored alike.
 fn check_readable(path: &str, rel: &Path) -> Result<(), FileError> {
-    let hidden = rel
-        .components()
-        .any(|c| c.as_os_str().to_str().is_none_or(|s| s.starts_with('.')));
+    let hidden = !rel.as_os_str().is_empty() && classify(rel) == Class::Withheld(Withheld::Hidden);
     if hidden {
         return Err(FileError::Denied(format!(
             "`{path}` is a hidden file, which is never readable"
         )));
     }
-    let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let handler = Path::new(name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("wasm") || e.eq_ignore_ascii_case("wat"));
-    if handler || name == CONFIG_FILE {
+    // By its name alone: below a mount's `target/` a handler is still code.
+    let name = rel.file_name().map_or(Path::new(""), Path::new);
+    let code = matches!(
+        classify(name),
+        Class::Handler | Class::Withheld(Withheld::HandlerCode | Withheld::Config)
+    );
+    if code {
         return Err(FileError::Denied(format!(
             "`{path}` is a handler or configuration file, which handlers may never read"
         )));

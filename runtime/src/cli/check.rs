@@ -41,7 +41,7 @@ pub(crate) fn check(args: CompileArgs, require_cache: bool) -> anyhow::Result<Ex
     runtime.block_on(async {
         let mut server = wasmlet::Server::new(config)?;
         let root = server.config().webroot.clone();
-        let total = wasmlet::router::handler_files(&root).len() as u64;
+        let total = wasmlet::webroot::handler_files(&root).len() as u64;
         let bar = indicatif::ProgressBar::new(total).with_style(
             indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
                 .expect("a valid progress template"),

@@ -61,7 +61,7 @@ impl Inner {
     fn changed(self: &Arc<Self>, file: &Path) -> LoadError {
         let known = self.files.lock().unwrap().contains_key(file);
         if known {
-            let _ = self.newest_slot(file);
+            let _ = self.newest_slot(file, false);
         }
         LoadError::Changed {
             path: file.to_path_buf(),

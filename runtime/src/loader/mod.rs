@@ -43,7 +43,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
@@ -59,42 +59,9 @@ use crate::error::LoadError;
 use crate::site::Site;
 use crate::stats::Stats;
 use crate::watcher::OpenWrites;
+use crate::webroot::{Epoch, Lookup, Version};
 
 type LoadResult = Result<Arc<Handler>, LoadError>;
-
-/// The identity of one version of a file on disk. The change time is in it
-/// because a copy that keeps size and mtime (`cp -p`) still changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Version {
-    len: u64,
-    modified: Option<SystemTime>,
-    inode: u64,
-    changed: (i64, i64),
-}
-
-impl Version {
-    fn of(meta: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        Self {
-            len: meta.len(),
-            modified: meta.modified().ok(),
-            inode: meta.ino(),
-            changed: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
-    /// How long ago the file last changed, by its own times: zero for a time
-    /// in the future (a clock set wrong), which then waits out the settle
-    /// time as it is watched.
-    fn age(&self) -> Duration {
-        let changed = u64::try_from(self.changed.0)
-            .ok()
-            .zip(u32::try_from(self.changed.1).ok())
-            .map(|(secs, nanos)| UNIX_EPOCH + Duration::new(secs, nanos));
-        let last = self.modified.max(changed).unwrap_or(UNIX_EPOCH);
-        SystemTime::now().duration_since(last).unwrap_or_default()
-    }
-}
 
 /// One version's load, shared by everyone who asks for that version.
 struct Slot {
@@ -111,6 +78,9 @@ struct FileState {
     newest: Arc<Slot>,
     /// The last version that loaded; served while a newer one is broken.
     good: Option<Arc<Handler>>,
+    /// The watcher's epoch in which `newest` was last checked against the
+    /// disk: until it ends, nothing changed and a request needs no `stat`.
+    checked: Option<u64>,
 }
 
 /// A handler file as the status page shows it.
@@ -145,6 +115,9 @@ struct Inner {
     max_module_size: u64,
     /// Handler files a writer still holds open, as the watcher saw.
     open_writes: Arc<OpenWrites>,
+    /// The web root's epoch: a version checked in the current one is
+    /// current without asking the disk again.
+    epoch: Arc<Epoch>,
     /// The configuration, for the limits a new version is tried under; no
     /// trial without it (`wasmlet compile` only fills the disk cache).
     site: Option<Arc<RwLock<Arc<Site>>>>,
@@ -173,6 +146,7 @@ impl Loader {
                 stats,
                 max_module_size: crate::config::DEFAULT_MAX_MODULE_SIZE,
                 open_writes: Arc::default(),
+                epoch: Arc::default(),
                 site: None,
                 config: None,
                 rust: None,
@@ -207,6 +181,13 @@ impl Loader {
         self
     }
 
+    /// Trusts a file's version, once checked, for as long as `epoch` lasts.
+    #[must_use]
+    pub fn with_epoch(mut self, epoch: Arc<Epoch>) -> Self {
+        self.configure().epoch = epoch;
+        self
+    }
+
     /// Tries each new core-module version once before it may serve, under
     /// the limits `site` gives its file and the server's `config`.
     #[must_use]
@@ -226,7 +207,7 @@ impl Loader {
         // `Duration::MAX` (no bound) does not fit in an `Instant`.
         let deadline = tokio::time::Instant::now().checked_add(wait);
         loop {
-            let slot = self.inner.newest_slot(file)?;
+            let slot = self.inner.newest_slot(file, true)?;
             let result = match slot.result.peek() {
                 Some(ready) => ready.clone(),
                 None => {
@@ -262,7 +243,7 @@ impl Loader {
     /// Starts loading the file's current version if it has changed, without
     /// waiting: the watcher calls this so the next request finds it ready.
     pub fn refresh(&self, file: &Path) {
-        let _ = self.inner.newest_slot(file);
+        let _ = self.inner.newest_slot(file, false);
     }
 
     /// Forgets `path` and every file below it (it was deleted or renamed).
@@ -334,13 +315,28 @@ impl Inner {
     }
 
     /// The slot for the file's current version, starting its load if new.
-    fn newest_slot(self: &Arc<Self>, file: &Path) -> Result<Arc<Slot>, LoadError> {
+    /// A request (`request`) trusts the version checked in the current
+    /// epoch; anything else looks at the disk.
+    fn newest_slot(self: &Arc<Self>, file: &Path, request: bool) -> Result<Arc<Slot>, LoadError> {
+        // Read before the disk is: a change from here on ends it.
+        let epoch = self.epoch.current();
+        if request
+            && epoch.is_some()
+            && let Some(state) = self.files.lock().unwrap().get(file)
+            && state.checked == epoch
+        {
+            return Ok(state.newest.clone());
+        }
+        if request {
+            self.stats.route_lookup(Lookup::Disk);
+        }
         let version = current_version(file)?;
         let mut files = self.files.lock().unwrap();
         if let Some(state) = files.get_mut(file) {
             if state.newest.version != version {
                 state.newest = self.start_load(file, version);
             }
+            state.checked = epoch;
             return Ok(state.newest.clone());
         }
         let newest = self.start_load(file, version);
@@ -349,6 +345,7 @@ impl Inner {
             FileState {
                 newest: newest.clone(),
                 good: None,
+                checked: epoch,
             },
         );
         Ok(newest)
@@ -386,9 +383,8 @@ impl Inner {
 
 /// The version of `file` on disk now.
 fn current_version(file: &Path) -> Result<Version, LoadError> {
-    let meta = std::fs::metadata(file).map_err(|e| LoadError::Read {
+    Version::read(file).map_err(|e| LoadError::Read {
         path: file.to_path_buf(),
         reason: e.to_string(),
-    })?;
-    Ok(Version::of(&meta))
+    })
 }

@@ -35,6 +35,9 @@ pub(crate) struct App {
     /// Handler files a writer holds open, kept by the watcher, read by the
     /// loader.
     pub(crate) open_writes: Arc<OpenWrites>,
+    /// The web root's epoch: ended by the watcher at every change, trusted
+    /// by the router's table and the loader until then.
+    pub(crate) epoch: Arc<crate::webroot::Epoch>,
     /// Where source handlers build when there is no disk cache; deleted with
     /// the server.
     pub(super) _rust_scratch: Option<tempfile::TempDir>,

@@ -56,6 +56,7 @@ fn start_watcher(app: &App, mode: WatchMode) -> Result<(Watcher, Changes), Watch
         DEFAULT_DEBOUNCE,
         ignore,
         app.open_writes.clone(),
+        app.epoch.clone(),
         move |batch| {
             // The watcher's thread must not block; the loader work happens
             // on the runtime.
@@ -151,7 +152,7 @@ async fn reroot(app: &App, old: &Path, target: &Path) {
     match Site::load_at(&app.config, target, Some(&current)).await {
         Ok(site) => {
             *app.router.write().unwrap_or_else(|e| e.into_inner()) =
-                Arc::new(Router::new(target.to_path_buf()));
+                Arc::new(Router::watched(target.to_path_buf(), app.epoch.clone()));
             *app.site.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
             app.loader.forget(old);
             tracing::info!(

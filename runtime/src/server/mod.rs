@@ -54,6 +54,7 @@ use crate::router::Router;
 use crate::site::{Policy, Site, SiteError};
 use crate::stats::Stats;
 use crate::watcher::OpenWrites;
+use crate::webroot::Epoch;
 
 /// Pending connections the kernel queues before `accept`. Tokio's default
 /// (128) overflows when a few hundred clients connect at once, and the kernel
@@ -151,16 +152,21 @@ impl Server {
         };
         let site = Arc::new(RwLock::new(Arc::new(Site::empty(&config))));
         let open_writes = Arc::new(OpenWrites::default());
+        let epoch = Arc::new(Epoch::default());
         let mut loader = Loader::new(engine.clone(), disk_cache, stats.clone())
             .with_max_module_size(config.max_module_size)
             .with_open_writes(open_writes.clone())
+            .with_epoch(epoch.clone())
             .with_trial(site.clone(), &config);
         if let Some(dir) = rust_dir {
             loader =
                 loader.with_rust_builder(Arc::new(RustBuilder::new(dir, config.build_timeout)));
         }
         let app = App {
-            router: RwLock::new(Arc::new(Router::new(config.webroot.clone()))),
+            router: RwLock::new(Arc::new(Router::watched(
+                config.webroot.clone(),
+                epoch.clone(),
+            ))),
             loader: Arc::new(loader),
             _rust_scratch: rust_scratch,
             stats,
@@ -168,6 +174,7 @@ impl Server {
             admission,
             site,
             open_writes,
+            epoch,
             handler_limits: Default::default(),
             log_rates: Default::default(),
             status_files: Default::default(),
@@ -249,7 +256,7 @@ impl Server {
         &self,
         progress: impl FnMut(&Path, &Result<Arc<Handler>, LoadError>),
     ) -> PrecompileReport {
-        let files = crate::router::handler_files(self.app.router().root());
+        let files = crate::webroot::handler_files(self.app.router().root());
         let results = self.app.loader.load_all(files, progress).await;
         let mut report = PrecompileReport::default();
         for (file, result) in results {

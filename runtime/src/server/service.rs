@@ -54,7 +54,9 @@ pub(crate) async fn handle(
         access.finish(response.status(), None);
         return Ok(response);
     }
-    let response = match app.router().resolve(request.uri().path()) {
+    let (route, lookup) = app.router().route(request.uri().path());
+    app.stats.route_lookup(lookup);
+    let response = match route {
         // A source handler where builds are off is a file never served.
         Route::Handler { file, .. }
             if file.extension().is_some_and(|e| e == SOURCE_EXTENSION)

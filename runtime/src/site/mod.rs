@@ -12,21 +12,24 @@
 //! configuration serving, and the error is logged with file, line and key.
 
 mod file;
+mod locator;
+mod policy;
+mod stores;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::capability::files::{Mount, Mounts};
-use crate::capability::http::{HttpClient, HttpSettings};
-use crate::capability::kv::{Backend, Store, StoreSettings};
+use crate::capability::kv::Store;
 use crate::config::Config;
-use crate::router::CONFIG_FILE;
-use crate::webroot::Withheld;
+use crate::webroot::{CONFIG_FILE, Withheld, walk};
 
 use file::{DirFile, Settings, StoreBackend, StoreDef};
 pub use file::{MAX_VARIABLE_SIZE, Variable};
+pub use policy::{InstancePolicy, Policy};
+pub use stores::default_store_path;
+use stores::open_store;
 
 /// The store a guest gets when it names none (`""`).
 pub const DEFAULT_STORE: &str = "default";
@@ -66,91 +69,6 @@ impl std::fmt::Display for SiteError {
             write!(f, ": {key}")?;
         }
         write!(f, ": {}", self.message)
-    }
-}
-
-/// Instance reuse for one handler (`[instances]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InstancePolicy {
-    /// Serve requests from a pool of warm instances instead of a fresh
-    /// instance per request.
-    pub reuse: bool,
-    /// Most warm instances kept.
-    pub pool_size: u32,
-    /// How long an unused warm instance is kept.
-    pub idle_timeout: Duration,
-}
-
-/// Everything one handler may do and the limits it runs under: the merged
-/// settings of every `wasmlet.toml` from the web root down to its directory,
-/// and its own `[handlers."…"]` table.
-pub struct Policy {
-    /// Wall-clock limit for one request.
-    pub request_timeout: Duration,
-    /// Largest linear memory of one instance, in bytes.
-    pub max_memory: u64,
-    /// Most concurrent executions of this handler, if capped.
-    pub max_concurrency: Option<u32>,
-    /// The outbound HTTP client, or `None` when no host is granted.
-    pub http: Option<HttpClient>,
-    /// The stores granted, by name.
-    pub stores: BTreeMap<String, Store>,
-    /// The directories granted for reading.
-    pub mounts: Mounts,
-    /// Instance reuse.
-    pub instances: InstancePolicy,
-    /// `[variables]`, by name, for `var_get`.
-    pub variables: Arc<BTreeMap<String, Variable>>,
-    /// The configuration files that shaped this policy, root first; named in
-    /// the messages a guest gets when something is denied.
-    pub sources: Vec<PathBuf>,
-}
-
-impl Policy {
-    /// The policy where no `wasmlet.toml` applies: the server's limits and
-    /// nothing granted.
-    fn deny_all(config: &Config) -> Self {
-        Self {
-            request_timeout: config.request_timeout,
-            max_memory: config.max_memory,
-            max_concurrency: None,
-            http: None,
-            stores: BTreeMap::new(),
-            mounts: Mounts::default(),
-            instances: InstancePolicy {
-                reuse: false,
-                pool_size: DEFAULT_POOL_SIZE,
-                idle_timeout: DEFAULT_POOL_IDLE,
-            },
-            variables: Arc::default(),
-            sources: Vec::new(),
-        }
-    }
-
-    /// Where to look to grant something, for a denial message.
-    pub fn grant_hint(&self, section: &str) -> String {
-        match self.sources.last() {
-            Some(file) => format!("grant it with {section} in {}", file.display()),
-            None => format!(
-                "grant it with {section} in a wasmlet.toml in the handler's directory or above"
-            ),
-        }
-    }
-}
-
-impl std::fmt::Debug for Policy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Policy")
-            .field("request_timeout", &self.request_timeout)
-            .field("max_memory", &self.max_memory)
-            .field("max_concurrency", &self.max_concurrency)
-            .field("http", &self.http.as_ref().map(|c| &c.settings().allow))
-            .field("stores", &self.stores.keys().collect::<Vec<_>>())
-            .field("mounts", &self.mounts)
-            .field("instances", &self.instances)
-            .field("variables", &self.variables)
-            .field("sources", &self.sources)
-            .finish()
     }
 }
 
@@ -373,189 +291,6 @@ impl Site {
     pub fn store_names(&self) -> impl Iterator<Item = &str> {
         self.stores.keys().map(String::as_str)
     }
-
-    fn policy_from(
-        &self,
-        config: &Config,
-        s: &Settings,
-        sources: &[PathBuf],
-        file: &Path,
-    ) -> Result<Policy, SiteError> {
-        let fail = |key: &str, message: String| SiteError {
-            file: file.to_owned(),
-            line: 0,
-            column: 0,
-            key: Some(key.to_owned()),
-            message,
-        };
-        let defaults = HttpSettings::default();
-        let http = match &s.http.allow {
-            Some((rules, _)) if !rules.is_empty() => {
-                let settings = HttpSettings {
-                    allow: rules.clone(),
-                    allow_private: s.http.allow_private.unwrap_or(defaults.allow_private),
-                    timeout: s.http.timeout.unwrap_or(defaults.timeout),
-                    connect_timeout: s.http.connect_timeout.unwrap_or(defaults.connect_timeout),
-                    max_response_size: s
-                        .http
-                        .max_response_size
-                        .unwrap_or(defaults.max_response_size),
-                    max_redirects: s.http.max_redirects.unwrap_or(defaults.max_redirects),
-                    ca_pem: s.http.ca_pem.clone(),
-                };
-                Some(HttpClient::new(settings).map_err(|e| fail("http", e.to_string()))?)
-            }
-            _ => None,
-        };
-        let stores =
-            s.kv.stores
-                .iter()
-                .flatten()
-                .filter_map(|name| {
-                    self.stores
-                        .get(name)
-                        .map(|(_, store)| (name.clone(), store.clone()))
-                })
-                .collect();
-        let mut mounts = Vec::new();
-        for (name, dir) in s.files.mounts.iter().flatten() {
-            let real = std::fs::canonicalize(dir).map_err(|e| {
-                fail(
-                    "files.mounts",
-                    format!(
-                        "mount `{name}`: {} cannot be used: {e}; create the directory or fix the path",
-                        dir.display()
-                    ),
-                )
-            })?;
-            if !real.is_dir() {
-                return Err(fail(
-                    "files.mounts",
-                    format!("mount `{name}`: {} is not a directory", dir.display()),
-                ));
-            }
-            mounts.push(Mount {
-                name: name.clone(),
-                dir: real,
-            });
-        }
-        for (name, variable) in &s.variables {
-            if let Some(path) = &variable.file
-                && crate::config::inside(path, &config.webroot)
-            {
-                return Err(fail(
-                    &format!("variables.{name}"),
-                    format!(
-                        "{} is inside the web root, where it could be downloaded; keep it outside",
-                        path.display()
-                    ),
-                ));
-            }
-        }
-        if let Some(m) = s.limits.max_memory
-            && m > config.max_memory
-        {
-            return Err(fail(
-                "limits.max-memory",
-                format!(
-                    "{m} bytes is more than the server's --max-memory ({} bytes); a directory may only lower it",
-                    config.max_memory
-                ),
-            ));
-        }
-        Ok(Policy {
-            request_timeout: s.limits.request_timeout.unwrap_or(config.request_timeout),
-            max_memory: s.limits.max_memory.unwrap_or(config.max_memory),
-            max_concurrency: s.limits.max_concurrency,
-            http,
-            stores,
-            mounts: Mounts::new(mounts),
-            instances: InstancePolicy {
-                reuse: s.instances.reuse.unwrap_or(false),
-                pool_size: s.instances.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
-                idle_timeout: s.instances.idle_timeout.unwrap_or(DEFAULT_POOL_IDLE),
-            },
-            variables: Arc::new(s.variables.clone()),
-            sources: sources.to_vec(),
-        })
-    }
-}
-
-/// Opens the store `name` as `def` says.
-async fn open_store(
-    config: &Config,
-    name: &str,
-    def: &StoreDef,
-    root_file: &Path,
-) -> Result<Store, SiteError> {
-    let fail = |message: String| SiteError {
-        file: root_file.to_owned(),
-        line: 0,
-        column: 0,
-        key: Some(format!("stores.{name}")),
-        message,
-    };
-    let backend = match &def.backend {
-        StoreBackend::Sqlite(path) => {
-            let Some(data) = &config.data_dir else {
-                return Err(fail(
-                    "the embedded store needs a data directory; start the server with --data-dir"
-                        .to_owned(),
-                ));
-            };
-            let path = match path {
-                Some(p) => data.join(p),
-                // By the web root as given: a symlinked root switched to a
-                // new release keeps its stores.
-                None => default_store_path(
-                    data,
-                    config.webroot_link.as_deref().unwrap_or(&config.webroot),
-                    name,
-                ),
-            };
-            if crate::config::inside(&path, &config.webroot) {
-                return Err(fail(format!(
-                    "{} is inside the web root {}, where it could be downloaded; use a path outside it",
-                    path.display(),
-                    config.webroot.display()
-                )));
-            }
-            Backend::Sqlite { path }
-        }
-        StoreBackend::Redis { url, prefix } => Backend::Redis {
-            url: url.clone(),
-            prefix: prefix.clone().unwrap_or_else(|| format!("wasmlet:{name}:")),
-        },
-    };
-    let settings = StoreSettings {
-        name: name.to_owned(),
-        backend,
-        max_value_size: usize::try_from(def.max_value_size.unwrap_or(DEFAULT_MAX_VALUE_SIZE))
-            .unwrap_or(usize::MAX),
-    };
-    let store = Store::open(&settings)
-        .await
-        .map_err(|e| fail(format!("cannot open the store: {e}")))?;
-    // Again now that the file exists: only now is its real path known.
-    if let Backend::Sqlite { path } = &settings.backend
-        && crate::config::inside(path, &config.webroot)
-    {
-        return Err(fail(format!(
-            "{} turned out to be inside the web root once created, where it could be \
-             downloaded; use a path outside it",
-            path.display()
-        )));
-    }
-    Ok(store)
-}
-
-/// `<data>/kv/<web root id>/<name>.sqlite`: the id (a hash of the web root's
-/// path) keeps two sites served by one user from sharing a default store.
-pub fn default_store_path(data: &Path, webroot: &Path, name: &str) -> PathBuf {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(webroot.as_os_str().as_encoded_bytes());
-    let id: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    data.join("kv").join(id).join(format!("{name}.sqlite"))
 }
 
 /// `child` over `parent`: every setting the child sets wins.
@@ -604,31 +339,26 @@ fn merge(parent: &Settings, child: &Settings) -> Settings {
 /// directories are not followed (the router never serves through them as
 /// directories outside the root, and a loop must not hang the load).
 fn read_all(root: &Path) -> Result<Vec<(PathBuf, DirFile)>, SiteError> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let dir = root.join(&rel);
-        let config = dir.join(CONFIG_FILE);
-        if config.is_file() {
+    let mut found = Vec::new();
+    walk(
+        root,
+        |_| false,
+        |entry| {
+            if entry.path.file_name() == Some(CONFIG_FILE.as_ref()) && entry.path.is_file() {
+                let dir = entry.path.parent().unwrap_or(root);
+                let rel = dir.strip_prefix(root).unwrap_or(Path::new(""));
+                found.push((rel.to_path_buf(), entry.path.clone()));
+            }
+        },
+    );
+    found.sort_by_key(|(rel, _)| rel.components().count());
+    found
+        .into_iter()
+        .map(|(rel, config)| {
             let parsed = file::read(&config, rel.as_os_str().is_empty())?;
-            out.push((rel.clone(), parsed));
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(rel.join(name));
-            }
-        }
-    }
-    out.sort_by_key(|(rel, _)| rel.components().count());
-    Ok(out)
+            Ok((rel, parsed))
+        })
+        .collect()
 }
 
 #[cfg(test)]

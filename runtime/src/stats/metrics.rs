@@ -8,6 +8,7 @@ use prometheus::{
     Registry,
 };
 
+use crate::webroot::Lookup;
 use crate::{VERSION, WASMTIME_VERSION};
 
 /// Request latency buckets, in seconds: a hello handler answers in well under
@@ -71,6 +72,20 @@ pub(super) struct Metrics {
     /// `wasmlet_handlers{state}`: handlers the server has seen, by state, as
     /// of the last scrape.
     pub(super) handlers: IntGaugeVec,
+    /// `wasmlet_route_lookups_total{result}`: `table` for a request routed
+    /// from the route table (one `stat` of its handler file), `disk` for each
+    /// resolution or version lookup on a request's way. With the watcher on,
+    /// a known handler costs no `disk`. One handle per label, resolved once:
+    /// this is counted on every request.
+    pub(super) route_lookups: [IntCounter; 2],
+}
+
+/// The `result` label of a route lookup.
+fn lookup_label(result: Lookup) -> &'static str {
+    match result {
+        Lookup::Table => "table",
+        Lookup::Disk => "disk",
+    }
 }
 
 impl Metrics {
@@ -218,6 +233,21 @@ impl Metrics {
                 ),
             ),
             handlers,
+            route_lookups: {
+                let lookups = register(
+                    registry,
+                    IntCounterVec::new(
+                        Opts::new(
+                            "wasmlet_route_lookups_total",
+                            "Requests routed from the watcher-kept table (table), and file-system \
+                             lookups of a route or handler version on a request's way (disk).",
+                        ),
+                        &["result"],
+                    ),
+                );
+                [Lookup::Table, Lookup::Disk]
+                    .map(|result| lookups.with_label_values(&[lookup_label(result)]))
+            },
         }
     }
 }

@@ -28,6 +28,7 @@ pub use handlers::{HandlerNumbers, LastError};
 pub(crate) use metrics::HANDLER_STATES;
 
 use crate::outcome::Outcome;
+use crate::webroot::Lookup;
 use handlers::LastErrors;
 use metrics::Metrics;
 
@@ -136,6 +137,17 @@ impl Stats {
     /// Connections open on the main listener right now.
     pub fn open_connections(&self) -> u64 {
         u64::try_from(self.metrics.open_connections.get()).unwrap_or(0)
+    }
+
+    /// `wasmlet_route_lookups_total` with `result` = `table` or `disk`.
+    pub fn route_lookups(&self, result: Lookup) -> u64 {
+        self.metrics.route_lookups[result as usize].get()
+    }
+
+    /// A request's route came from memory, or the file system was asked for
+    /// a route or a handler's version.
+    pub(crate) fn route_lookup(&self, result: Lookup) {
+        self.metrics.route_lookups[result as usize].inc();
     }
 
     /// Every metric in the Prometheus text exposition format, as `/metrics`

@@ -25,7 +25,8 @@ use super::App;
 use super::body::ResponseBody;
 use super::service::plain;
 use crate::loader::HandlerStatus;
-use crate::router::{handler_files, handler_url};
+use crate::router::handler_url;
+use crate::webroot::handler_files;
 use crate::stats::HandlerNumbers;
 
 /// Most handlers a page lists; the rest are counted ("and N more").

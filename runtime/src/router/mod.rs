@@ -14,19 +14,22 @@
 //! Syntactically hostile paths (`..`, backslash, NUL, encoded `/`, bad
 //! percent-encoding) are rejected before the file system is touched.
 //! What a file found there is — handler, static, or never served — is
-//! [`crate::webroot::classify`]'s to say, from its real path (symlinks
+//! [`classify`](fn@crate::webroot::classify)'s to say, from its real path (symlinks
 //! resolved); a file whose real path leaves the web root does not exist.
 
-use std::collections::HashMap;
+mod dynamic;
+mod path;
+mod table;
+
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::SystemTime;
-
-use percent_encoding::percent_decode_str;
+use std::sync::Arc;
 
 pub use crate::webroot::{CONFIG_FILE, HANDLER_EXTENSIONS};
-use crate::webroot::{Class, SOURCE_EXTENSION, Withheld, classify};
+use crate::webroot::{Class, Epoch, Lookup, SOURCE_EXTENSION, Withheld, classify, contained};
+use dynamic::Listings;
+use path::{Rejection, split_path};
+use table::{Probes, Table};
 
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,65 +64,26 @@ pub enum Route {
 pub struct Router {
     /// Canonical web root: containment checks compare real paths with it.
     root: PathBuf,
-    /// Bracketed entries per directory, valid while the directory's mtime is
-    /// unchanged. Adding, removing or renaming an entry changes the mtime, so
-    /// one `stat` tells whether the listing is still good and a miss costs one
-    /// `readdir`, not one per request. Keyed by device and inode, not by the
-    /// path asked for: symlink loops give a directory endless spellings, and
-    /// keying by spelling let a client grow the map without bound (found by
-    /// the fuzzer).
-    dynamic: Mutex<HashMap<(u64, u64), DirListing>>,
-}
-
-#[derive(Debug, Clone)]
-struct DirListing {
-    modified: Option<SystemTime>,
-    entries: Vec<DynEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum DynKind {
-    /// `[name].wasm` / `[name].wat`: the final segment.
-    File,
-    /// `[name]/`: any one segment, more path below.
-    Dir,
-    /// `[...name].wasm`: the rest of the path.
-    CatchAll,
-}
-
-#[derive(Debug, Clone)]
-struct DynEntry {
-    /// The file or directory name on disk.
-    file_name: String,
-    /// The parameter name inside the brackets.
-    param: String,
-    kind: DynKind,
-}
-
-/// A dynamic match on the way to being ranked.
-#[derive(Debug)]
-struct Candidate {
-    file: PathBuf,
-    params: Vec<(String, String)>,
-    /// One flag per matched segment: was it dynamic? Compared
-    /// lexicographically, so a literal earlier in the path wins a tie.
-    shape: Vec<bool>,
-    catch_all: bool,
-}
-
-impl Candidate {
-    fn rank(&self) -> (bool, usize, &[bool]) {
-        let dynamic = self.shape.iter().filter(|d| **d).count();
-        (self.catch_all, dynamic, &self.shape)
-    }
+    /// Bracketed entries per directory ([`Listings`]).
+    dynamic: Listings,
+    /// Handler routes known in the current epoch.
+    table: Table,
 }
 
 impl Router {
-    /// A router over `root`, which must already be canonical.
+    /// A router over `root`, which must already be canonical, that asks
+    /// the disk at every request.
     pub fn new(root: PathBuf) -> Self {
+        Self::watched(root, Arc::default())
+    }
+
+    /// A router over `root` (canonical) that keeps the handler routes it
+    /// finds for as long as `epoch` lasts (see [`Epoch`]).
+    pub fn watched(root: PathBuf, epoch: Arc<Epoch>) -> Self {
         Self {
             root,
-            dynamic: Mutex::new(HashMap::new()),
+            dynamic: Listings::default(),
+            table: Table::new(epoch),
         }
     }
 
@@ -130,11 +94,39 @@ impl Router {
 
     /// Resolves the path part of a request target (`/a/b`, no query).
     pub fn resolve(&self, raw_path: &str) -> Route {
+        self.route(raw_path).0
+    }
+
+    /// [`resolve`](Router::resolve), saying whether the file system was
+    /// asked: a handler route known in the current epoch comes from the
+    /// table ([`Lookup::Table`]: one `stat` of its file), as does a path
+    /// refused by its text.
+    pub fn route(&self, raw_path: &str) -> (Route, Lookup) {
         let segments = match split_path(raw_path) {
             Ok(segments) => segments,
-            Err(Rejection::Bad(why)) => return Route::BadRequest(why),
-            Err(Rejection::Hidden) => return Route::NotFound,
+            Err(Rejection::Bad(why)) => return (Route::BadRequest(why), Lookup::Table),
+            Err(Rejection::Hidden) => return (Route::NotFound, Lookup::Table),
         };
+        let key = segments.join("/");
+        if let Some(route) = self.table.get(&key) {
+            return (route, Lookup::Table);
+        }
+        // Read before the disk is: a change from here on makes the route
+        // found too old to keep.
+        let epoch = self.table.epoch();
+        let probes = Probes::default();
+        let route = self.on_disk(&segments, &probes);
+        if let (Some(epoch), Route::Handler { .. }) = (epoch, &route)
+            && probes.through_real_directories(&self.root)
+        {
+            self.table.insert(epoch, key, &route);
+        }
+        (route, Lookup::Disk)
+    }
+
+    /// Resolves `segments` (split and checked) by asking the file system,
+    /// noting in `probes` every path asked about.
+    fn on_disk(&self, segments: &[String], probes: &Probes) -> Route {
         let rel: PathBuf = segments.iter().collect();
 
         // 1. An explicit handler file name: always the handler, never bytes.
@@ -143,32 +135,34 @@ impl Router {
             && HANDLER_EXTENSIONS.contains(&ext)
         {
             let parent = rel.parent().unwrap_or(Path::new(""));
-            return match self.handler_at(&self.root.join(parent), stem) {
-                Some(file) => self.contained_handler(file, Vec::new()),
+            return match self.handler_at(&self.root.join(parent), stem, probes) {
+                Some(file) => self.contained_handler(file, Vec::new(), probes),
                 None => Route::NotFound,
             };
         }
 
         let target = self.root.join(&rel);
         if let Some(last) = segments.last()
-            && let Some(file) = self.handler_at(target.parent().unwrap_or(&self.root), last)
+            && let Some(file) = self.handler_at(target.parent().unwrap_or(&self.root), last, probes)
         {
-            return self.contained_handler(file, Vec::new());
+            return self.contained_handler(file, Vec::new(), probes);
         }
 
+        probes.saw(&target);
         match std::fs::metadata(&target) {
             // 2. and 3. for a directory: its index handler, then index.html.
             Ok(meta) if meta.is_dir() => {
-                if let Some(file) = self.handler_at(&target, "index") {
-                    return self.contained_handler(file, Vec::new());
+                if let Some(file) = self.handler_at(&target, "index", probes) {
+                    return self.contained_handler(file, Vec::new(), probes);
                 }
                 let index = target.join("index.html");
+                probes.saw(&index);
                 if index.is_file() {
-                    return self.contained_static(index);
+                    return self.contained_static(index, probes);
                 }
             }
             // 3. A plain file.
-            Ok(meta) if meta.is_file() => return self.contained_static(target),
+            Ok(meta) if meta.is_file() => return self.contained_static(target, probes),
             _ => {}
         }
 
@@ -176,15 +170,16 @@ impl Router {
         let mut candidates = Vec::new();
         self.collect_dynamic(
             &self.root,
-            &segments,
+            segments,
             &mut Vec::new(),
             &mut Vec::new(),
             &mut candidates,
+            probes,
         );
         candidates.sort_by(|a, b| a.rank().cmp(&b.rank()));
         for candidate in candidates {
             if let Route::Handler { file, params } =
-                self.contained_handler(candidate.file, candidate.params)
+                self.contained_handler(candidate.file, candidate.params, probes)
             {
                 return Route::Handler { file, params };
             }
@@ -195,18 +190,24 @@ impl Router {
     /// `dir/name.wasm`, else `dir/name.wat`, else the source handler
     /// `dir/name.rs` (which the service runs only where builds are on), if it
     /// is a file.
-    fn handler_at(&self, dir: &Path, name: &str) -> Option<PathBuf> {
+    fn handler_at(&self, dir: &Path, name: &str, probes: &Probes) -> Option<PathBuf> {
         HANDLER_EXTENSIONS
             .iter()
             .chain([&SOURCE_EXTENSION])
             .find_map(|ext| {
                 let file = dir.join(format!("{name}.{ext}"));
+                probes.saw(&file);
                 is_file(&file).then_some(file)
             })
     }
 
-    fn contained_handler(&self, file: PathBuf, params: Vec<(String, String)>) -> Route {
-        match self.contain(&file) {
+    fn contained_handler(
+        &self,
+        file: PathBuf,
+        params: Vec<(String, String)>,
+        probes: &Probes,
+    ) -> Route {
+        match self.contain(&file, probes) {
             Some(file)
                 if matches!(
                     self.class(&file),
@@ -219,8 +220,8 @@ impl Router {
         }
     }
 
-    fn contained_static(&self, file: PathBuf) -> Route {
-        let Some(real) = self.contain(&file) else {
+    fn contained_static(&self, file: PathBuf, probes: &Probes) -> Route {
+        let Some(real) = self.contain(&file, probes) else {
             return Route::NotFound;
         };
         // A symlink named `x.txt` may point at a handler or config file;
@@ -240,184 +241,16 @@ impl Router {
 
     /// The file's real path if it is inside the web root and names nothing
     /// hidden there.
-    fn contain(&self, file: &Path) -> Option<PathBuf> {
-        let real = std::fs::canonicalize(file).ok()?;
-        let inside = real.strip_prefix(&self.root).ok()?;
-        let hidden = inside
-            .components()
-            .any(|c| c.as_os_str().to_str().is_none_or(|s| s.starts_with('.')));
-        (!hidden).then_some(real)
-    }
-
-    fn collect_dynamic(
-        &self,
-        dir: &Path,
-        rest: &[String],
-        params: &mut Vec<(String, String)>,
-        shape: &mut Vec<bool>,
-        out: &mut Vec<Candidate>,
-    ) {
-        let Some((segment, below)) = rest.split_first() else {
-            return;
-        };
-        // A literal handler below a dynamic directory (`[id]/posts.wat`):
-        // fully literal paths were already tried as exact matches.
-        if below.is_empty()
-            && shape.iter().any(|d| *d)
-            && let Some(file) = self.handler_at(dir, segment)
-        {
-            let mut shape = shape.clone();
-            shape.push(false);
-            out.push(Candidate {
-                file,
-                params: params.clone(),
-                shape,
-                catch_all: false,
-            });
-        }
-        let entries = self.listing(dir);
-        for entry in &entries {
-            let path = dir.join(&entry.file_name);
-            match entry.kind {
-                DynKind::CatchAll => {
-                    let mut params = params.clone();
-                    params.push((entry.param.clone(), rest.join("/")));
-                    let mut shape = shape.clone();
-                    shape.extend(std::iter::repeat_n(true, rest.len()));
-                    out.push(Candidate {
-                        file: path,
-                        params,
-                        shape,
-                        catch_all: true,
-                    });
-                }
-                DynKind::File if below.is_empty() => {
-                    let mut params = params.clone();
-                    params.push((entry.param.clone(), segment.clone()));
-                    let mut shape = shape.clone();
-                    shape.push(true);
-                    out.push(Candidate {
-                        file: path,
-                        params,
-                        shape,
-                        catch_all: false,
-                    });
-                }
-                DynKind::Dir => {
-                    params.push((entry.param.clone(), segment.clone()));
-                    shape.push(true);
-                    self.descend(&path, below, params, shape, out);
-                    params.pop();
-                    shape.pop();
-                }
-                DynKind::File => {}
-            }
-        }
-        // A literal directory on the way can hold dynamic entries below it.
-        let literal = dir.join(segment);
-        if std::fs::metadata(&literal).is_ok_and(|m| m.is_dir()) {
-            shape.push(false);
-            self.descend(&literal, below, params, shape, out);
-            shape.pop();
-        }
-    }
-
-    /// Matches what is left below a directory that matched `segment`: its
-    /// index handler when nothing is left, else the entries inside it.
-    fn descend(
-        &self,
-        dir: &Path,
-        below: &[String],
-        params: &mut Vec<(String, String)>,
-        shape: &mut Vec<bool>,
-        out: &mut Vec<Candidate>,
-    ) {
-        if below.is_empty() {
-            if shape.iter().any(|d| *d)
-                && let Some(file) = self.handler_at(dir, "index")
-            {
-                out.push(Candidate {
-                    file,
-                    params: params.clone(),
-                    shape: shape.clone(),
-                    catch_all: false,
-                });
-            }
-        } else {
-            self.collect_dynamic(dir, below, params, shape, out);
-        }
-    }
-
-    /// The bracketed entries of `dir`, from the cache while its mtime holds.
-    fn listing(&self, dir: &Path) -> Vec<DynEntry> {
-        let Ok(meta) = std::fs::metadata(dir) else {
-            return Vec::new();
-        };
-        let modified = meta.modified().ok();
-        let key = {
-            use std::os::unix::fs::MetadataExt;
-            (meta.dev(), meta.ino())
-        };
-        if let Some(cached) = self.dynamic.lock().unwrap().get(&key)
-            && cached.modified == modified
-            && modified.is_some()
-        {
-            return cached.entries.clone();
-        }
-        let entries = read_dynamic_entries(dir);
-        self.dynamic.lock().unwrap().insert(
-            key,
-            DirListing {
-                modified,
-                entries: entries.clone(),
-            },
-        );
-        entries
+    fn contain(&self, file: &Path, probes: &Probes) -> Option<PathBuf> {
+        probes.saw(file);
+        contained(&self.root, file)
     }
 }
 
-/// Every handler file under `root` that a request could reach, sorted: what
-/// `wasmlet compile` and `--precompile` load. Skips what the router never
-/// serves (dot-entries, build output) and symlinks whose target leaves the
-/// root.
-pub fn handler_files(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.filter_map(Result::ok) {
-            let name = entry.file_name();
-            if name.to_str().is_none_or(|n| n.starts_with('.')) {
-                continue;
-            }
-            let path = entry.path();
-            let Ok(real) = std::fs::canonicalize(&path) else {
-                continue;
-            };
-            if !real.starts_with(root) {
-                continue;
-            }
-            let Ok(meta) = std::fs::metadata(&real) else {
-                continue;
-            };
-            if meta.is_dir() {
-                // A symlinked directory could loop back; only real ones.
-                if !entry.file_type().is_ok_and(|t| t.is_symlink()) {
-                    dirs.push(path);
-                }
-            } else if real
-                .strip_prefix(root)
-                .is_ok_and(|rel| classify(rel) == Class::Handler)
-            {
-                found.push(real);
-            }
-        }
-    }
-    found.sort();
-    found.dedup();
-    found
+fn is_file(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .as_ref()
+        .is_ok_and(Metadata::is_file)
 }
 
 /// The URL path the handler `file` answers at: its path below `root`
@@ -431,120 +264,6 @@ pub fn handler_url(root: &Path, file: &Path) -> String {
         path.truncate(path.len() - "index".len());
     }
     format!("/{path}")
-}
-
-fn read_dynamic_entries(dir: &Path) -> Vec<DynEntry> {
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut entries: Vec<DynEntry> = read
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let file_name = entry.file_name().into_string().ok()?;
-            let is_dir = entry.metadata().ok()?.is_dir();
-            parse_dynamic_name(&file_name, is_dir).map(|(param, kind)| DynEntry {
-                file_name,
-                param,
-                kind,
-            })
-        })
-        .collect();
-    // `.wasm` before `.wat` for the same name, as for literal handlers; the
-    // ranking sort is stable, so this order decides exact ties.
-    entries.sort_by(|a, b| a.file_name.cmp(&b.file_name));
-    entries
-}
-
-/// `[id].wasm` → (`id`, File); `[...rest].wat` → (`rest`, CatchAll);
-/// directory `[id]` → (`id`, Dir).
-fn parse_dynamic_name(name: &str, is_dir: bool) -> Option<(String, DynKind)> {
-    let (inner, kind) = if is_dir {
-        (name.strip_prefix('[')?.strip_suffix(']')?, DynKind::Dir)
-    } else {
-        let (stem, ext) = name.rsplit_once('.')?;
-        if !HANDLER_EXTENSIONS.contains(&ext) {
-            return None;
-        }
-        let inner = stem.strip_prefix('[')?.strip_suffix(']')?;
-        match inner.strip_prefix("...") {
-            Some(rest) => (rest, DynKind::CatchAll),
-            None => (inner, DynKind::File),
-        }
-    };
-    let valid = !inner.is_empty()
-        && inner
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    (valid && !(is_dir && inner.starts_with("..."))).then(|| (inner.to_owned(), kind))
-}
-
-fn is_file(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .as_ref()
-        .is_ok_and(Metadata::is_file)
-}
-
-enum Rejection {
-    /// Malformed or hostile: `400`.
-    Bad(&'static str),
-    /// Well-formed but names something never served: `404`.
-    Hidden,
-}
-
-/// Splits and percent-decodes a request path into safe segments.
-fn split_path(raw: &str) -> Result<Vec<String>, Rejection> {
-    if !raw.starts_with('/') {
-        return Err(Rejection::Bad("the path must start with /"));
-    }
-    let mut segments = Vec::new();
-    for raw_segment in raw.split('/') {
-        if raw_segment.is_empty() {
-            continue;
-        }
-        if raw_segment.contains('\\') {
-            return Err(Rejection::Bad("backslashes are not allowed in paths"));
-        }
-        let decoded: Vec<u8> = percent_decode_str(raw_segment).collect();
-        if !well_formed_percent_encoding(raw_segment) {
-            return Err(Rejection::Bad("malformed percent-encoding in the path"));
-        }
-        let segment = String::from_utf8(decoded)
-            .map_err(|_| Rejection::Bad("the path is not valid UTF-8"))?;
-        if segment.contains(['/', '\\']) {
-            return Err(Rejection::Bad("encoded slashes are not allowed in paths"));
-        }
-        if segment.contains('\0') || segment.chars().any(char::is_control) {
-            return Err(Rejection::Bad(
-                "control characters are not allowed in paths",
-            ));
-        }
-        if segment == "." || segment == ".." {
-            return Err(Rejection::Bad("`.` and `..` are not allowed in paths"));
-        }
-        if segment.starts_with('.') || segment == CONFIG_FILE {
-            return Err(Rejection::Hidden);
-        }
-        segments.push(segment);
-    }
-    Ok(segments)
-}
-
-/// Every `%` is followed by two hex digits.
-fn well_formed_percent_encoding(segment: &str) -> bool {
-    let bytes = segment.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
-            if !hex(bytes.get(i + 1)) || !hex(bytes.get(i + 2)) {
-                return false;
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    true
 }
 
 #[cfg(test)]
@@ -808,30 +527,12 @@ mod tests {
         assert_eq!(r.handler("/users/7").1, p(&[("id", "7")]));
     }
 
-    #[test]
-    fn handler_files_lists_reachable_handlers_only() {
-        let r = root(&[
-            "a.wat",
-            "b.wasm",
-            "x.txt",
-            "sub/[id].wat",
-            ".hidden/h.wat",
-            "sub/.h.wat",
-        ]);
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("o.wat"), "(module)").unwrap();
-        std::os::unix::fs::symlink(outside.path().join("o.wat"), r.dir.path().join("o.wat"))
-            .unwrap();
-        let files: Vec<String> = handler_files(r.router.root())
-            .iter()
-            .map(|f| {
-                f.strip_prefix(r.router.root())
-                    .unwrap()
-                    .display()
-                    .to_string()
-            })
-            .collect();
-        assert_eq!(files, ["a.wat", "b.wasm", "sub/[id].wat"]);
+    /// A router whose epoch a watcher vouches for.
+    fn watched(r: &Root) -> (Router, Arc<Epoch>) {
+        let epoch = Arc::new(Epoch::default());
+        epoch.vouch();
+        let router = Router::watched(r.router.root().to_owned(), epoch.clone());
+        (router, epoch)
     }
 
     #[test]
@@ -849,22 +550,67 @@ mod tests {
     }
 
     #[test]
-    fn bracketed_names_must_be_identifiers() {
-        assert_eq!(
-            parse_dynamic_name("[id].wat", false),
-            Some(("id".into(), DynKind::File))
-        );
-        assert_eq!(
-            parse_dynamic_name("[...rest].wasm", false),
-            Some(("rest".into(), DynKind::CatchAll))
-        );
-        assert_eq!(
-            parse_dynamic_name("[id]", true),
-            Some(("id".into(), DynKind::Dir))
-        );
-        for bad in ["[].wat", "[a b].wat", "[id].txt", "id.wat", "[...].wat"] {
-            assert_eq!(parse_dynamic_name(bad, false), None, "{bad}");
+    fn a_handler_route_is_kept_for_its_epoch_and_looked_up_again_after_a_change() {
+        let r = root(&["h.wat", "users/[id].wat", "page.txt"]);
+        let (router, epoch) = watched(&r);
+        for path in ["/h", "/users/7"] {
+            assert_eq!(router.route(path).1, Lookup::Disk, "{path}");
+            assert_eq!(router.route(path).1, Lookup::Table, "{path}");
         }
-        assert_eq!(parse_dynamic_name("[...x]", true), None);
+        // Spelt differently, the same segments: the same entry.
+        assert_eq!(router.route("//h/").1, Lookup::Table);
+        // Only handlers are kept; refused paths ask nothing.
+        assert_eq!(router.route("/page.txt").1, Lookup::Disk);
+        assert_eq!(router.route("/page.txt").1, Lookup::Disk);
+        assert_eq!(router.route("/../x").1, Lookup::Table);
+        // Deleted, a handler is looked up again before its event is read.
+        std::fs::remove_file(r.dir.path().join("users/[id].wat")).unwrap();
+        assert_eq!(router.route("/users/7"), (Route::NotFound, Lookup::Disk));
+        epoch.changed();
+        assert_eq!(router.route("/h").1, Lookup::Disk);
+        epoch.withdraw();
+        assert_eq!(router.route("/h").1, Lookup::Disk);
+        assert_eq!(router.route("/h").1, Lookup::Disk);
+        // A router without a watcher never keeps anything.
+        assert_eq!(r.router.route("/h").1, Lookup::Disk);
+        assert_eq!(r.router.route("/h").1, Lookup::Disk);
+    }
+
+    #[test]
+    fn a_route_that_looked_through_a_symlink_is_looked_up_on_disk_every_time() {
+        let r = root(&["real.wat", "sub/x.wat", "[...all].wat"]);
+        let outside = tempfile::tempdir().unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, r.dir.path().join(name)).unwrap();
+        };
+        link(&r.dir.path().join("real.wat"), "alias.wat");
+        link(&r.dir.path().join("sub"), "lib");
+        // Where it points is not watched: a `y.wat` made there would win.
+        link(outside.path(), "out");
+        let (router, _epoch) = watched(&r);
+        for path in ["/alias", "/lib/x", "/out/y"] {
+            for _ in 0..2 {
+                let (route, lookup) = router.route(path);
+                assert!(matches!(route, Route::Handler { .. }), "{path}: {route:?}");
+                assert_eq!(lookup, Lookup::Disk, "{path}");
+            }
+        }
+        assert_eq!(router.table.len(), 0);
+    }
+
+    #[test]
+    fn the_table_stops_growing_at_its_capacity() {
+        let r = root(&["[id].wat"]);
+        let (router, _epoch) = watched(&r);
+        for n in 0..table::ROUTE_TABLE_CAPACITY + 10 {
+            assert!(matches!(
+                router.route(&format!("/{n}")).0,
+                Route::Handler { .. }
+            ));
+        }
+        assert_eq!(router.table.len(), table::ROUTE_TABLE_CAPACITY);
+        let past = format!("/{}", table::ROUTE_TABLE_CAPACITY + 1);
+        assert_eq!(router.route(&past).1, Lookup::Disk);
+        assert_eq!(router.route("/0").1, Lookup::Table);
     }
 }
