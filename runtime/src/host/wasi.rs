@@ -1,13 +1,15 @@
-//! The host side of standard `wasi:http` components: the per-request state a
-//! component's WASI imports work on ([`WasiState`], the `Store`'s data), the
-//! sandbox it grants, and stdout/stderr into the log.
+//! The host side of standard `wasi:http` components, WASI 0.2 and 0.3: the
+//! per-request state a component's WASI imports work on ([`WasiState`], the
+//! `Store`'s data), the sandbox it grants, and stdout/stderr into the log.
 //!
-//! The linker defines every WASI 0.2 interface wasmtime implements
-//! (`wasi:http`, `wasi:io`, `wasi:clocks`, `wasi:random`, `wasi:cli`,
-//! `wasi:filesystem`, `wasi:sockets`), because toolchains import more than
-//! the proxy world names (Rust's `wasm32-wasip2` standard library imports
-//! `wasi:cli/environment` and friends whether or not a handler uses them); a
-//! component that imports anything else fails at load time. What the
+//! The linker defines every WASI 0.2 and 0.3 interface wasmtime implements
+//! (`wasi:http`, `wasi:io` (0.2 only), `wasi:clocks`, `wasi:random`,
+//! `wasi:cli`, `wasi:filesystem`, `wasi:sockets`), because toolchains import
+//! more than the proxy and service worlds name (Rust's `wasm32-wasip2`
+//! standard library imports `wasi:cli/environment@0.2` and friends whether
+//! or not a handler uses them, even in a 0.3 component); a component that
+//! imports anything else fails at load time. Both versions share one
+//! [`WasiState`], so what follows holds for both. What the
 //! interfaces reach is another matter, decided here per request:
 //! - clocks and random numbers: the host's;
 //! - no environment variables, no arguments, stdin closed;
@@ -17,8 +19,9 @@
 //!   mapped to a preopen, because a preopened directory would expose the
 //!   handler and `wasmlet.toml` files the files capability refuses);
 //! - no sockets and no name lookups: every address is refused;
-//! - outbound HTTP only through `wasi:http/outgoing-handler`, checked against
-//!   the handler's `[http]` grant (see `wasi_http.rs`).
+//! - outbound HTTP only through `wasi:http/outgoing-handler` (0.2) or
+//!   `wasi:http/client` (0.3), checked against the handler's `[http]` grant
+//!   (see `wasi_http.rs`: one hook serves both).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -110,10 +113,13 @@ impl WasiHttpView for WasiState {
     }
 }
 
-/// Defines every WASI 0.2 interface, `wasi:http` included, in `linker`.
+/// Defines every WASI 0.2 and 0.3 interface, `wasi:http` included, in
+/// `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    wasmtime_wasi::p3::add_to_linker(linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(linker)
 }
 
 /// A component's stdout or stderr: each line becomes a log event.
