@@ -2,12 +2,13 @@
 //! WASI 0.3 (`wasi-p3-hello`): they share their endpoints, so one check
 //! serves `tests/tests/components.rs` and `tests/tests/components_p3.rs`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 
-use crate::{TestServer, WebRoot, first_chunk, test_config};
+use crate::{TestServer, WebRoot, eventually, first_chunk, test_config};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -67,4 +68,42 @@ pub async fn a_restart_is_served_from_the_disk_cache(root: WebRoot, path: &str) 
     assert_eq!(second.stats.compiles(), 0, "the restart compiled again");
     let page = second.get("/_status").await.text();
     assert!(page.contains("\"source\": \"disk cache\""), "{page}");
+}
+
+/// With room for one instance (`max_instances = 1` on `server`), a request
+/// to `holding` (which takes a while) and a hello at once: exactly one of
+/// the two gets `503` with `Retry-After: 1`, the other is served, and the
+/// next hello works.
+pub async fn past_the_instance_limit_one_gets_503(
+    server: Arc<TestServer>,
+    prefix: &str,
+    holding: &str,
+) {
+    let hello_path = format!("{prefix}/hello");
+    assert_eq!(server.get(&hello_path).await.status, StatusCode::OK);
+    let holder = {
+        let server = server.clone();
+        let path = format!("{prefix}/{holding}");
+        tokio::spawn(async move { server.get(&path).await })
+    };
+    assert!(eventually(DEADLINE, || server.stats.live_instances() == 1).await);
+    let hello = server.get(&hello_path).await;
+    let holder = holder.await.unwrap();
+    // One instance fits: the holder has it, so hello is refused. (Should
+    // hello win the race for the slot, the holder is; either way exactly
+    // one of the two gets 503.)
+    let (refused, served) = if hello.status == StatusCode::SERVICE_UNAVAILABLE {
+        (hello, holder)
+    } else {
+        (holder, hello)
+    };
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.text()
+    );
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(served.status, StatusCode::OK, "{}", served.text());
+    assert_eq!(server.get(&hello_path).await.status, StatusCode::OK);
 }

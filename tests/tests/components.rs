@@ -153,31 +153,7 @@ async fn a_component_cannot_grow_its_memory_past_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_instance_limit_a_component_request_gets_503_with_retry_after() {
     let server = Arc::new(TestServer::start_with(root(), |c| c.max_instances = 1).await);
-    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
-    let sleeper = {
-        let server = server.clone();
-        tokio::spawn(async move { server.get("/c/sleep?ms=1500").await })
-    };
-    assert!(eventually(DEADLINE, || server.stats.live_instances() == 1).await);
-    let hello = server.get("/c/hello").await;
-    let sleeper = sleeper.await.unwrap();
-    // One instance fits: the sleeper holds it, so hello is refused. (Should
-    // hello win the race for the slot, the sleeper is; either way exactly
-    // one of the two gets 503.)
-    let (refused, served) = if hello.status == StatusCode::SERVICE_UNAVAILABLE {
-        (hello, sleeper)
-    } else {
-        (sleeper, hello)
-    };
-    assert_eq!(
-        refused.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        refused.text()
-    );
-    assert_eq!(refused.header("retry-after"), Some("1"));
-    assert_eq!(served.status, StatusCode::OK, "{}", served.text());
-    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+    component_checks::past_the_instance_limit_one_gets_503(server, "/c", "sleep?ms=1500").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,9 +2,10 @@
 //! components and core handlers: the example (`handlers/rust/wasi-p3-hello`,
 //! built with the Spin SDK for wasm32-wasip2 from source) answers, echoes a
 //! large body as it streams, streams its own, traps, times out, stays under
-//! the memory limit, fetches only what the allow-list grants (several
-//! fetches awaited together inside one request), and comes back from the
-//! disk cache after a restart.
+//! the memory and instance limits, is cancelled when its client goes away,
+//! fetches only what the allow-list grants (several fetches awaited
+//! together inside one request), and comes back from the disk cache after a
+//! restart.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,6 +147,38 @@ async fn three_slow_fetches_awaited_together_take_about_as_long_as_one() {
     // One after another would be 3 s.
     assert!(took >= delay, "took {took:?}");
     assert!(took < Duration::from_millis(2500), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasi_0_3_component_whose_client_went_away_is_cancelled_and_its_instance_freed() {
+    let server =
+        TestServer::start_with(root(), |c| c.request_timeout = Duration::from_secs(120)).await;
+    // Its first chunk, then a minute's wait before the second: only
+    // cancellation ends it sooner.
+    let response = server
+        .open(Method::GET, "/p3/stream?chunks=2&ms=60000")
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        eventually(DEADLINE, || server.stats.live_instances() == 1).await,
+        "the guest should be running"
+    );
+    drop(response);
+    assert!(
+        eventually(Duration::from_secs(5), || server.stats.live_instances()
+            == 0)
+        .await,
+        "the instance was not freed after the client went away"
+    );
+    assert!(log_contains("client went away; handler cancelled", DEADLINE).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_instance_limit_a_wasi_0_3_request_gets_503_with_retry_after() {
+    let server = Arc::new(TestServer::start_with(root(), |c| c.max_instances = 1).await);
+    // The stream holds the one instance for 1.5 s, between its two chunks.
+    let holding = "stream?chunks=2&ms=1500";
+    component_checks::past_the_instance_limit_one_gets_503(server, "/p3", holding).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
