@@ -69,14 +69,6 @@ impl Executor for P3Handler {
 /// `wasmtime-wasi-http` reports a failed read there.
 type RequestIo = Pin<Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>>;
 
-/// What the client was sent, as far as the access line cares.
-enum Answered {
-    Nothing,
-    Head(http::StatusCode),
-    /// A `500` instead of what the guest returned, for this reason.
-    Failed(Outcome),
-}
-
 /// Runs `handler` for one request.
 async fn run(handler: &P3Handler, job: Job) -> Ran {
     // Route parameters are the core ABI's; a component parses its path.
@@ -91,7 +83,8 @@ async fn run(handler: &P3Handler, job: Job) -> Ran {
     );
     let mut store = new_store(handler.pre.engine(), state);
     let respond = Mutex::new(Some(job.respond));
-    let answered = Mutex::new(Answered::Nothing);
+    // The status of the head the client got, once it got one.
+    let sent = Mutex::new(None);
     let (ended_tx, ended_rx) = oneshot::channel();
 
     let _live = job.stats.instance(&handler_name);
@@ -113,10 +106,9 @@ async fn run(handler: &P3Handler, job: Job) -> Ran {
                 let response = match service.handle(accessor, request).await {
                     Ok(Ok(response)) => response,
                     Ok(Err(code)) => {
-                        let outcome =
-                            Outcome::Trap(format!("the handler answered with the error {code:?}"));
-                        *answered.lock().unwrap() = Answered::Failed(outcome.clone());
-                        return outcome;
+                        return Outcome::Trap(format!(
+                            "the handler answered with the error {code:?}"
+                        ));
                     }
                     Err(e) => return Outcome::Trap(trap_text(&e)),
                 };
@@ -125,22 +117,18 @@ async fn run(handler: &P3Handler, job: Job) -> Ran {
                 let response = match response {
                     Ok(response) => response,
                     Err(e) => {
-                        let outcome = Outcome::Trap(format!(
+                        return Outcome::Trap(format!(
                             "the handler's response is not valid HTTP: {}",
                             error_text(&e)
                         ));
-                        *answered.lock().unwrap() = Answered::Failed(outcome.clone());
-                        return outcome;
                     }
                 };
                 if let Err(why) = refusal(&response, limits.head) {
-                    // The guest's body writes fail once its body is dropped.
-                    let outcome =
-                        Outcome::Trap(format!("the handler's response was refused: {why}"));
-                    *answered.lock().unwrap() = Answered::Failed(outcome.clone());
-                    return outcome;
+                    // The client gets a `500`; the guest's body writes fail
+                    // once its body is dropped with the store.
+                    return Outcome::Trap(format!("the handler's response was refused: {why}"));
                 }
-                *answered.lock().unwrap() = Answered::Head(response.status());
+                *sent.lock().unwrap() = Some(response.status());
                 let (parts, body) = response.into_parts();
                 let body = ComponentBody::new(body, ended_rx);
                 send(
@@ -161,23 +149,12 @@ async fn run(handler: &P3Handler, job: Job) -> Ran {
     // The instance goes with the store: its streams close, and a body that
     // went out ends as `ended_tx` says.
     drop(store);
-    let answered = std::mem::replace(&mut *answered.lock().unwrap(), Answered::Nothing);
-    let ended = match answered {
-        Answered::Head(status) => (outcome, status),
-        Answered::Failed(refused) => {
-            let status = refused.status();
-            (refused, status)
-        }
-        Answered::Nothing => {
-            let status = outcome.status();
-            (outcome, status)
-        }
-    };
+    let status = sent.lock().unwrap().unwrap_or_else(|| outcome.status());
     // No head went out: the client gets the status of how it ended.
-    send(&respond, Start::Failed(ended.0.clone()));
+    send(&respond, Start::Failed(outcome.clone()));
     // A body that went out ends cleanly only on a clean finish.
-    let _ = ended_tx.send(ended.0.clone());
-    ended
+    let _ = ended_tx.send(outcome.clone());
+    (outcome, status)
 }
 
 /// The request with the scheme and authority `wasi:http` gives the guest:
