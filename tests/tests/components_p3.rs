@@ -1,7 +1,8 @@
 //! WASI 0.3 components (`wasi:http/handler@0.3.0`) served next to 0.2
 //! components and core handlers: the example (`handlers/rust/wasi-p3-hello`,
 //! built with the Spin SDK for wasm32-wasip2 from source) answers, echoes a
-//! large body as it streams, streams its own, traps, times out, stays under
+//! large body as it streams, streams its own, traps, gets `500` for an
+//! error code or a head the host will not send, times out, stays under
 //! the memory and instance limits, is cancelled when its client goes away,
 //! fetches only what the allow-list grants (several fetches awaited
 //! together inside one request), and comes back from the disk cache after a
@@ -67,6 +68,33 @@ async fn a_trapping_wasi_0_3_component_gets_500_and_the_next_request_works() {
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(log_contains("the trap endpoint was asked to trap", DEADLINE).await);
     assert_eq!(server.get("/p3/hello").await.text(), "hello, world\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_code_or_an_unsendable_head_from_a_wasi_0_3_component_gets_500_saying_why() {
+    let server = TestServer::start_with(root(), |c| c.dev = true).await;
+    for (path, why) in [
+        (
+            "/p3/error",
+            "the handler answered with the error ErrorCode::InternalError",
+        ),
+        (
+            "/p3/status?code=101",
+            "status 101 is an interim (1xx) status, not a final answer",
+        ),
+        (
+            "/p3/headers?n=200&size=10",
+            "200 header fields, more than --max-response-headers (96)",
+        ),
+    ] {
+        let reply = server.get(path).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        assert!(reply.text().contains(why), "{path}: {}", reply.text());
+    }
+    let reply = server.get("/p3/headers?n=3&size=10").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("x-h-2"), Some("vvvvvvvvvv"));
+    assert_eq!(server.get("/p3/status?code=418").await.status.as_u16(), 418);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

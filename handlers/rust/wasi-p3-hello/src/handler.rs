@@ -18,11 +18,11 @@ use spin_sdk::http_service;
 type Body = UnsyncBoxBody<Bytes, anyhow::Error>;
 
 #[http_service]
-async fn handle(request: Request) -> Response<Body> {
+async fn handle(request: Request) -> Result<Response<Body>, spin_sdk::http::Error> {
     let path = request.uri().path();
     let last = path.rsplit('/').next().unwrap_or_default().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
-    match last.as_str() {
+    let response = match last.as_str() {
         "echo" => Response::new(
             request
                 .into_body()
@@ -56,11 +56,41 @@ async fn handle(request: Request) -> Response<Body> {
             Some(url) => fan_out(url, param(&query, "n")).await,
             None => text(StatusCode::BAD_REQUEST, "give ?url=\n".to_owned()),
         },
+        // An error instead of a response: the SDK returns it as the
+        // `wasi:http` error code `internal-error`.
+        "error" => {
+            return Err(spin_sdk::http::Error::other(
+                "the error endpoint was asked to fail",
+            ));
+        }
+        "status" => {
+            // Any code the `http` crate takes, 1xx included: the host decides
+            // what it will send.
+            let code = param(&query, "code").and_then(|v| v.parse().ok());
+            match code.and_then(|c| StatusCode::from_u16(c).ok()) {
+                Some(status) => text(status, format!("status {status}\n")),
+                None => text(StatusCode::BAD_REQUEST, "give ?code=\n".to_owned()),
+            }
+        }
+        "headers" => {
+            let n: usize = param(&query, "n").map_or(1, |v| v.parse().unwrap_or(1));
+            let size: usize = param(&query, "size").map_or(1, |v| v.parse().unwrap_or(1));
+            let mut response = text(StatusCode::OK, format!("{n} headers\n"));
+            let value = spin_sdk::http::HeaderValue::from_str(&"v".repeat(size))
+                .map_err(|e| spin_sdk::http::Error::other(e.to_string()))?;
+            for i in 0..n {
+                let name = spin_sdk::http::HeaderName::from_bytes(format!("x-h-{i}").as_bytes())
+                    .map_err(|e| spin_sdk::http::Error::other(e.to_string()))?;
+                response.headers_mut().append(name, value.clone());
+            }
+            response
+        }
         _ => {
             let name = param(&query, "name").unwrap_or("world");
             text(StatusCode::OK, format!("hello, {name}\n"))
         }
-    }
+    };
+    Ok(response)
 }
 
 /// Fetches `url` `n` times at once (default 3, at most 16) and answers with

@@ -20,6 +20,10 @@
 //! - `fanout`: `?url=U&n=N` (default 3) fetches `U` N times at once and
 //!   awaits them together: the answer lists each status, and takes as long
 //!   as the slowest fetch, not the sum.
+//! - `error`: returns an error instead of a response (`internal-error`).
+//! - `status`: `?code=N` answers with status N, whatever it is (the host
+//!   refuses a 1xx).
+//! - `headers`: `?n=N&size=S` answers with N header fields of S bytes each.
 //! - anything else (`GET`): `hello, NAME` with `?name=NAME` (default
 //!   `world`).
 
