@@ -328,14 +328,14 @@ fn check_fails_on_a_broken_wasmlet_toml_and_says_each_failure_once() {
 }
 
 #[test]
-fn check_refuses_a_wasi_0_3_component_and_a_spin_component_each_with_its_reason() {
+fn check_refuses_a_wasi_0_3_release_candidate_and_a_spin_component_each_with_its_reason() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(
         root.path().join("p3.wat"),
         r#"(component
             (type $body (stream u8))
             (instance $h)
-            (export "wasi:http/handler@0.3.0" (instance $h)))"#,
+            (export "wasi:http/handler@0.3.0-rc-2025-09-16" (instance $h)))"#,
     )
     .unwrap();
     std::fs::write(
@@ -359,16 +359,16 @@ fn check_refuses_a_wasi_0_3_component_and_a_spin_component_each_with_its_reason(
         errors,
         [
             format!(
-                "error: {dir}/p3.wat: is a WASI 0.3 component (it exports \
-                 `wasi:http/handler@0.3.0`); this wasmlet serves wasi:http 0.2 components \
-                 (exporting `wasi:http/incoming-handler@0.2.x`) and core modules: build it for \
-                 WASI 0.2 instead (Rust: wstd 0.6 or spin-sdk 5; Python: componentize-py with a \
-                 wasi:http 0.2 world)"
+                "error: {dir}/p3.wat: is built for a WASI 0.3 release candidate (it exports \
+                 `wasi:http/handler@0.3.0-rc-2025-09-16`); wasmlet serves WASI 0.3.0 components \
+                 (`wasi:http/handler@0.3.0`) and WASI 0.2 ones: rebuild it with a current \
+                 toolchain (spin-sdk 7, or wasip3 0.7)"
             ),
             format!(
                 "error: {dir}/spin.wat: imports Spin's own host API \
                  (`spin:postgres/postgres@3.0.0`), which only Spin provides: build it as a plain \
-                 wasi:http 0.2 component that imports WASI interfaces only"
+                 wasi:http component that imports WASI interfaces only (spin-sdk with \
+                 `default-features = false` and only its `http` feature)"
             ),
         ],
         "{text}"

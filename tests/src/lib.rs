@@ -38,6 +38,7 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod component_checks;
 pub mod peers;
 pub mod redis;
 mod scrape;
@@ -97,12 +98,16 @@ pub fn faulty_with_debug_info() -> PathBuf {
 }
 
 /// The `wasi:http` component handlers the end-to-end tests serve, as cargo
-/// packages (examples in `handlers/rust/`).
-pub const COMPONENT_HANDLERS: [&str; 1] = ["wasmlet-handler-wasi-hello"];
+/// packages (examples in `handlers/rust/`): a WASI 0.2 one and a WASI 0.3
+/// one.
+pub const COMPONENT_HANDLERS: [&str; 2] = [
+    "wasmlet-handler-wasi-hello",
+    "wasmlet-handler-wasi-p3-hello",
+];
 
 /// Builds [`COMPONENT_HANDLERS`] for `wasm32-wasip2` (where a `cdylib` is a
 /// component) with the `wasm-release` profile, once per test binary, and
-/// returns the directory holding `wasi_hello.wasm`.
+/// returns the directory holding `wasi_hello.wasm` and `wasi_p3_hello.wasm`.
 pub fn component_handlers() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT

@@ -1,8 +1,9 @@
 //! Components wasmlet cannot serve are refused before anything is compiled,
-//! each with one line naming the file, what is wrong and what to do: a WASI
-//! 0.3 component, one that imports Spin's own host API, one that imports an
-//! interface wasmlet does not provide (named, with the list of what it does
-//! provide), and one without the `wasi:http/incoming-handler` export. The
+//! each with one line naming the file, what is wrong and what to do: a
+//! component built for a WASI 0.3 release candidate, one that imports Spin's
+//! own host API, one that imports an interface wasmlet does not provide
+//! (named, with the list of what it does provide), and one that exports no
+//! `wasi:http` handler. The
 //! request gets `500`; the log, the status page and the `--dev` page say why.
 //! A component of tens of MB is refused in milliseconds, without a compile.
 
@@ -19,9 +20,9 @@ use wasmlet_tests::{TestServer, WebRoot, log_contains};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A WASI 0.3 component as toolchains build it: its types use `future`
-/// (which wasmtime 48 compiles only with an experimental feature) and it
-/// exports the 0.3 handler.
+/// A component built for a WASI 0.3 release candidate, as toolchains of
+/// 2025 built them: its types use `future` and it exports the candidate's
+/// handler, whose types differ from 0.3.0's.
 const WASI_0_3: &str = r#"(component
     (import "wasi:http/types@0.3.0-rc-2025-09-16" (instance
         (export "fields" (type (sub resource)))))
@@ -50,14 +51,15 @@ const NO_HANDLER: &str = r#"(component
     (core instance $i (instantiate $m))
     (func (export "answer") (result u32) (canon lift (core func $i "answer"))))"#;
 
-const WASI_0_3_REFUSAL: &str = "p3.wat: is a WASI 0.3 component (it exports \
-    `wasi:http/handler@0.3.0-rc-2025-09-16`); this wasmlet serves wasi:http 0.2 components \
-    (exporting `wasi:http/incoming-handler@0.2.x`) and core modules: build it for WASI 0.2 \
-    instead (Rust: wstd 0.6 or spin-sdk 5; Python: componentize-py with a wasi:http 0.2 world)";
+const WASI_0_3_REFUSAL: &str = "p3.wat: is built for a WASI 0.3 release candidate (it exports \
+    `wasi:http/handler@0.3.0-rc-2025-09-16`); wasmlet serves WASI 0.3.0 components \
+    (`wasi:http/handler@0.3.0`) and WASI 0.2 ones: rebuild it with a current toolchain \
+    (spin-sdk 7, or wasip3 0.7)";
 
 const SPIN_REFUSAL: &str = "spin.wat: imports Spin's own host API \
     (`fermyon:spin/variables@2.0.0`), which only Spin provides: build it as a plain wasi:http \
-    0.2 component that imports WASI interfaces only";
+    component that imports WASI interfaces only (spin-sdk with `default-features = false` and \
+    only its `http` feature)";
 
 const KEYVALUE_REFUSAL: &str = "kv.wat: imports `wasi:keyvalue/store@0.2.0-draft`, which \
     wasmlet does not provide; a component may import only the WASI 0.2 interfaces \
@@ -66,11 +68,15 @@ const KEYVALUE_REFUSAL: &str = "kv.wat: imports `wasi:keyvalue/store@0.2.0-draft
     wall-clock}, wasi:filesystem/{preopens, types}, wasi:http/{outgoing-handler, types}, \
     wasi:io/{error, poll, streams}, wasi:random/{insecure, insecure-seed, random}, \
     wasi:sockets/{instance-network, ip-name-lookup, network, tcp, tcp-create-socket, udp, \
-    udp-create-socket} (at 0.2.x): rebuild it without that import";
+    udp-create-socket} (at 0.2.x) and the WASI 0.3 interfaces wasi:cli/{environment, exit, \
+    stderr, stdin, stdout, terminal-input, terminal-output, terminal-stderr, terminal-stdin, \
+    terminal-stdout, types}, wasi:clocks/{monotonic-clock, system-clock, types}, \
+    wasi:filesystem/{preopens, types}, wasi:http/{client, types}, wasi:random/{insecure, insecure-seed, random}, \
+    wasi:sockets/{ip-name-lookup, types} (at 0.3.0): rebuild it without that import";
 
 const NO_HANDLER_REFUSAL: &str = "answer.wat: is a component that exports `answer`, but a \
-    component handler must export `wasi:http/incoming-handler@0.2.x` (the wasi:http proxy \
-    world, as `wasmtime serve` runs it)";
+    component handler must export `wasi:http/incoming-handler@0.2.x` (WASI 0.2, as `wasmtime \
+    serve` runs it) or `wasi:http/handler@0.3.0` (WASI 0.3)";
 
 /// Every refusal: the file, its text, the line it must be refused with.
 const REFUSED: [(&str, &str, &str); 4] = [

@@ -14,8 +14,8 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use wasmlet_tests::peers::Upstream;
 use wasmlet_tests::{
-    Load, TestServer, WebRoot, component_bytes, eventually, first_chunk, log_contains, raw_body,
-    raw_status, replace_atomically, test_config,
+    Load, TestServer, WebRoot, component_bytes, component_checks, eventually, first_chunk,
+    log_contains, raw_body, raw_status, replace_atomically,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -77,24 +77,7 @@ async fn a_component_answers_get_and_echoes_a_posted_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_chunk_reaches_the_client_before_the_component_finishes() {
     let server = TestServer::start(root()).await;
-    // Compile first, so the timing is of running.
-    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
-    let start = Instant::now();
-    let response = server.open(Method::GET, "/c/stream?chunks=2&ms=2000").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut body = response.into_body();
-    let first = tokio::time::timeout(DEADLINE, first_chunk(&mut body))
-        .await
-        .expect("a first chunk");
-    let first_at = start.elapsed();
-    assert_eq!(&first[..], b"chunk 0\n");
-    assert!(
-        first_at < Duration::from_millis(1500),
-        "first chunk after {first_at:?}"
-    );
-    let rest = body.collect().await.expect("the rest").to_bytes();
-    assert_eq!(&rest[..], b"chunk 1\n");
-    assert!(start.elapsed() >= Duration::from_millis(2000));
+    component_checks::streams_before_finishing(&server, "/c").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,44 +146,14 @@ async fn spinning_components_get_504_while_other_requests_answer_quickly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_component_cannot_grow_its_memory_past_the_limit() {
-    // The test configuration's limit is 16 MiB.
     let server = TestServer::start(root()).await;
-    let reply = server.get("/c/grow?mib=4").await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
-    assert_eq!(reply.text(), "grew 4 MiB\n");
-    let reply = server.get("/c/grow?mib=32").await;
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(server.get("/c/grow?mib=4").await.status, StatusCode::OK);
+    component_checks::memory_stays_under_the_limit(&server, "/c").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_instance_limit_a_component_request_gets_503_with_retry_after() {
     let server = Arc::new(TestServer::start_with(root(), |c| c.max_instances = 1).await);
-    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
-    let sleeper = {
-        let server = server.clone();
-        tokio::spawn(async move { server.get("/c/sleep?ms=1500").await })
-    };
-    assert!(eventually(DEADLINE, || server.stats.live_instances() == 1).await);
-    let hello = server.get("/c/hello").await;
-    let sleeper = sleeper.await.unwrap();
-    // One instance fits: the sleeper holds it, so hello is refused. (Should
-    // hello win the race for the slot, the sleeper is; either way exactly
-    // one of the two gets 503.)
-    let (refused, served) = if hello.status == StatusCode::SERVICE_UNAVAILABLE {
-        (hello, sleeper)
-    } else {
-        (sleeper, hello)
-    };
-    assert_eq!(
-        refused.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        refused.text()
-    );
-    assert_eq!(refused.header("retry-after"), Some("1"));
-    assert_eq!(served.status, StatusCode::OK, "{}", served.text());
-    assert_eq!(server.get("/c/hello").await.status, StatusCode::OK);
+    component_checks::past_the_instance_limit_one_gets_503(server, "/c", "sleep?ms=1500").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,22 +364,7 @@ async fn replacing_a_component_under_load_fails_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_serves_the_component_from_the_disk_cache() {
-    let cache = tempfile::tempdir().unwrap();
-    let root = root();
-    let mut config = test_config(root.path());
-    config.cache_dir = Some(cache.path().join("wasmlet"));
-    config.status_path = Some("/_status".into());
-
-    let first = TestServer::start_config(config.clone()).await;
-    assert_eq!(first.get("/c/hello").await.text(), "hello, world\n");
-    assert_eq!(first.stats.compiles(), 1);
-    drop(first);
-
-    let second = TestServer::start_config(config).await;
-    assert_eq!(second.get("/c/hello").await.text(), "hello, world\n");
-    assert_eq!(second.stats.compiles(), 0, "the restart compiled again");
-    let page = second.get("/_status").await.text();
-    assert!(page.contains("\"source\": \"disk cache\""), "{page}");
+    component_checks::a_restart_is_served_from_the_disk_cache(root(), "/c/hello").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

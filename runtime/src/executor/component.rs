@@ -16,10 +16,9 @@ use http::request::Parts;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::oneshot;
-use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use super::{Executor, Job, Ran, instantiation_failed, trap_text};
 use crate::engine::{memory_limits, new_store};
@@ -47,24 +46,28 @@ impl Executor for ComponentHandler {
         "wasi:http component"
     }
 
-    /// `wasi:http` gives the guest the request's authority; HTTP/1.1
-    /// requires a `Host` (RFC 9112 §3.2), and HTTP/2 has `:authority` in the
-    /// URI. An HTTP/1.0 request may have neither.
     fn check(&self, request: &Parts) -> Result<(), Outcome> {
-        let has_authority = request.uri.authority().is_some()
-            || request
-                .headers
-                .get(http::header::HOST)
-                .is_some_and(|host| host.to_str().is_ok());
-        if has_authority {
-            Ok(())
-        } else {
-            Err(Outcome::BadRequest("a Host header is required".to_owned()))
-        }
+        require_authority(request)
     }
 
     fn run(self: Arc<Self>, job: Job) -> BoxFuture<'static, Ran> {
         Box::pin(async move { run(&self, job).await })
+    }
+}
+
+/// `wasi:http` (0.2 and 0.3) gives the guest the request's authority;
+/// HTTP/1.1 requires a `Host` (RFC 9112 §3.2), and HTTP/2 has `:authority`
+/// in the URI. An HTTP/1.0 request may have neither.
+pub(super) fn require_authority(request: &Parts) -> Result<(), Outcome> {
+    let has_authority = request.uri.authority().is_some()
+        || request
+            .headers
+            .get(http::header::HOST)
+            .is_some_and(|host| host.to_str().is_ok());
+    if has_authority {
+        Ok(())
+    } else {
+        Err(Outcome::BadRequest("a Host header is required".to_owned()))
     }
 }
 
@@ -119,11 +122,7 @@ async fn run(handler: &ComponentHandler, job: Job) -> Ran {
                         (Err(code), None) => answered_with(&code),
                         (Ok(response), None) => {
                             let (parts, body) = response.into_parts();
-                            let body = ComponentBody {
-                                body,
-                                body_ended: false,
-                                ended: ended_rx,
-                            };
+                            let body = ComponentBody::new(body, ended_rx);
                             Start::Head(http::Response::from_parts(parts, body.boxed_unsync()))
                         }
                     };
@@ -204,7 +203,7 @@ async fn run(handler: &ComponentHandler, job: Job) -> Ran {
 }
 
 /// Sends `start` unless the response has been answered already.
-fn send(respond: &Mutex<Option<Respond>>, start: Start) {
+pub(super) fn send(respond: &Mutex<Option<Respond>>, start: Start) {
     if let Some(respond) = respond.lock().unwrap().take() {
         // The receiver is gone when the client is.
         let _ = respond.send(start);
@@ -218,17 +217,28 @@ fn answered_with(code: &ErrorCode) -> Start {
     )))
 }
 
-/// A component's response body. It ends cleanly only if the guest's
-/// `handle` returned normally; a trap or timeout after the head ends it with
-/// an error, so the client can tell the response is incomplete
-/// (`wasmtime-wasi-http` alone would end it cleanly when the guest's store
-/// goes away).
-struct ComponentBody {
-    body: HyperOutgoingBody,
+/// A component's response body (0.2 or 0.3: `wasmtime-wasi-http` gives
+/// both as a [`WasiBody`]). It ends cleanly only if the guest finished
+/// normally; a trap or timeout after the head ends it with an error, so the
+/// client can tell the response is incomplete (`wasmtime-wasi-http` alone
+/// would end it cleanly when the guest's store goes away).
+pub(super) struct ComponentBody {
+    body: WasiBody,
     /// The guest's frames ran out; what is left is how its task ended.
     body_ended: bool,
     /// How the guest's task ended, awaited once its frames run out.
     ended: oneshot::Receiver<Outcome>,
+}
+
+impl ComponentBody {
+    /// `body`, ending as the outcome sent on `ended` says.
+    pub(super) fn new(body: WasiBody, ended: oneshot::Receiver<Outcome>) -> Self {
+        Self {
+            body,
+            body_ended: false,
+            ended,
+        }
+    }
 }
 
 impl Body for ComponentBody {
@@ -263,7 +273,7 @@ impl Body for ComponentBody {
 /// a `1xx` status is an interim response, not an answer (and `101` would
 /// switch protocols on a connection the guest cannot reach), and a head past
 /// the limits is refused as a core handler's `resp_header` would be.
-fn refusal(response: &hyper::Response<HyperOutgoingBody>, head: HeadLimits) -> Result<(), String> {
+pub(super) fn refusal(response: &http::Response<WasiBody>, head: HeadLimits) -> Result<(), String> {
     if response.status().is_informational() {
         return Err(format!(
             "status {} is an interim (1xx) status, not a final answer",

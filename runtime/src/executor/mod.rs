@@ -6,7 +6,10 @@
 //!   `handle_<verb>`), in a fresh store or a warm one from its pool
 //!   (`pool.rs`);
 //! - `component.rs`: a `wasi:http` 0.2 component (`incoming-handler`), in a
-//!   fresh store through `wasmtime-wasi-http`.
+//!   fresh store through `wasmtime-wasi-http`;
+//! - `component_p3.rs`: a WASI 0.3 component (`wasi:http/handler@0.3`), in
+//!   a fresh store through `wasmtime-wasi-http`'s p3 support, its guest
+//!   tasks run by the store's concurrent event loop.
 //!
 //! Adding a kind is adding a file here (and teaching the loader to tell it
 //! apart). The trait does not assume one store per request: a kind whose
@@ -14,6 +17,7 @@
 //! its `run`.
 
 mod component;
+mod component_p3;
 mod core;
 mod pool;
 
@@ -26,6 +30,7 @@ use http::request::Parts;
 use wasmtime::Trap;
 
 pub use self::component::ComponentHandler;
+pub use self::component_p3::P3Handler;
 pub use self::core::{CoreHandler, REUSABLE_SECTION};
 pub use self::pool::Pool;
 use crate::error::error_text;

@@ -34,9 +34,9 @@ pub use guest_log::MAX_LOG_LINE;
 pub(crate) use guest_log::{GuestLog, LogLimits, LogRate};
 pub(crate) use request::{RequestBody, RequestInfo};
 pub(crate) use response::{HeadLimits, ResponseState};
-pub(crate) use wasi::INTERFACES as WASI_INTERFACES;
 pub use wasi::WasiState;
 pub(crate) use wasi::add_to_linker as add_wasi_to_linker;
+pub(crate) use wasi::{INTERFACES as WASI_INTERFACES, P3_INTERFACES as WASI_P3_INTERFACES};
 
 /// Everything one request's guest can reach through its imports. One `Ctx`
 /// per `Store`, one `Store` per request: nothing leaks between requests.

@@ -1,13 +1,15 @@
-//! The host side of standard `wasi:http` components: the per-request state a
-//! component's WASI imports work on ([`WasiState`], the `Store`'s data), the
-//! sandbox it grants, and stdout/stderr into the log.
+//! The host side of standard `wasi:http` components, WASI 0.2 and 0.3: the
+//! per-request state a component's WASI imports work on ([`WasiState`], the
+//! `Store`'s data), the sandbox it grants, and stdout/stderr into the log.
 //!
-//! The linker defines every WASI 0.2 interface wasmtime implements
-//! (`wasi:http`, `wasi:io`, `wasi:clocks`, `wasi:random`, `wasi:cli`,
-//! `wasi:filesystem`, `wasi:sockets`), because toolchains import more than
-//! the proxy world names (Rust's `wasm32-wasip2` standard library imports
-//! `wasi:cli/environment` and friends whether or not a handler uses them); a
-//! component that imports anything else fails at load time. What the
+//! The linker defines every WASI 0.2 and 0.3 interface wasmtime implements
+//! (`wasi:http`, `wasi:io` (0.2 only), `wasi:clocks`, `wasi:random`,
+//! `wasi:cli`, `wasi:filesystem`, `wasi:sockets`), because toolchains import
+//! more than the proxy and service worlds name (Rust's `wasm32-wasip2`
+//! standard library imports `wasi:cli/environment@0.2` and friends whether
+//! or not a handler uses them, even in a 0.3 component); a component that
+//! imports anything else fails at load time. Both versions share one
+//! [`WasiState`], so what follows holds for both. What the
 //! interfaces reach is another matter, decided here per request:
 //! - clocks and random numbers: the host's;
 //! - no environment variables, no arguments, stdin closed;
@@ -17,8 +19,9 @@
 //!   mapped to a preopen, because a preopened directory would expose the
 //!   handler and `wasmlet.toml` files the files capability refuses);
 //! - no sockets and no name lookups: every address is refused;
-//! - outbound HTTP only through `wasi:http/outgoing-handler`, checked against
-//!   the handler's `[http]` grant (see `wasi_http.rs`).
+//! - outbound HTTP only through `wasi:http/outgoing-handler` (0.2) or
+//!   `wasi:http/client` (0.3), checked against the handler's `[http]` grant
+//!   (see `wasi_http.rs`: one hook serves both).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -146,10 +149,47 @@ pub(crate) const INTERFACES: [&str; 29] = [
     "wasi:sockets/udp-create-socket",
 ];
 
-/// Defines every WASI 0.2 interface, `wasi:http` included, in `linker`.
+/// The WASI 0.3 interfaces [`add_to_linker`] defines, without their
+/// version (0.3.0): the same use, and the same test, as [`INTERFACES`].
+pub(crate) const P3_INTERFACES: [&str; 23] = [
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stderr",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stderr",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/types",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/system-clock",
+    "wasi:clocks/types",
+    "wasi:filesystem/preopens",
+    "wasi:filesystem/types",
+    "wasi:http/client",
+    "wasi:http/types",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:random/random",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/types",
+];
+
+/// The interfaces of [`P3_INTERFACES`] that hold types alone: the linker
+/// defines no instance for them and needs none, so a component importing
+/// one (as Rust's 0.3 bindings do) links.
+#[cfg(test)]
+const P3_TYPES_ONLY: [&str; 2] = ["wasi:cli/types", "wasi:clocks/types"];
+
+/// Defines every WASI 0.2 and 0.3 interface, `wasi:http` included, in
+/// `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    wasmtime_wasi::p3::add_to_linker(linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(linker)
 }
 
 /// A component's stdout or stderr: each line becomes a log event.
@@ -315,12 +355,32 @@ mod tests {
                 assert!(defined(&linker, &name), "{name} is listed but not defined");
             }
         }
+        for interface in P3_INTERFACES {
+            let name = format!("{interface}@0.3.0");
+            if P3_TYPES_ONLY.contains(&interface) {
+                let text = format!(r#"(component (import "{name}" (instance)))"#);
+                let component = wasmtime::component::Component::new(
+                    linker.engine(),
+                    wat::parse_str(text).unwrap(),
+                )
+                .unwrap();
+                assert!(
+                    linker.instantiate_pre(&component).is_ok(),
+                    "{name}, of types alone, does not link"
+                );
+            } else {
+                assert!(defined(&linker, &name), "{name} is listed but not defined");
+            }
+        }
         for name in [
+            "wasi:clocks/timezone@0.3.0",
+            "wasi:http/handler@0.3.0",
             "wasi:keyvalue/store@0.2.0-draft",
             "wasi:config/store@0.2.0-draft",
             "wasi:http/incoming-handler@0.2.0",
             "wasi:http/types@0.3.0-rc-2025-09-16",
             "wasi:io/streams@0.3.0",
+            "wasi:http/client@0.3.0-rc-2025-09-16",
             "fermyon:spin/variables@2.0.0",
         ] {
             assert!(!defined(&linker, name), "{name} is defined but not listed");

@@ -1,8 +1,10 @@
 //! One component file → a ready component [`Handler`]: the check of its
 //! imports and exports before anything is compiled (`component_world.rs`),
-//! the disk cache or a compile, and its `ProxyPre` (imports resolved against
-//! the WASI linker once). Called by `compile.rs` for a `.wasm` (or `.wat`)
-//! whose header says component.
+//! which also tells which `wasi:http` world it serves (0.2's
+//! `incoming-handler` or 0.3's `handler`); the disk cache or a compile; and
+//! its `ProxyPre` or `ServicePre` (imports resolved against the WASI linker
+//! once). Called by `compile.rs` for a `.wasm` (or `.wat`) whose header says
+//! component.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,12 +12,13 @@ use std::time::{Instant, SystemTime};
 
 use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use super::compile::{Toolchain, cached_or_compiled};
-use super::component_world::{World, provided};
+use super::component_world::{INCOMING_HANDLER, P3_HANDLER, Serves, World, provided};
 use super::disk_cache::DiskCache;
 use crate::error::{LoadError, error_text};
-use crate::executor::{ComponentHandler, Handler, Provenance};
+use crate::executor::{ComponentHandler, Executor, Handler, P3Handler, Provenance};
 
 /// Loads the component in `wasm`, read from `file` at `started`.
 pub(super) fn load(
@@ -28,7 +31,7 @@ pub(super) fn load(
         path: file.to_path_buf(),
         message,
     };
-    World::read(wasm)
+    let serves = World::read(wasm)
         .map_err(|message| LoadError::Compile {
             path: file.to_path_buf(),
             message,
@@ -48,14 +51,28 @@ pub(super) fn load(
                 provided()
             ))
         })?;
-    let pre = ProxyPre::new(pre).map_err(|e| {
-        abi(format!(
-            "its `wasi:http/incoming-handler` export does not fit the wasi:http proxy world: {}",
-            error_text(&e)
-        ))
-    })?;
+    let executor: Arc<dyn Executor> = match serves {
+        Serves::Proxy => {
+            let pre = ProxyPre::new(pre).map_err(|e| {
+                abi(format!(
+                    "its `{INCOMING_HANDLER}` export does not fit the wasi:http proxy world: {}",
+                    error_text(&e)
+                ))
+            })?;
+            Arc::new(ComponentHandler::new(pre))
+        }
+        Serves::Service => {
+            let pre = ServicePre::new(pre).map_err(|e| {
+                abi(format!(
+                    "its `{P3_HANDLER}` export does not fit the wasi:http@0.3.0 service world: {}",
+                    error_text(&e)
+                ))
+            })?;
+            Arc::new(P3Handler::new(pre))
+        }
+    };
     Ok(Handler {
-        executor: Arc::new(ComponentHandler::new(pre)),
+        executor,
         provenance: Provenance {
             content_hash: key.to_string(),
             from_disk_cache,

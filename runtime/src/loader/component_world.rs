@@ -5,20 +5,29 @@
 //! core modules and components (the code, nearly all of the bytes) are
 //! skipped unread, and nothing is validated (0.1 ms for a 50 MB component).
 //! So a component wasmlet cannot serve is refused at once, whatever its size,
-//! instead of after a compile of seconds or minutes, and a WASI 0.3 component
-//! is named as such instead of failing the compile on its async types.
-//! Whatever passes here still goes through the compile and the linker, which
-//! have the last word.
+//! instead of after a compile of seconds or minutes; and which `wasi:http`
+//! world a component serves (WASI 0.2's `incoming-handler` or WASI 0.3's
+//! `handler`) is known before it is compiled. Whatever passes here still goes
+//! through the compile and the linker, which have the last word.
 
 use wasmparser::{BinaryReaderError, Chunk, Parser, Payload};
 
-use crate::host::WASI_INTERFACES;
+use crate::host::{WASI_INTERFACES, WASI_P3_INTERFACES};
 
-/// The interface a component handler exports, without its version.
-const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
+/// The interface a WASI 0.2 component handler exports, without its version.
+pub(super) const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
 
-/// The WASI 0.3 handler interface.
-const P3_HANDLER: &str = "wasi:http/handler";
+/// The interface a WASI 0.3 component handler exports, without its version.
+pub(super) const P3_HANDLER: &str = "wasi:http/handler";
+
+/// The `wasi:http` world a component handler serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Serves {
+    /// WASI 0.2: `wasi:http/incoming-handler@0.2.x` (the proxy world).
+    Proxy,
+    /// WASI 0.3: `wasi:http/handler@0.3.0` (the service world).
+    Service,
+}
 
 /// What a component's outer sections name.
 #[derive(Debug, Default)]
@@ -82,22 +91,26 @@ impl World {
         }
     }
 
-    /// Whether wasmlet can serve this component; if not, one sentence (to
-    /// follow the file name) saying what is wrong and what to do.
-    pub(super) fn check(&self) -> Result<(), String> {
-        if let Some(what) = self.wasi_0_3() {
+    /// Which world this component serves, if wasmlet can serve it; if not,
+    /// one sentence (to follow the file name) saying what is wrong and what
+    /// to do.
+    pub(super) fn check(&self) -> Result<Serves, String> {
+        // `0.3.0-rc-…`: a draft of WASI 0.3 whose types differ from 0.3.0's.
+        if let Some(draft) = self.exports.iter().find(|name| {
+            versioned(name).is_some_and(|(i, v)| i == P3_HANDLER && is_0_3(v) && v.contains('-'))
+        }) {
             return Err(format!(
-                "is a WASI 0.3 component ({what}); this wasmlet serves wasi:http 0.2 components \
-                 (exporting `{INCOMING_HANDLER}@0.2.x`) and core modules: build it for WASI 0.2 \
-                 instead (Rust: wstd 0.6 or spin-sdk 5; Python: componentize-py with a wasi:http \
-                 0.2 world)"
+                "is built for a WASI 0.3 release candidate (it exports `{draft}`); wasmlet serves \
+                 WASI 0.3.0 components (`{P3_HANDLER}@0.3.0`) and WASI 0.2 ones: rebuild it with \
+                 a current toolchain (spin-sdk 7, or wasip3 0.7)"
             ));
         }
         let spin = self.imports_where(is_spin);
         if !spin.is_empty() {
             return Err(format!(
                 "imports Spin's own host API ({}), which only Spin provides: build it as a plain \
-                 wasi:http 0.2 component that imports WASI interfaces only",
+                 wasi:http component that imports WASI interfaces only (spin-sdk with \
+                 `default-features = false` and only its `http` feature)",
                 quoted(&spin)
             ));
         }
@@ -115,23 +128,7 @@ impl World {
                 }
             ));
         }
-        self.check_exports()
-    }
-
-    /// What makes this a WASI 0.3 component, if it is one: its handler
-    /// export, or else a WASI 0.3 import.
-    fn wasi_0_3(&self) -> Option<String> {
-        let p3_export = self
-            .exports
-            .iter()
-            .find(|name| versioned(name).is_some_and(|(i, v)| i == P3_HANDLER && is_0_3(v)));
-        if let Some(export) = p3_export {
-            return Some(format!("it exports `{export}`"));
-        }
-        self.imports
-            .iter()
-            .find(|name| versioned(name).is_some_and(|(i, v)| i.starts_with("wasi:") && is_0_3(v)))
-            .map(|import| format!("it imports `{import}`"))
+        self.serves()
     }
 
     fn imports_where(&self, pick: impl Fn(&str) -> bool) -> Vec<&str> {
@@ -142,14 +139,19 @@ impl World {
             .collect()
     }
 
-    /// A component handler must export `wasi:http/incoming-handler@0.2.x`;
-    /// if it does not, the message says what it exports instead.
-    fn check_exports(&self) -> Result<(), String> {
-        let serves = self.exports.iter().any(|name| {
-            versioned(name).is_some_and(|(i, v)| i == INCOMING_HANDLER && v.starts_with("0.2."))
-        });
-        if serves {
-            return Ok(());
+    /// The world its exports serve; if neither, the message says what it
+    /// exports instead.
+    fn serves(&self) -> Result<Serves, String> {
+        let exports = |interface: &str, is_version: fn(&str) -> bool| {
+            self.exports
+                .iter()
+                .any(|name| versioned(name).is_some_and(|(i, v)| i == interface && is_version(v)))
+        };
+        if exports(INCOMING_HANDLER, |v| v.starts_with("0.2.")) {
+            return Ok(Serves::Proxy);
+        }
+        if exports(P3_HANDLER, is_0_3) {
+            return Ok(Serves::Service);
         }
         let listed = if self.exports.is_empty() {
             "nothing".to_owned()
@@ -159,7 +161,8 @@ impl World {
         };
         Err(format!(
             "is a component that exports {listed}, but a component handler must export \
-             `{INCOMING_HANDLER}@0.2.x` (the wasi:http proxy world, as `wasmtime serve` runs it)"
+             `{INCOMING_HANDLER}@0.2.x` (WASI 0.2, as `wasmtime serve` runs it) or \
+             `{P3_HANDLER}@0.3.0` (WASI 0.3)"
         ))
     }
 }
@@ -178,19 +181,30 @@ fn is_spin(name: &str) -> bool {
     name.starts_with("fermyon:spin/") || name.starts_with("spin:")
 }
 
-/// Whether the WASI linker defines `name`: a listed interface at any 0.2
-/// version, as wasmtime's linker matches versions.
+/// Whether the WASI linker defines `name`: a listed WASI 0.2 interface at
+/// any 0.2 version, as wasmtime's linker matches versions, or a listed WASI
+/// 0.3 one at 0.3.0 (a release candidate's types differ).
 fn is_provided(name: &str) -> bool {
     versioned(name).is_some_and(|(interface, version)| {
-        version.starts_with("0.2.") && WASI_INTERFACES.contains(&interface)
+        (version.starts_with("0.2.") && WASI_INTERFACES.contains(&interface))
+            || (version == "0.3.0" && WASI_P3_INTERFACES.contains(&interface))
     })
 }
 
 /// The interfaces a component may import, by package, for a message:
 /// `wasi:cli/{environment, exit}, wasi:clocks/{…}` (all at 0.2.x).
 pub(super) fn provided() -> String {
+    format!(
+        "the WASI 0.2 interfaces {} (at 0.2.x) and the WASI 0.3 interfaces {} (at 0.3.0)",
+        by_package(&WASI_INTERFACES),
+        by_package(&WASI_P3_INTERFACES)
+    )
+}
+
+/// `interfaces` grouped by package: `wasi:cli/{environment, exit}, …`.
+fn by_package(interfaces: &[&'static str]) -> String {
     let mut packages: Vec<(&str, Vec<&str>)> = Vec::new();
-    for interface in WASI_INTERFACES {
+    for &interface in interfaces {
         let (package, name) = interface.split_once('/').unwrap_or((interface, ""));
         match packages.last_mut() {
             Some((last, names)) if *last == package => names.push(name),
@@ -201,7 +215,7 @@ pub(super) fn provided() -> String {
         .iter()
         .map(|(package, names)| format!("{package}/{{{}}}", names.join(", ")))
         .collect();
-    format!("the WASI 0.2 interfaces {} (at 0.2.x)", listed.join(", "))
+    listed.join(", ")
 }
 
 /// `names` in backquotes, comma-separated.
@@ -235,7 +249,7 @@ mod tests {
                 &["wasi:io/streams@0.2.0", "wasi:cli/environment@0.2.3"],
                 &["wasi:cli/run@0.2.0", &handler],
             );
-            assert_eq!(world.check(), Ok(()), "{version}");
+            assert_eq!(world.check(), Ok(Serves::Proxy), "{version}");
         }
     }
 
@@ -261,21 +275,28 @@ mod tests {
     }
 
     #[test]
-    fn a_wasi_0_3_component_is_named_as_such_by_its_export_or_its_imports() {
+    fn a_wasi_0_3_handler_is_served_and_a_release_candidate_is_named_as_such() {
+        let world_0_3 = world(
+            &["wasi:http/types@0.3.0", "wasi:cli/stdout@0.2.0"],
+            &["wasi:http/handler@0.3.0"],
+        );
+        assert_eq!(world_0_3.check(), Ok(Serves::Service));
         let error = world(&[], &["wasi:http/handler@0.3.0-rc-2025-09-16"])
             .check()
             .unwrap_err();
         assert!(
             error.starts_with(
-                "is a WASI 0.3 component (it exports `wasi:http/handler@0.3.0-rc-2025-09-16`)"
+                "is built for a WASI 0.3 release candidate (it exports \
+                 `wasi:http/handler@0.3.0-rc-2025-09-16`)"
             ),
             "{error}"
         );
-        let error = world(&["wasi:io/streams@0.3.0"], &["my:app/handler@0.3.0"])
+        // WASI 0.3 has no wasi:io: an import of it is not provided.
+        let error = world(&["wasi:io/streams@0.3.0"], &["wasi:http/handler@0.3.0"])
             .check()
             .unwrap_err();
         assert!(
-            error.starts_with("is a WASI 0.3 component (it imports `wasi:io/streams@0.3.0`)"),
+            error.starts_with("imports `wasi:io/streams@0.3.0`, which wasmlet does not provide"),
             "{error}"
         );
     }
@@ -326,8 +347,13 @@ mod tests {
     #[test]
     fn the_provided_list_names_every_interface_once() {
         let listed = provided();
-        let count: usize = listed.matches(", ").count() + 1;
-        assert_eq!(count, WASI_INTERFACES.len(), "{listed}");
+        // Two lists, each of names separated by ", ".
+        let count: usize = listed.matches(", ").count() + 2;
+        assert_eq!(
+            count,
+            WASI_INTERFACES.len() + WASI_P3_INTERFACES.len(),
+            "{listed}"
+        );
         assert!(
             listed.contains("wasi:http/{outgoing-handler, types}"),
             "{listed}"

@@ -26,8 +26,8 @@ use super::body::ResponseBody;
 use super::service::plain;
 use crate::loader::HandlerStatus;
 use crate::router::handler_url;
-use crate::webroot::handler_files;
 use crate::stats::HandlerNumbers;
+use crate::webroot::handler_files;
 
 /// Most handlers a page lists; the rest are counted ("and N more").
 pub(crate) const MAX_LISTED: usize = 200;
