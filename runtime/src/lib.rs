@@ -15,7 +15,7 @@
 //! - [`loader`]: the handler cache — single-flight compile off the workers,
 //!   generations (the last good version keeps serving), the disk cache.
 //! - [`executor`]: one file per handler kind (a core module on wasmlet's
-//!   ABI, a `wasi:http` 0.2 component) behind one trait: check a request
+//!   ABI, a `wasi:http` 0.2 component, a WASI 0.3 one) behind one trait: check a request
 //!   before admission, run it with its limits and a response sink.
 //! - [`engine`]: the wasmtime engine, epoch ticker, linkers, and the one
 //!   store recipe every kind runs in.

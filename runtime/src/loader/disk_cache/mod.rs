@@ -19,7 +19,7 @@
 //!
 //! Each entry is one file, `<key as 64 hex digits>.cwasm`, holding a fixed
 //! header, the path of the handler file it was compiled from, and the bytes
-//! of [`Module::serialize`] or [`Component::serialize`]. Integers are little
+//! of [`Module::serialize`](wasmtime::Module::serialize) or [`Component::serialize`](wasmtime::component::Component::serialize). Integers are little
 //! endian.
 //!
 //! | offset  | size | field                                               |
@@ -40,7 +40,7 @@
 //!
 //! # Why loading an entry is safe
 //!
-//! [`Module::deserialize`] (and [`Component::deserialize`]) is `unsafe`
+//! [`Module::deserialize`](wasmtime::Module::deserialize) (and [`Component::deserialize`](wasmtime::component::Component::deserialize)) is `unsafe`
 //! because it trusts its input to be machine code wasmtime produced: handed
 //! arbitrary bytes it would run them. So nothing reaches it unchecked. The
 //! header must have the right magic and format version, the kind being
@@ -64,7 +64,7 @@
 //! includes an entry that is not a regular file (a FIFO, whose open would
 //! wait for a writer for ever, is opened non-blocking and refused by the
 //! opened descriptor's type) or that is larger than
-//! [`MAX_CACHE_ENTRY_SIZE`](crate::config::MAX_CACHE_ENTRY_SIZE) (refused by
+//! [`MAX_CACHE_ENTRY_SIZE`] (refused by
 //! its size before it is read, so a huge file cannot exhaust memory); `put`
 //! never writes one that large.
 //!
@@ -109,7 +109,7 @@
 //! leaves `.<random>.tmp` behind; nothing reads it, but nothing else would
 //! ever remove it either. [`DiskCache::open`] removes those whose last
 //! modification is older than
-//! [`STALE_CACHE_TEMP_AGE`](crate::config::STALE_CACHE_TEMP_AGE) (ten
+//! [`STALE_CACHE_TEMP_AGE`] (ten
 //! minutes). An age, not a lock or a process id: several servers, even on
 //! several machines over a network file system, may share the directory, and
 //! one of them may be writing a temporary file right now. A write lasts
