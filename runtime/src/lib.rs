@@ -62,8 +62,8 @@
 //!    body over `--max-body-size` `413`. The [`router`] turns the path into a
 //!    route, rejecting hostile paths (`400`) before touching the disk; a
 //!    missing or withheld file is `404`. A handler it found before, while
-//!    the watcher saw nothing change, comes from its table at the cost of
-//!    one `stat` of its file.
+//!    nothing changed in the tree, comes from its table with no file-system
+//!    call (the kernel's queue of changes is read first, without blocking).
 //! 3. A static route is served by `hyper-staticfile`.
 //! 4. A handler route asks the [`loader`]; the first sight of a file
 //!    version (a request's or the watcher's) loads it: once the file has

@@ -12,7 +12,7 @@ use http::{HeaderName, Method};
 use wasmtime::{Caller, Linker};
 
 use super::memory::{range, read, write_full_length, write_some};
-use super::ops::{Failure, Kind, OpResult, Prepared, Value, begin, wait};
+use super::ops::{Failure, Kind, Prepared, Value, operation};
 use super::{Ctx, check_buffer, memory_and_ctx};
 use crate::abi::{MODULE, code};
 use crate::capability::http::{
@@ -20,19 +20,15 @@ use crate::capability::http::{
 };
 
 pub(super) fn add_to_linker(linker: &mut Linker<Ctx>) -> wasmtime::Result<()> {
-    linker.func_wrap_async(
-        MODULE,
-        "http_send",
-        |caller: Caller<'_, Ctx>, args: (i32, i32, i32, i32, i32, i32, i32, i32)| {
-            Box::new(http_send(caller, args))
-        },
-    )?;
-    linker.func_wrap(MODULE, "http_begin", http_begin)?;
-    linker.func_wrap_async(
-        MODULE,
-        "http_end",
-        |caller: Caller<'_, Ctx>, (op,): (i32,)| Box::new(http_end(caller, op)),
-    )?;
+    operation!(
+        linker,
+        ["http_send", "http_begin", "http_end"],
+        Kind::Http,
+        handle,
+        |caller, m: i32, ml: i32, u: i32, ul: i32, h: i32, hl: i32, b: i32, bl: i32| {
+            prepare(&mut caller, (m, ml, u, ul, h, hl, b, bl))
+        }
+    );
     linker.func_wrap(MODULE, "http_status", http_status)?;
     linker.func_wrap(MODULE, "http_header", http_header)?;
     linker.func_wrap(MODULE, "http_headers", http_headers)?;
@@ -129,75 +125,6 @@ fn fetch_failure(e: FetchError) -> Failure {
         FetchError::Failed(_) => code::FAILED,
     };
     Failure::new(code, e.to_string())
-}
-
-/// Gives the guest a response handle for a finished send.
-fn respond(caller: &mut Caller<'_, Ctx>, op: Option<i32>, result: OpResult) -> i32 {
-    let ctx = caller.data_mut();
-    match result {
-        Ok(Value::Response(response)) => match op {
-            Some(handle) => {
-                ctx.ops.replace_with_response(handle, response);
-                handle
-            }
-            None => match ctx.ops.insert_response(response) {
-                Ok(handle) => handle,
-                Err(failure) => ctx.fail(failure),
-            },
-        },
-        Ok(_) => ctx.fail(Failure::new(code::INVALID, "not an HTTP operation")),
-        Err(failure) => ctx.fail(failure),
-    }
-}
-
-async fn http_send(
-    mut caller: Caller<'_, Ctx>,
-    args: (i32, i32, i32, i32, i32, i32, i32, i32),
-) -> wasmtime::Result<i32> {
-    // The response needs a handle; refuse before sending, not after.
-    if let Err(failure) = caller.data().ops.room() {
-        return Ok(caller.data_mut().fail(failure));
-    }
-    let send = match prepare(&mut caller, args)? {
-        Ok(send) => send,
-        Err(failure) => return Ok(caller.data_mut().fail(failure)),
-    };
-    let result = send.await;
-    Ok(respond(&mut caller, None, result))
-}
-
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the import's signature: four (pointer, length) pairs"
-)]
-fn http_begin(
-    mut caller: Caller<'_, Ctx>,
-    method: i32,
-    method_len: i32,
-    url: i32,
-    url_len: i32,
-    headers: i32,
-    headers_len: i32,
-    body: i32,
-    body_len: i32,
-) -> wasmtime::Result<i32> {
-    let args = (
-        method,
-        method_len,
-        url,
-        url_len,
-        headers,
-        headers_len,
-        body,
-        body_len,
-    );
-    let send = prepare(&mut caller, args)?;
-    Ok(begin(&mut caller, Kind::Http, send))
-}
-
-async fn http_end(mut caller: Caller<'_, Ctx>, op: i32) -> wasmtime::Result<i32> {
-    let result = wait(&mut caller, op, Kind::Http).await;
-    Ok(respond(&mut caller, Some(op), result))
 }
 
 fn http_status(mut caller: Caller<'_, Ctx>, resp: i32) -> i32 {

@@ -73,32 +73,29 @@ pub(super) fn begin(caller: &mut Caller<'_, Ctx>, kind: Kind, op: Prepared) -> i
 /// Registers an operation's three imports from the one expression that
 /// reads its arguments and checks its grant (a [`Prepared`]): `NAME` runs it
 /// and waits, `NAME_begin` starts it and returns a handle, `NAME_end` waits
-/// for a handle. A `bytes` operation's result is written to the guest's
-/// buffer, the last two arguments (`buf, cap`) of `NAME` and `NAME_end`,
-/// checked before anything waits; a `status` operation's is its return
-/// value.
+/// for a handle. How the result reaches the guest:
+/// - `bytes`: written to the guest's buffer, the last two arguments
+///   (`buf, cap`) of `NAME` and `NAME_end`, checked before anything waits;
+///   `bytes up to LEN` also gives `NAME_begin` a last argument `LEN`, the
+///   most bytes to produce, which for `NAME` is `cap`.
+/// - `status`: the return value.
+/// - `handle`: a response handle (`[ONCE, BEGIN, END]` name the imports);
+///   `ONCE` refuses before it starts anything if no handle is free.
 macro_rules! operation {
     ($linker:expr, $name:literal, $kind:expr, bytes,
      |$caller:ident $(, $arg:ident: $ty:ty)*| $prepare:expr) => {{
-        $linker.func_wrap_async(
-            $crate::abi::MODULE,
-            $name,
-            |mut $caller: Caller<'_, Ctx>, ($($arg,)* buf, cap): ($($ty,)* i32, i32)| {
-                Box::new(async move {
-                    $crate::host::check_buffer(&mut $caller, buf, cap)?;
-                    let op = $prepare?;
-                    $crate::host::ops::once($caller, op, buf, cap).await
-                })
-            },
-        )?;
-        $crate::host::ops::operation!(@begin $linker, $name, $kind, |$caller $(, $arg: $ty)*| $prepare);
-        $linker.func_wrap_async(
-            $crate::abi::MODULE,
-            concat!($name, "_end"),
-            |caller: Caller<'_, Ctx>, (op, buf, cap): (i32, i32, i32)| {
-                Box::new($crate::host::ops::end(caller, op, $kind, buf, cap))
-            },
-        )?;
+        $crate::host::ops::operation!(@bytes $linker, $name, $kind, buf, cap, |$caller $(, $arg: $ty)*| $prepare);
+        $crate::host::ops::operation!(@begin $linker, concat!($name, "_begin"), $kind, |$caller $(, $arg: $ty)*| $prepare);
+        $crate::host::ops::operation!(@bytes_end $linker, $name, $kind);
+    }};
+    ($linker:expr, $name:literal, $kind:expr, bytes up to $len:ident,
+     |$caller:ident $(, $arg:ident: $ty:ty)*| $prepare:expr) => {{
+        $crate::host::ops::operation!(@bytes $linker, $name, $kind, buf, cap, |$caller $(, $arg: $ty)*| {
+            let $len = cap;
+            $prepare
+        });
+        $crate::host::ops::operation!(@begin $linker, concat!($name, "_begin"), $kind, |$caller $(, $arg: $ty)*, $len: i32| $prepare);
+        $crate::host::ops::operation!(@bytes_end $linker, $name, $kind);
     }};
     ($linker:expr, $name:literal, $kind:expr, status,
      |$caller:ident $(, $arg:ident: $ty:ty)*| $prepare:expr) => {{
@@ -112,7 +109,7 @@ macro_rules! operation {
                 })
             },
         )?;
-        $crate::host::ops::operation!(@begin $linker, $name, $kind, |$caller $(, $arg: $ty)*| $prepare);
+        $crate::host::ops::operation!(@begin $linker, concat!($name, "_begin"), $kind, |$caller $(, $arg: $ty)*| $prepare);
         $linker.func_wrap_async(
             $crate::abi::MODULE,
             concat!($name, "_end"),
@@ -121,11 +118,59 @@ macro_rules! operation {
             },
         )?;
     }};
-    (@begin $linker:expr, $name:literal, $kind:expr,
+    ($linker:expr, [$once:literal, $begin:literal, $end:literal], $kind:expr, handle,
+     |$caller:ident $(, $arg:ident: $ty:ty)*| $prepare:expr) => {{
+        $linker.func_wrap_async(
+            $crate::abi::MODULE,
+            $once,
+            |mut $caller: Caller<'_, Ctx>, ($($arg,)*): ($($ty,)*)| {
+                Box::new(async move {
+                    // The response needs a handle: refuse before starting.
+                    if let Err(failure) = $caller.data().ops.room() {
+                        return Ok($caller.data_mut().fail(failure));
+                    }
+                    let op = $prepare?;
+                    $crate::host::ops::once_handle($caller, op).await
+                })
+            },
+        )?;
+        $crate::host::ops::operation!(@begin $linker, $begin, $kind, |$caller $(, $arg: $ty)*| $prepare);
+        $linker.func_wrap_async(
+            $crate::abi::MODULE,
+            $end,
+            |caller: Caller<'_, Ctx>, (op,): (i32,)| {
+                Box::new($crate::host::ops::end_handle(caller, op, $kind))
+            },
+        )?;
+    }};
+    (@bytes $linker:expr, $name:literal, $kind:expr, $buf:ident, $cap:ident,
+     |$caller:ident $(, $arg:ident: $ty:ty)*| $prepare:expr) => {
+        $linker.func_wrap_async(
+            $crate::abi::MODULE,
+            $name,
+            |mut $caller: Caller<'_, Ctx>, ($($arg,)* $buf, $cap): ($($ty,)* i32, i32)| {
+                Box::new(async move {
+                    $crate::host::check_buffer(&mut $caller, $buf, $cap)?;
+                    let op = $prepare?;
+                    $crate::host::ops::once($caller, op, $buf, $cap).await
+                })
+            },
+        )?;
+    };
+    (@bytes_end $linker:expr, $name:literal, $kind:expr) => {
+        $linker.func_wrap_async(
+            $crate::abi::MODULE,
+            concat!($name, "_end"),
+            |caller: Caller<'_, Ctx>, (op, buf, cap): (i32, i32, i32)| {
+                Box::new($crate::host::ops::end(caller, op, $kind, buf, cap))
+            },
+        )?;
+    };
+    (@begin $linker:expr, $name:expr, $kind:expr,
      |$caller:ident $(, $arg:ident: $ty:ty)*| $prepare:expr) => {
         $linker.func_wrap(
             $crate::abi::MODULE,
-            concat!($name, "_begin"),
+            $name,
             |mut $caller: Caller<'_, Ctx> $(, $arg: $ty)*| {
                 let op = $prepare?;
                 Ok($crate::host::ops::begin(&mut $caller, $kind, op))
@@ -147,6 +192,50 @@ pub(super) async fn once(
         Err(failure) => Err(failure),
     };
     deliver(&mut caller, None, result, buf, cap)
+}
+
+/// Runs a prepared operation that yields a response and waits for it: the
+/// form without an operation handle (the response gets one).
+pub(super) async fn once_handle(
+    mut caller: Caller<'_, Ctx>,
+    op: Prepared,
+) -> wasmtime::Result<i32> {
+    let result = match op {
+        Ok(op) => op.await,
+        Err(failure) => Err(failure),
+    };
+    Ok(hand_over(&mut caller, None, result))
+}
+
+/// An `_end` for an operation that yields a response: its handle names the
+/// response from then on.
+pub(super) async fn end_handle(
+    mut caller: Caller<'_, Ctx>,
+    op: i32,
+    kind: Kind,
+) -> wasmtime::Result<i32> {
+    let result = wait(&mut caller, op, kind).await;
+    Ok(hand_over(&mut caller, Some(op), result))
+}
+
+/// Gives the guest a response handle for a finished operation (`op`'s own,
+/// or a new one), or the failure's code.
+fn hand_over(caller: &mut Caller<'_, Ctx>, op: Option<i32>, result: OpResult) -> i32 {
+    let ctx = caller.data_mut();
+    match result {
+        Ok(Value::Response(response)) => match op {
+            Some(handle) => {
+                ctx.ops.replace_with_response(handle, response);
+                handle
+            }
+            None => match ctx.ops.insert_response(response) {
+                Ok(handle) => handle,
+                Err(failure) => ctx.fail(failure),
+            },
+        },
+        Ok(_) => ctx.fail(Failure::new(code::INVALID, "not an HTTP operation")),
+        Err(failure) => ctx.fail(failure),
+    }
 }
 
 /// Which `_begin` made a handle, so `kv_get_end` cannot end an HTTP request.

@@ -99,7 +99,7 @@ impl Router {
 
     /// [`resolve`](Router::resolve), saying whether the file system was
     /// asked: a handler route known in the current epoch comes from the
-    /// table ([`Lookup::Table`]: one `stat` of its file), as does a path
+    /// table ([`Lookup::Table`]: no file-system call), as does a path
     /// refused by its text.
     pub fn route(&self, raw_path: &str) -> (Route, Lookup) {
         let segments = match split_path(raw_path) {
@@ -108,6 +108,7 @@ impl Router {
             Err(Rejection::Hidden) => return (Route::NotFound, Lookup::Table),
         };
         let key = segments.join("/");
+        self.table.look();
         if let Some(route) = self.table.get(&key) {
             return (route, Lookup::Table);
         }
@@ -530,7 +531,7 @@ mod tests {
     /// A router whose epoch a watcher vouches for.
     fn watched(r: &Root) -> (Router, Arc<Epoch>) {
         let epoch = Arc::new(Epoch::default());
-        epoch.vouch();
+        epoch.vouch(r.router.root(), &[]);
         let router = Router::watched(r.router.root().to_owned(), epoch.clone());
         (router, epoch)
     }
@@ -563,7 +564,16 @@ mod tests {
         assert_eq!(router.route("/page.txt").1, Lookup::Disk);
         assert_eq!(router.route("/page.txt").1, Lookup::Disk);
         assert_eq!(router.route("/../x").1, Lookup::Table);
-        // Deleted, a handler is looked up again before its event is read.
+        // A file that wins over a known route is seen by the next request,
+        // and so is a deleted handler, before the watcher could tell.
+        std::fs::write(r.dir.path().join("users/7"), "seven").unwrap();
+        assert!(matches!(
+            router.route("/users/7"),
+            (Route::Static(_), Lookup::Disk)
+        ));
+        std::fs::remove_file(r.dir.path().join("users/7")).unwrap();
+        assert_eq!(router.route("/users/7").1, Lookup::Disk);
+        assert_eq!(router.route("/users/7").1, Lookup::Table);
         std::fs::remove_file(r.dir.path().join("users/[id].wat")).unwrap();
         assert_eq!(router.route("/users/7"), (Route::NotFound, Lookup::Disk));
         epoch.changed();

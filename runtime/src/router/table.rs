@@ -1,16 +1,15 @@
 //! The route table: request paths whose handler route is known, kept while
 //! the watcher vouches for the web root ([`Epoch`]), so a request for a
-//! known handler costs one `stat` of its file instead of a resolution (three
+//! known handler makes no file-system call instead of a resolution (three
 //! to four `stat`s and a `realpath` of several `readlink`s).
 //!
-//! The `stat` is there because an event reaches the watcher's thread a
-//! little after the call that made it returns: on a loaded machine, often
-//! after the next request (a test that deletes a handler and asks for it at
-//! once saw it served one time in four). The handler file's own version
-//! (inode, size, times) is checked, so a handler deleted, renamed away or
-//! replaced is resolved again by the very next request. What only the epoch
-//! covers is a new file that would win over a known route (a static file, a
-//! handler with fewer dynamic segments): that is seen once its event is read.
+//! A change reaches the watcher's thread a little after the call that made
+//! it returns: on a loaded machine, often after the next request (a test
+//! that deletes a handler and asks for it at once saw it served one time in
+//! four when only the watcher's events ended epochs). So the router first
+//! [`look`](Epoch::look)s at the kernel's queue of changes, which the call
+//! filled before it returned: a handler deleted, renamed away or shadowed
+//! is resolved again by the very next request.
 //!
 //! An entry is made by a resolution on disk, and only when every path that
 //! resolution looked at lies in real directories under the root (no
@@ -27,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use super::Route;
-use crate::webroot::{Epoch, Version};
+use crate::webroot::Epoch;
 
 /// Most request paths the table holds per epoch. Every handler's few
 /// spellings (`/a`, `/a.wat`, `/a/`) fit many times over; dynamic routes
@@ -48,8 +47,8 @@ pub(super) struct Table {
 struct Entries {
     /// The epoch these entries were learnt in.
     epoch: u64,
-    /// Each route with the version its handler file had when it was found.
-    routes: HashMap<String, (Route, Version)>,
+    /// Each handler route.
+    routes: HashMap<String, Route>,
 }
 
 impl Table {
@@ -65,32 +64,28 @@ impl Table {
         self.epoch.current()
     }
 
-    /// The known route of `key` in the current epoch, if its handler file
-    /// is still the version it was. Blocks (one `stat`).
+    /// Ends the epoch if the tree changed since the last look (see
+    /// [`Epoch::look`]): called once per request, before [`get`](Self::get).
+    pub(super) fn look(&self) {
+        self.epoch.look();
+    }
+
+    /// The known route of `key` in the current epoch. No file-system call.
     pub(super) fn get(&self, key: &str) -> Option<Route> {
         let epoch = self.epoch.current()?;
-        let (route, version) = {
-            let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-            if entries.epoch != epoch {
-                return None;
-            }
-            entries.routes.get(key).cloned()?
-        };
-        let Route::Handler { file, .. } = &route else {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        if entries.epoch != epoch {
             return None;
-        };
-        (Version::read(file).ok() == Some(version)).then_some(route)
+        }
+        entries.routes.get(key).cloned()
     }
 
     /// Keeps `route`, found on disk in `epoch`, if that epoch is still the
     /// current one (a change during the resolution may have made it wrong).
     pub(super) fn insert(&self, epoch: u64, key: String, route: &Route) {
-        let Route::Handler { file, .. } = route else {
+        if !matches!(route, Route::Handler { .. }) {
             return;
-        };
-        let Ok(version) = Version::read(file) else {
-            return;
-        };
+        }
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if self.epoch.current() != Some(epoch) {
             return;
@@ -100,7 +95,7 @@ impl Table {
             entries.routes.clear();
         }
         if entries.routes.len() < ROUTE_TABLE_CAPACITY {
-            entries.routes.insert(key, (route.clone(), version));
+            entries.routes.insert(key, route.clone());
         }
     }
 

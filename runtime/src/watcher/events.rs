@@ -69,7 +69,7 @@ pub(super) fn start(
     let mut debouncer = debouncer?;
     debouncer.watcher().watch(root, RecursiveMode::Recursive)?;
     // Every directory is watched now: each change from here on is an event.
-    epoch.vouch();
+    epoch.vouch(root, ignore);
     Ok(debouncer)
 }
 

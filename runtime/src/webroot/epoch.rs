@@ -1,21 +1,44 @@
 //! [`Epoch`]: which picture of the web root the file watcher vouches for.
 //!
-//! While a native watcher runs, every event it gets for the tree (a file or
+//! While a native watcher runs, every change in the tree (a file or
 //! directory created, removed, renamed, written or its metadata changed)
 //! starts a new epoch. What a request learnt from the disk in an epoch (a
 //! route, a handler's version) holds until the epoch ends, so the next
-//! request for the same thing asks memory instead of the disk (the router
-//! still checks the handler file's own version: see its route table). Without a
+//! request for the same thing asks memory instead of the disk. Without a
 //! watcher, or with one that polls, lost events or failed, there is no
 //! current epoch and every request asks the disk, as if nothing were known.
 //!
-//! What this cannot see: a change is known once the watcher's thread has
-//! read its event, a few microseconds after the call that made it returns;
-//! a request in that window is served as if it had come a moment earlier.
-//! And only the tree under the root is watched: whoever trusts an epoch must
-//! not have looked through a symlink (see the router's route table).
+//! The watcher's thread hears of a change a little after the call that made
+//! it returns. So that a request never trusts an epoch that has in fact
+//! ended, each request first [`look`](Epoch::look)s at the
+//! [`Tripwire`](super::tripwire): the kernel's queue of changes, filled
+//! inside the call that made them, read without blocking. Only the tree
+//! under the root is watched: whoever trusts an epoch must not have looked
+//! through a symlink (see the router's route table).
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+#[cfg(target_os = "linux")]
+use super::tripwire::Tripwire;
+
+/// Without inotify there is no tripwire: nothing is vouched for, and every
+/// request asks the disk.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+struct Tripwire;
+
+#[cfg(not(target_os = "linux"))]
+impl Tripwire {
+    fn arm(_: &Path, _: &[PathBuf]) -> std::io::Result<Self> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    fn tripped(&mut self) -> std::io::Result<bool> {
+        Ok(true)
+    }
+}
 
 /// The current epoch of one server's web root, shared by the watcher (which
 /// ends epochs), the router and the loader (which trust them).
@@ -25,14 +48,17 @@ pub struct Epoch {
     /// one load tells both, so nobody can see a number from one watcher with
     /// the vouching of another.
     state: AtomicU64,
+    /// Armed while a watcher vouches (Linux only: elsewhere nothing is
+    /// vouched for).
+    tripwire: Mutex<Option<Tripwire>>,
 }
 
 /// Where a request's route or handler version came from, for the
 /// `wasmlet_route_lookups_total` metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
-    /// The route table the watcher keeps: one `stat` of the handler file,
-    /// no resolution (or a path refused by its text: no call at all).
+    /// The route table the watcher keeps: no file-system call (or a path
+    /// refused by its text).
     Table = 0,
     /// The file system.
     Disk = 1,
@@ -51,15 +77,53 @@ impl Epoch {
         self.state.fetch_add(2, Ordering::SeqCst);
     }
 
-    /// A watcher is now watching the whole tree: from here on it reports
-    /// every change.
-    pub fn vouch(&self) {
-        self.update(|state| (state + 2) | 1);
+    /// Ends the epoch if anything changed since the last look: the kernel
+    /// knows of every change made before this call, even one the watcher has
+    /// not heard of yet. Called once per request, before what it learnt in
+    /// an epoch is trusted. Costs one `read` of an empty queue; no
+    /// file-system call.
+    pub fn look(&self) {
+        let mut tripwire = self.tripwire.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(wire) = tripwire.as_mut() else {
+            return;
+        };
+        // Ended while the lock is held: a request that looks meanwhile waits,
+        // instead of finding the queue emptied and trusting the old epoch.
+        match wire.tripped() {
+            Ok(false) => {}
+            Ok(true) => self.changed(),
+            Err(error) => {
+                tracing::warn!(%error, "the web root's tripwire failed: requests ask the disk until the watcher restarts");
+                *tripwire = None;
+                self.update(|state| (state + 2) & !1);
+            }
+        }
+    }
+
+    /// A watcher is now watching the whole tree under `root` (canonical),
+    /// but `ignore`: from here on it reports every change there. Arms the
+    /// tripwire first (a walk of the tree); if it cannot be armed, nothing is
+    /// vouched for. Blocks.
+    pub fn vouch(&self, root: &Path, ignore: &[PathBuf]) {
+        let mut tripwire = self.tripwire.lock().unwrap_or_else(PoisonError::into_inner);
+        match Tripwire::arm(root, ignore) {
+            Ok(wire) => {
+                *tripwire = Some(wire);
+                self.update(|state| (state + 2) | 1);
+            }
+            Err(error) => {
+                tracing::warn!(%error, root = %root.display(), "cannot watch the web root for the route table: every request asks the disk; raise fs.inotify.max_user_watches if the limit is reached");
+                *tripwire = None;
+                self.update(|state| (state + 2) & !1);
+            }
+        }
     }
 
     /// The watcher stopped, failed or lost events: nothing is vouched for
     /// until one starts again.
     pub fn withdraw(&self) {
+        let mut tripwire = self.tripwire.lock().unwrap_or_else(PoisonError::into_inner);
+        *tripwire = None;
         self.update(|state| (state + 2) & !1);
     }
 
@@ -76,9 +140,11 @@ mod tests {
 
     #[test]
     fn only_a_vouched_epoch_is_current_and_every_change_ends_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
         let epoch = Epoch::default();
         assert_eq!(epoch.current(), None);
-        epoch.vouch();
+        epoch.vouch(&root, &[]);
         let first = epoch.current().unwrap();
         assert_eq!(epoch.current(), Some(first));
         epoch.changed();
@@ -88,7 +154,14 @@ mod tests {
         assert_eq!(epoch.current(), None);
         epoch.changed();
         assert_eq!(epoch.current(), None);
-        epoch.vouch();
-        assert!(epoch.current().is_some_and(|third| third != second));
+        epoch.vouch(&root, &[]);
+        let third = epoch.current().unwrap();
+        assert_ne!(third, second);
+        // A change the watcher has not reported yet ends it at the next look.
+        epoch.look();
+        assert_eq!(epoch.current(), Some(third));
+        std::fs::write(root.join("h.wat"), "(module)").unwrap();
+        epoch.look();
+        assert!(epoch.current().is_some_and(|fourth| fourth != third));
     }
 }

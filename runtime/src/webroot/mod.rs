@@ -10,11 +10,15 @@
 //! - [`walk`](mod@walk): the one walk of the tree.
 //! - [`epoch`]: which picture of the tree the watcher vouches for, so
 //!   requests can trust what they learnt from the disk.
+//! - `tripwire`: the kernel's queue of changes under the root, which each
+//!   request reads (without blocking) before it trusts an epoch.
 //! - [`version`]: one version of a file on disk.
 
 pub mod classify;
 pub mod contain;
 pub mod epoch;
+#[cfg(target_os = "linux")]
+mod tripwire;
 pub mod version;
 pub mod walk;
 
