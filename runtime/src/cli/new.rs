@@ -11,12 +11,17 @@ pub(crate) struct NewArgs {
     name: String,
 
     /// Write a WebAssembly text handler, NAME.wat (the default).
-    #[arg(long, conflicts_with = "rust")]
+    #[arg(long, conflicts_with_all = ["rust", "component"])]
     wat: bool,
 
     /// Write a Rust crate, NAME/, using the wasmlet SDK.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "component")]
     rust: bool,
+
+    /// Write a Rust crate, NAME/, that builds a standard WASI 0.3 wasi:http
+    /// component with the Spin SDK.
+    #[arg(long)]
+    component: bool,
 
     /// Where to create it.
     #[arg(long, default_value = ".", value_name = "DIR")]
@@ -27,6 +32,8 @@ pub(crate) struct NewArgs {
 pub(crate) fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {
     let kind = if args.rust {
         ScaffoldKind::Rust
+    } else if args.component {
+        ScaffoldKind::Component
     } else {
         ScaffoldKind::Wat
     };
@@ -50,6 +57,10 @@ pub(crate) fn new_handler(args: &NewArgs) -> anyhow::Result<ExitCode> {
         ),
         ScaffoldKind::Rust => println!(
             "\nTest it with `cargo test`, then build and deploy it as {}/README.md says.",
+            args.name
+        ),
+        ScaffoldKind::Component => println!(
+            "\nBuild it with `cargo build --release` in {}/ and deploy it as its README.md says.",
             args.name
         ),
     }

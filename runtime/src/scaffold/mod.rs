@@ -1,6 +1,7 @@
-//! `wasmlet new NAME`: a working hello handler to start from, either as a
-//! WebAssembly text file (`NAME.wat`, served as it is) or as a Rust crate
-//! (`NAME/`) built with the SDK.
+//! `wasmlet new NAME`: a working hello handler to start from: a WebAssembly
+//! text file (`NAME.wat`, served as it is), a Rust crate (`NAME/`) built
+//! with the SDK, or a Rust crate that builds a WASI 0.3 `wasi:http`
+//! component with the Spin SDK (`NAME/`, `--component`).
 //!
 //! The Rust crate carries its own copy of the SDK (`vendor/wasmlet-sdk`),
 //! written from the source embedded in this binary (`runtime/build.rs`): the
@@ -18,7 +19,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use templates::{
-    CARGO_TOML, README, RUST_HELLO, RUST_TOOLCHAIN, SDK_ABI_MANIFEST, SDK_MACROS_MANIFEST,
+    CARGO_TOML, COMPONENT_CARGO_CONFIG, COMPONENT_CARGO_TOML, COMPONENT_HELLO, COMPONENT_README,
+    COMPONENT_TOOLCHAIN, README, RUST_HELLO, RUST_TOOLCHAIN, SDK_ABI_MANIFEST, SDK_MACROS_MANIFEST,
     SDK_MANIFEST, WAT_HELLO,
 };
 
@@ -29,6 +31,9 @@ pub enum ScaffoldKind {
     Wat,
     /// `NAME/`: a Rust crate using `wasmlet-sdk`, built to `NAME.wasm`.
     Rust,
+    /// `NAME/`: a Rust crate using the Spin SDK, built to a WASI 0.3
+    /// `wasi:http` component.
+    Component,
 }
 
 /// Why [`scaffold`] created nothing.
@@ -81,6 +86,8 @@ pub enum ScaffoldError {
 /// - [`ScaffoldKind::Rust`] writes the crate `dir/NAME/` (`Cargo.toml`,
 ///   `src/lib.rs` with a unit test, `README.md`, `.gitignore`); its README
 ///   says how to build it.
+/// - [`ScaffoldKind::Component`] writes the crate `dir/NAME/` likewise, with
+///   `.cargo/config.toml` choosing the `wasm32-wasip2` target.
 ///
 /// `name` is lower-case letters, digits, `-` and `_`, starting with a letter
 /// (a URL segment and a crate name alike); a Rust crate also cannot be
@@ -92,7 +99,8 @@ pub fn scaffold(dir: &Path, name: &str, kind: ScaffoldKind) -> Result<Vec<PathBu
     })?;
     match kind {
         ScaffoldKind::Wat => scaffold_wat(dir, name),
-        ScaffoldKind::Rust => scaffold_rust(dir, name),
+        ScaffoldKind::Rust => scaffold_crate(dir, name, rust_files(name)),
+        ScaffoldKind::Component => scaffold_crate(dir, name, component_files(name)),
     }
 }
 
@@ -120,7 +128,7 @@ fn check_name(name: &str, kind: ScaffoldKind) -> Result<(), &'static str> {
     {
         return Err("use lower-case letters, digits, `-` and `_`, starting with a letter");
     }
-    if kind == ScaffoldKind::Rust {
+    if kind != ScaffoldKind::Wat {
         let crate_name = name.replace('-', "_");
         if RUST_RESERVED
             .split_whitespace()
@@ -128,7 +136,11 @@ fn check_name(name: &str, kind: ScaffoldKind) -> Result<(), &'static str> {
         {
             return Err("a Rust crate cannot be called like a keyword or a built-in crate");
         }
-        if crate_name.starts_with("wasmlet_sdk") {
+        // The SDKs the crates depend on, and their macro crates.
+        if ["wasmlet_sdk", "spin_sdk", "spin_macro"]
+            .iter()
+            .any(|sdk| crate_name.starts_with(sdk))
+        {
             return Err("a crate cannot share the name of the SDK it depends on");
         }
     }
@@ -147,7 +159,49 @@ fn scaffold_wat(dir: &Path, name: &str) -> Result<Vec<PathBuf>, ScaffoldError> {
     Ok(vec![path])
 }
 
-fn scaffold_rust(dir: &Path, name: &str) -> Result<Vec<PathBuf>, ScaffoldError> {
+/// The files of the SDK crate `name`.
+fn rust_files(name: &str) -> Vec<(String, String)> {
+    let mut files = vec![
+        ("Cargo.toml".to_owned(), CARGO_TOML.replace("NAME", name)),
+        ("src/lib.rs".to_owned(), RUST_HELLO.replace("NAME", name)),
+        ("README.md".to_owned(), readme(README, name)),
+        (".gitignore".to_owned(), "/target\n".to_owned()),
+        ("rust-toolchain.toml".to_owned(), RUST_TOOLCHAIN.to_owned()),
+    ];
+    files.extend(sdk_files());
+    files
+}
+
+/// The files of the component crate `name`.
+fn component_files(name: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "Cargo.toml".to_owned(),
+            COMPONENT_CARGO_TOML.replace("NAME", name),
+        ),
+        (
+            "src/lib.rs".to_owned(),
+            COMPONENT_HELLO.replace("NAME", name),
+        ),
+        ("README.md".to_owned(), readme(COMPONENT_README, name)),
+        (".gitignore".to_owned(), "/target\n".to_owned()),
+        (
+            "rust-toolchain.toml".to_owned(),
+            COMPONENT_TOOLCHAIN.to_owned(),
+        ),
+        (
+            ".cargo/config.toml".to_owned(),
+            COMPONENT_CARGO_CONFIG.to_owned(),
+        ),
+    ]
+}
+
+/// Writes `files` into the new crate directory `dir/name`.
+fn scaffold_crate(
+    dir: &Path,
+    name: &str,
+    files: Vec<(String, String)>,
+) -> Result<Vec<PathBuf>, ScaffoldError> {
     if let Some(evidence) = web_root_evidence(dir) {
         return Err(ScaffoldError::InsideWebRoot {
             dir: dir.to_owned(),
@@ -162,14 +216,6 @@ fn scaffold_rust(dir: &Path, name: &str) -> Result<Vec<PathBuf>, ScaffoldError> 
             source,
         },
     })?;
-    let mut files = vec![
-        ("Cargo.toml".to_owned(), CARGO_TOML.replace("NAME", name)),
-        ("src/lib.rs".to_owned(), RUST_HELLO.replace("NAME", name)),
-        ("README.md".to_owned(), readme(name)),
-        (".gitignore".to_owned(), "/target\n".to_owned()),
-        ("rust-toolchain.toml".to_owned(), RUST_TOOLCHAIN.to_owned()),
-    ];
-    files.extend(sdk_files());
     let written = files
         .iter()
         .map(|(file, contents)| {
@@ -275,8 +321,8 @@ pub(crate) fn sdk_source() -> impl Iterator<Item = (String, String)> {
         )
 }
 
-fn readme(name: &str) -> String {
-    README
+fn readme(template: &str, name: &str) -> String {
+    template
         .replace("NAME", name)
         .replace("FILE", &name.replace('-', "_"))
 }
@@ -285,7 +331,11 @@ fn readme(name: &str) -> String {
 mod tests {
     use super::*;
 
-    const KINDS: [ScaffoldKind; 2] = [ScaffoldKind::Wat, ScaffoldKind::Rust];
+    const KINDS: [ScaffoldKind; 3] = [
+        ScaffoldKind::Wat,
+        ScaffoldKind::Rust,
+        ScaffoldKind::Component,
+    ];
 
     #[test]
     fn names_that_work_as_url_segments_are_accepted() {
@@ -451,6 +501,40 @@ mod tests {
                 "keep me"
             );
         }
+    }
+
+    #[test]
+    fn component_creates_a_crate_that_builds_for_wasm32_wasip2_with_the_spin_sdk() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = scaffold(dir.path(), "my-greeter", ScaffoldKind::Component).unwrap();
+        let root = dir.path().join("my-greeter");
+        let expected: Vec<PathBuf> = [
+            "Cargo.toml",
+            "src/lib.rs",
+            "README.md",
+            ".gitignore",
+            "rust-toolchain.toml",
+            ".cargo/config.toml",
+        ]
+        .iter()
+        .map(|file| root.join(file))
+        .collect();
+        assert_eq!(files, expected);
+        let manifest = fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("name = \"my-greeter\"\n"), "{manifest}");
+        assert!(manifest.contains("features = [\"http\"]"), "{manifest}");
+        assert!(manifest.contains("\n[workspace]\n"), "{manifest}");
+        let config = fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
+        assert!(config.contains("target = \"wasm32-wasip2\""), "{config}");
+        let readme = fs::read_to_string(root.join("README.md")).unwrap();
+        assert!(
+            readme.contains("release/my_greeter.wasm /path/to/webroot/my-greeter.wasm"),
+            "{readme}"
+        );
+        assert!(
+            check_name("spin-sdk", ScaffoldKind::Component).is_err(),
+            "a crate named like its SDK"
+        );
     }
 
     #[test]

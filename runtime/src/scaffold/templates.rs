@@ -107,6 +107,86 @@ pub(super) const RUST_TOOLCHAIN: &str = r#"# Your default toolchain, with the ta
 targets = ["wasm32-unknown-unknown"]
 "#;
 
+pub(super) const COMPONENT_CARGO_TOML: &str = r#"[package]
+name = "NAME"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+# Built for wasm32-wasip2 (see .cargo/config.toml), a cdylib is a component.
+crate-type = ["cdylib"]
+
+[dependencies]
+# The Spin SDK for Rust builds standard WASI 0.3 `wasi:http` handlers; with
+# only its `http` feature the component imports nothing but WASI, so wasmlet,
+# `wasmtime serve` and Spin all run it unchanged.
+spin-sdk = { version = "7", default-features = false, features = ["http"] }
+
+# Small components load and compile faster.
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+strip = true
+
+# A crate of its own, even when created inside another Cargo workspace.
+[workspace]
+"#;
+
+pub(super) const COMPONENT_HELLO: &str = r#"//! The `NAME` handler: a WASI 0.3 component (`wasi:http/handler@0.3.0`).
+//! `GET /NAME?name=ann` answers `hello, ann`.
+//!
+//! The handler is an `async fn`: awaiting the request body, a timer or an
+//! outbound request (`spin_sdk::http::send`) suspends it, and the server
+//! serves other requests meanwhile.
+
+use spin_sdk::http::{IntoResponse, Request};
+use spin_sdk::http_service;
+
+#[http_service]
+async fn handle(request: Request) -> impl IntoResponse {
+    let name = request
+        .uri()
+        .query()
+        .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("name=")))
+        .unwrap_or("world")
+        .to_owned();
+    format!("hello, {name}\n")
+}
+"#;
+
+pub(super) const COMPONENT_CARGO_CONFIG: &str = r#"# Components build for WASI 0.2's target, whose linker makes a component of
+# a cdylib; the WASI 0.3 world comes from the SDK's bindings.
+[build]
+target = "wasm32-wasip2"
+"#;
+
+pub(super) const COMPONENT_TOOLCHAIN: &str = r#"# Your default toolchain, with the target components build for: run
+# `rustup toolchain install` here once to add it.
+[toolchain]
+targets = ["wasm32-wasip2"]
+"#;
+
+pub(super) const COMPONENT_README: &str = r#"# NAME
+
+A wasmlet handler written as a standard WASI 0.3 `wasi:http` component, with
+the Spin SDK for Rust. Build it, then copy it into the web root as
+`NAME.wasm`:
+
+    cargo build --release
+    cp target/wasm32-wasip2/release/FILE.wasm /path/to/webroot/NAME.wasm
+
+The target, `wasm32-wasip2`, needs installing once; `rust-toolchain.toml`
+names it, so running `rustup toolchain install` here adds it (or `rustup
+target add wasm32-wasip2`).
+
+Keep this crate outside the web root: wasmlet never serves Rust source,
+manifests or `target/`, but a web root is for what is served. What a
+component can use, and how `wasmlet.toml` grants it, is in wasmlet's
+docs/components.md.
+"#;
+
 /// `vendor/wasmlet-sdk/Cargo.toml`: the SDK's manifest without this
 /// workspace's inheritance (a test checks that it names the same
 /// dependencies, versions and features).
