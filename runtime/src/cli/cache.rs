@@ -51,7 +51,7 @@ pub(crate) fn run(command: CacheCommand) -> anyhow::Result<ExitCode> {
     match command {
         CacheCommand::Ls(_) => list(&cache)?,
         CacheCommand::Prune(_) => {
-            let report = cache.prune(&engine_digest()?);
+            let report = cache.prune(&engine_digests()?);
             println!("{}", prune_summary(&dir, max_size, &report));
         }
         CacheCommand::Clear(_) => {
@@ -71,22 +71,22 @@ pub(crate) fn run(command: CacheCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The digest of the engine `wasmlet serve` builds, which tells the entries
-/// it can load from the others.
-fn engine_digest() -> anyhow::Result<EngineDigest> {
+/// The digests of the engines `wasmlet serve` builds, which tell the
+/// entries it can load from the others.
+fn engine_digests() -> anyhow::Result<[EngineDigest; 2]> {
     let engine = wasmlet::engine::WasmEngine::new(&Config::new("."))?;
-    Ok(DiskCache::engine_digest(engine.engine()))
+    Ok(engine.engines().map(DiskCache::engine_digest))
 }
 
 /// Prints one line per entry and a total.
 fn list(cache: &DiskCache) -> anyhow::Result<()> {
-    let engine = engine_digest()?;
+    let engines = engine_digests()?;
     let entries = cache.entries();
     if !entries.is_empty() {
         println!("{:>9}  {:<20}  {:<9}  SOURCE", "SIZE", "LAST USED", "KIND");
     }
     for entry in &entries {
-        let source = match (entry.unusable(&engine), entry.source()) {
+        let source = match (entry.unusable(&engines), entry.source()) {
             (Some(why), _) => format!("({why})"),
             (None, Some(source)) => source.display().to_string(),
             (None, None) => "(not recorded)".to_owned(),

@@ -1,7 +1,13 @@
-//! The one WebAssembly engine a server uses: its configuration, the epoch
+//! The WebAssembly engines a server uses: their configuration, the epoch
 //! ticker that makes guests yield, the shared linkers (the `Linker` with
-//! every host import for core modules, and the WASI one for components),
+//! every host import for core modules, and the WASI ones for components),
 //! and the one store recipe every handler kind runs in (`store.rs`).
+//!
+//! Two engines, because concurrency support (what WASI 0.3's native async
+//! needs: `run_concurrent`, streams, futures) makes every store cost more
+//! to create and drop, whether it uses it or not. Core modules and WASI 0.2
+//! components run in the engine without it; WASI 0.3 components in their
+//! own, with its own instance pool, configured alike otherwise.
 
 mod store;
 
@@ -55,12 +61,17 @@ pub enum Allocator {
     OnDemand,
 }
 
-/// The engine, its linkers, and the ticker thread that drives epochs.
+/// The engines, their linkers, and the ticker thread that drives epochs.
 pub struct WasmEngine {
+    /// Core modules and WASI 0.2 components: no concurrency support.
     engine: Engine,
+    /// WASI 0.3 components.
+    p3_engine: Engine,
     linker: Arc<Linker<Ctx>>,
-    /// WASI 0.2 and `wasi:http`, for component handlers.
+    /// WASI 0.2 and `wasi:http`, for WASI 0.2 components.
     component_linker: Arc<wasmtime::component::Linker<WasiState>>,
+    /// WASI 0.2 and 0.3 and `wasi:http`, for WASI 0.3 components.
+    p3_linker: Arc<wasmtime::component::Linker<WasiState>>,
     allocator: Allocator,
     ticker: Ticker,
 }
@@ -69,36 +80,55 @@ impl WasmEngine {
     /// Builds the engine for `config`: pooling allocator if the address space
     /// allows it, on-demand otherwise.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
-        let (engine, allocator) = match Engine::new(&engine_config(config, true)) {
-            Ok(engine) => (engine, Allocator::Pooling),
+        let both = |pooling| -> wasmtime::Result<(Engine, Engine)> {
+            Ok((
+                Engine::new(&engine_config(config, pooling, false))?,
+                Engine::new(&engine_config(config, pooling, true))?,
+            ))
+        };
+        let ((engine, p3_engine), allocator) = match both(true) {
+            Ok(engines) => (engines, Allocator::Pooling),
             Err(e) => {
                 tracing::warn!(
                     error = %e,
                     "the pooling allocator is unavailable; instances are allocated on demand"
                 );
-                let engine = Engine::new(&engine_config(config, false))
-                    .map_err(|e| ConfigError::Engine(e.to_string()))?;
-                (engine, Allocator::OnDemand)
+                let engines = both(false).map_err(|e| ConfigError::Engine(e.to_string()))?;
+                (engines, Allocator::OnDemand)
             }
         };
+        let engine_error = |e: wasmtime::Error| ConfigError::Engine(e.to_string());
         let mut linker = Linker::new(&engine);
-        host::add_to_linker(&mut linker).map_err(|e| ConfigError::Engine(e.to_string()))?;
+        host::add_to_linker(&mut linker).map_err(engine_error)?;
         let mut component_linker = wasmtime::component::Linker::new(&engine);
-        host::add_wasi_to_linker(&mut component_linker)
-            .map_err(|e| ConfigError::Engine(e.to_string()))?;
-        let ticker = Ticker::start(engine.clone());
+        host::add_wasi_p2_to_linker(&mut component_linker).map_err(engine_error)?;
+        let mut p3_linker = wasmtime::component::Linker::new(&p3_engine);
+        host::add_wasi_to_linker(&mut p3_linker).map_err(engine_error)?;
+        let ticker = Ticker::start([engine.clone(), p3_engine.clone()]);
         Ok(Self {
             engine,
+            p3_engine,
             linker: Arc::new(linker),
             component_linker: Arc::new(component_linker),
+            p3_linker: Arc::new(p3_linker),
             allocator,
             ticker,
         })
     }
 
-    /// The wasmtime engine.
+    /// The engine of core modules and WASI 0.2 components.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The engine of WASI 0.3 components.
+    pub fn p3_engine(&self) -> &Engine {
+        &self.p3_engine
+    }
+
+    /// Both engines: what compiled code, and so the disk cache, depends on.
+    pub fn engines(&self) -> [&Engine; 2] {
+        [&self.engine, &self.p3_engine]
     }
 
     /// The linker that defines every `wasmlet` import.
@@ -106,9 +136,16 @@ impl WasmEngine {
         &self.linker
     }
 
-    /// The linker that defines WASI 0.2 and `wasi:http` for components.
+    /// The linker that defines WASI 0.2 and `wasi:http` for WASI 0.2
+    /// components.
     pub(crate) fn component_linker(&self) -> &Arc<wasmtime::component::Linker<WasiState>> {
         &self.component_linker
+    }
+
+    /// The linker that defines WASI 0.2 and 0.3 and `wasi:http` for WASI
+    /// 0.3 components, in [`p3_engine`](Self::p3_engine).
+    pub(crate) fn p3_linker(&self) -> &Arc<wasmtime::component::Linker<WasiState>> {
+        &self.p3_linker
     }
 
     /// The allocator in use.
@@ -123,9 +160,10 @@ impl Drop for WasmEngine {
     }
 }
 
-fn engine_config(config: &Config, pooling: bool) -> wasmtime::Config {
+fn engine_config(config: &Config, pooling: bool, concurrent: bool) -> wasmtime::Config {
     let mut wasm = wasmtime::Config::new();
-    wasm.epoch_interruption(true)
+    wasm.concurrency_support(concurrent)
+        .epoch_interruption(true)
         .async_stack_size(ASYNC_STACK_SIZE)
         .cranelift_opt_level(OptLevel::Speed)
         // A trap's frames with their source file and line, from the module's
@@ -170,27 +208,29 @@ fn engine_config(config: &Config, pooling: bool) -> wasmtime::Config {
     wasm
 }
 
-/// One thread per engine that advances its epoch every [`EPOCH_TICK`].
+/// One thread per server that advances its engines' epochs every
+/// [`EPOCH_TICK`].
 struct Ticker {
     stop: Arc<AtomicBool>,
 }
 
 impl Ticker {
-    fn start(engine: Engine) -> Self {
+    fn start(engines: [Engine; 2]) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        // A weak handle: the ticker must not keep a dropped server's engine
-        // (and its reserved address space) alive.
-        let weak = engine.weak();
-        drop(engine);
+        // Weak handles: the ticker must not keep a dropped server's engines
+        // (and their reserved address space) alive.
+        let weak = engines.map(|engine| engine.weak());
         std::thread::Builder::new()
             .name("wasmlet-epoch".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+                    for engine in &weak {
+                        match engine.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => return,
+                        }
                     }
                 }
             })

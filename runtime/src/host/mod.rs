@@ -35,8 +35,10 @@ pub(crate) use guest_log::{GuestLog, LogLimits, LogRate};
 pub(crate) use request::{RequestBody, RequestInfo};
 pub(crate) use response::{HeadLimits, ResponseState};
 pub use wasi::WasiState;
-pub(crate) use wasi::add_to_linker as add_wasi_to_linker;
 pub(crate) use wasi::{INTERFACES as WASI_INTERFACES, P3_INTERFACES as WASI_P3_INTERFACES};
+pub(crate) use wasi::{
+    add_p2_to_linker as add_wasi_p2_to_linker, add_to_linker as add_wasi_to_linker,
+};
 
 /// Everything one request's guest can reach through its imports. One `Ctx`
 /// per `Store`, one `Store` per request: nothing leaks between requests.

@@ -183,11 +183,20 @@ pub(crate) const P3_INTERFACES: [&str; 23] = [
 #[cfg(test)]
 const P3_TYPES_ONLY: [&str; 2] = ["wasi:cli/types", "wasi:clocks/types"];
 
-/// Defines every WASI 0.2 and 0.3 interface, `wasi:http` included, in
-/// `linker`.
-pub(crate) fn add_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<()> {
+/// Defines every WASI 0.2 interface, `wasi:http` included, in `linker`:
+/// what a WASI 0.2 component may import. Needs no concurrency support in
+/// the engine.
+pub(crate) fn add_p2_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+}
+
+/// Defines every WASI 0.2 and 0.3 interface, `wasi:http` included, in
+/// `linker`: what a WASI 0.3 component may import (Rust's standard library
+/// for `wasm32-wasip2` still imports 0.2's). The engine must support
+/// concurrency.
+pub(crate) fn add_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<()> {
+    add_p2_to_linker(linker)?;
     wasmtime_wasi::p3::add_to_linker(linker)?;
     wasmtime_wasi_http::p3::add_to_linker(linker)
 }
@@ -346,13 +355,24 @@ mod tests {
 
     #[test]
     fn the_interface_list_is_what_the_linker_defines() {
+        // The 0.2 linker, on an engine without concurrency support like the
+        // one 0.2 components run in.
+        let mut config = wasmtime::Config::new();
+        config.concurrency_support(false);
+        let p2_engine = wasmtime::Engine::new(&config).unwrap();
+        let mut p2_linker = Linker::new(&p2_engine);
+        add_p2_to_linker(&mut p2_linker).unwrap();
         let engine = wasmtime::Engine::default();
         let mut linker = Linker::new(&engine);
         add_to_linker(&mut linker).unwrap();
         for interface in INTERFACES {
             for version in ["0.2.0", "0.2.3", "0.2.12"] {
                 let name = format!("{interface}@{version}");
-                assert!(defined(&linker, &name), "{name} is listed but not defined");
+                assert!(
+                    defined(&p2_linker, &name),
+                    "{name} is listed but not defined"
+                );
+                assert!(defined(&linker, &name), "{name} is not defined for 0.3");
             }
         }
         for interface in P3_INTERFACES {

@@ -18,10 +18,15 @@ use crate::stats::Stats;
 
 /// What a compile needs besides the file.
 pub(crate) struct Toolchain<'a> {
+    /// The engine of core modules and WASI 0.2 components.
     pub(crate) engine: &'a wasmtime::Engine,
     pub(crate) linker: &'a Linker<Ctx>,
-    /// The WASI linker, for components.
+    /// The WASI 0.2 linker, for WASI 0.2 components.
     pub(crate) component_linker: &'a wasmtime::component::Linker<WasiState>,
+    /// The engine of WASI 0.3 components.
+    pub(crate) p3_engine: &'a wasmtime::Engine,
+    /// The WASI 0.2 and 0.3 linker, for WASI 0.3 components.
+    pub(crate) p3_linker: &'a wasmtime::component::Linker<WasiState>,
     pub(crate) disk_cache: Option<&'a DiskCache>,
     pub(crate) stats: &'a Stats,
     pub(crate) max_module_size: u64,
@@ -76,8 +81,9 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
         return super::component::load(tools, file, &wasm, started);
     }
     let key = DiskCache::key(tools.engine, &wasm);
-    let (module, from_disk_cache) =
-        cached_or_compiled(tools, file, &key, || Module::new(tools.engine, &wasm))?;
+    let (module, from_disk_cache) = cached_or_compiled(tools, tools.engine, file, &key, || {
+        Module::new(tools.engine, &wasm)
+    })?;
     check_imports(&module, file)?;
     let (handle, verbs) = entry_points(&module, file)?;
     let init = init_export(&module, file)?;
@@ -150,13 +156,14 @@ fn read_bounded(file: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
 /// lookup and the compile in the stats.
 pub(super) fn cached_or_compiled<A: Artifact>(
     tools: &Toolchain<'_>,
+    engine: &wasmtime::Engine,
     file: &Path,
     key: &CacheKey,
     compile: impl FnOnce() -> wasmtime::Result<A>,
 ) -> Result<(A, bool), LoadError> {
     let cached = tools
         .disk_cache
-        .and_then(|cache| cache.get::<A>(tools.engine, key));
+        .and_then(|cache| cache.get::<A>(engine, key));
     if tools.disk_cache.is_some() {
         tools.stats.disk_cache_lookup(cached.is_some());
     }

@@ -38,19 +38,21 @@ pub(super) fn load(
         })?
         .check()
         .map_err(abi)?;
-    let key = DiskCache::key(tools.engine, wasm);
+    // Each world has its engine (see `engine`), and so its own cache key.
+    let (engine, linker) = match serves {
+        Serves::Proxy => (tools.engine, tools.component_linker),
+        Serves::Service => (tools.p3_engine, tools.p3_linker),
+    };
+    let key = DiskCache::key(engine, wasm);
     let (component, from_disk_cache) =
-        cached_or_compiled(tools, file, &key, || Component::new(tools.engine, wasm))?;
-    let pre = tools
-        .component_linker
-        .instantiate_pre(&component)
-        .map_err(|e| {
-            abi(format!(
-                "{}; a component may import only {}",
-                error_text(&e),
-                provided()
-            ))
-        })?;
+        cached_or_compiled(tools, engine, file, &key, || Component::new(engine, wasm))?;
+    let pre = linker.instantiate_pre(&component).map_err(|e| {
+        abi(format!(
+            "{}; a component may import only {}",
+            error_text(&e),
+            provided()
+        ))
+    })?;
     let executor: Arc<dyn Executor> = match serves {
         Serves::Proxy => {
             let pre = ProxyPre::new(pre).map_err(|e| {

@@ -83,6 +83,8 @@ impl Inner {
                 engine: engine.engine(),
                 linker: engine.linker(),
                 component_linker: engine.component_linker(),
+                p3_engine: engine.p3_engine(),
+                p3_linker: engine.p3_linker(),
                 disk_cache: disk_cache.as_deref(),
                 stats: &stats,
                 max_module_size,

@@ -80,15 +80,15 @@ impl DiskCache {
 
     /// Removes what no server of this wasmlet will load again: entries it
     /// cannot read, entries for another wasmtime or engine configuration
-    /// than `engine`, entries superseded by a newer one from the same
+    /// than one of `engines`, entries superseded by a newer one from the same
     /// handler file, finished and foreign build directories; then the least
     /// recently used entries past the cap.
-    pub fn prune(&self, engine: &EngineDigest) -> PruneReport {
+    pub fn prune(&self, engines: &[EngineDigest]) -> PruneReport {
         let mut report = PruneReport::default();
         let mut newest: HashMap<PathBuf, SystemTime> = HashMap::new();
         let mut kept = Vec::new();
         for entry in self.scan(true) {
-            match entry.unusable(engine) {
+            match entry.unusable(engines) {
                 None => {
                     if let Some(source) = entry.source() {
                         // Scanned oldest first: the last one seen is the newest.

@@ -772,11 +772,11 @@ mod tests {
         assert_eq!(entry.source(), Some(Path::new(SOURCE)));
         assert_eq!(entry.kind(), Some("module"));
         let digest = DiskCache::engine_digest(&f.engine);
-        assert_eq!(entry.unusable(&digest), None);
+        assert_eq!(entry.unusable(&[digest]), None);
         let fuel = DiskCache::engine_digest(&engine_with(|c| {
             c.consume_fuel(true);
         }));
-        assert!(entry.unusable(&fuel).is_some());
+        assert!(entry.unusable(&[fuel]).is_some());
         assert_eq!(entry.size, std::fs::metadata(f.entry()).unwrap().len());
     }
 

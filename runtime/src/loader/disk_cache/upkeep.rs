@@ -108,11 +108,11 @@ impl Entry {
         self.header()?.source.as_deref()
     }
 
-    /// Why an engine with digest `engine` cannot use it, or `None` when it
-    /// can.
-    pub fn unusable(&self, engine: &EngineDigest) -> Option<String> {
+    /// Why none of the engines with digests `engines` can use it, or `None`
+    /// when one can.
+    pub fn unusable(&self, engines: &[EngineDigest]) -> Option<String> {
         match &self.header {
-            Some(Ok(header)) if header.key.engine == *engine => None,
+            Some(Ok(header)) if engines.contains(&header.key.engine) => None,
             Some(Ok(_)) => Some("written by another wasmtime or engine configuration".to_owned()),
             Some(Err(why)) => Some(why.clone()),
             None => Some("not read".to_owned()),
@@ -457,7 +457,7 @@ mod tests {
         );
         for entry in &left {
             assert_eq!(
-                entry.unusable(&f.digest()),
+                entry.unusable(&[f.digest()]),
                 None,
                 "{}",
                 entry.path.display()
@@ -506,7 +506,7 @@ mod tests {
         let foreign = f.put(2, "/www/b.wat", 0);
         let mut other_engine = f.digest();
         other_engine[0] ^= 1;
-        let report = f.cache.prune(&other_engine);
+        let report = f.cache.prune(&[other_engine]);
         assert_eq!(report.unreadable.entries, 1, "{report:?}");
         assert_eq!(report.other_engine.entries, 1, "{report:?}");
         assert_eq!(report.kept, Removed::default());
@@ -528,7 +528,7 @@ mod tests {
         let lru = f.put(4, "/www/c.wat", 300);
         let kept = f.put(5, "/www/d.wat", 0);
         let cache = DiskCache::existing(f.cache.dir(), one * 5 / 2).unwrap();
-        let report = cache.prune(&f.digest());
+        let report = cache.prune(&[f.digest()]);
         assert_eq!(report.superseded.entries, 1, "{report:?}");
         assert_eq!(report.over_cap.entries, 1, "{report:?}");
         assert_eq!(report.kept.entries, 2, "{report:?}");
