@@ -172,9 +172,9 @@ enum Source {
 }
 
 impl Watcher {
-    /// Starts watching `root` recursively. `debounce` is how long a path must
-    /// be quiet before it is reported ([`DEFAULT_DEBOUNCE`] unless there is a
-    /// reason); `ignore` lists paths never reported, with everything below
+    /// Starts watching `root` recursively. `debounce` is how long after its
+    /// first event (with native events) or its last difference (polling) a
+    /// path is reported ([`DEFAULT_DEBOUNCE`] unless there is a reason); `ignore` lists paths never reported, with everything below
     /// them (relative ones are taken from the current directory, and they may
     /// lie outside the root or not exist yet). `on_change` runs on the
     /// watcher's thread: it should hand the batch on (to a tokio channel, say)
@@ -411,8 +411,8 @@ mod tests {
 
         /// Everything reported since the last call, as (kind, path relative
         /// to the root), sorted. Writes a marker handler and collects batches
-        /// until the marker is reported: a path is reported once quiet for
-        /// the debounce window and the marker is written last, so by then
+        /// until the marker is reported: a path is reported the debounce
+        /// window after its change and the marker is written last, so by then
         /// everything done before it has been reported.
         fn settle(&self) -> Vec<(ChangeKind, String)> {
             let n = self.markers.get() + 1;
