@@ -135,6 +135,23 @@ impl RedisStore {
         Ok(removed > 0)
     }
 
+    pub(super) async fn increment(&self, key: &str, delta: u64) -> Result<u64, KvError> {
+        // Redis counts in signed 64 bits.
+        let by = i64::try_from(delta).map_err(|_| {
+            KvError::Invalid(format!(
+                "incrementing `{key}` by {delta}: a Redis store counts by at most 2^63 - 1"
+            ))
+        })?;
+        let sum: i64 = self
+            .query("INCRBY", ::redis::cmd("INCRBY").arg(self.key(key)).arg(by))
+            .await?;
+        u64::try_from(sum).map_err(|_| {
+            KvError::Invalid(format!(
+                "the value of `{key}` is a negative number, not a counter"
+            ))
+        })
+    }
+
     pub(super) async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
         let pattern = format!("{}*", escape_glob(&format!("{}{prefix}", self.prefix)));
         // The smallest `limit` keys seen so far: memory stays bounded however
