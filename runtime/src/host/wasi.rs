@@ -7,8 +7,9 @@
 //! `wasi:cli`, `wasi:filesystem`, `wasi:sockets`), because toolchains import
 //! more than the proxy and service worlds name (Rust's `wasm32-wasip2`
 //! standard library imports `wasi:cli/environment@0.2` and friends whether
-//! or not a handler uses them, even in a 0.3 component); a component that
-//! imports anything else fails at load time. Both versions share one
+//! or not a handler uses them, even in a 0.3 component), and the drafts
+//! `wasi:keyvalue@0.2.0-draft` and `wasi:config@0.2.0-rc.1` for both
+//! versions; a component that imports anything else fails at load time. Both versions share one
 //! [`WasiState`], so what follows holds for both. What the
 //! interfaces reach is another matter, decided here per request:
 //! - clocks and random numbers: the host's;
