@@ -151,10 +151,20 @@ async fn increments_count_from_zero_keep_the_ttl_and_lose_no_concurrent_update(f
 
 async fn incrementing_a_value_that_is_not_a_counter_is_refused_and_leaves_it(f: Fixture) {
     f.store.set("word", b"hello", None).await.unwrap();
-    let refused = f.store.increment("word", 1).await.unwrap_err();
+    assert_eq!(
+        f.store.increment("word", 1).await,
+        Err(KvError::Invalid(
+            "the value of `word` is not a counter (decimal digits of a number below 2^64)".into()
+        ))
+    );
+    f.store
+        .set("full", u64::MAX.to_string().as_bytes(), None)
+        .await
+        .unwrap();
+    let overflow = f.store.increment("full", 1).await;
     assert!(
-        matches!(refused, KvError::Invalid(_) | KvError::Unavailable(_)),
-        "{refused:?}"
+        matches!(&overflow, Err(KvError::Invalid(message)) if message.contains("2^64 - 1")),
+        "{overflow:?}"
     );
     assert_eq!(f.store.get("word").await, Ok(Some(b"hello".to_vec())));
     assert!(f.store.increment("", 1).await.is_err());

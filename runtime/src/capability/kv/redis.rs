@@ -24,7 +24,7 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Cmd, FromRedisValue, RedisError};
 
-use super::KvError;
+use super::{KvError, add_to_counter};
 
 /// How long one attempt to connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -142,9 +142,21 @@ impl RedisStore {
                 "incrementing `{key}` by {delta}: a Redis store counts by at most 2^63 - 1"
             ))
         })?;
-        let sum: i64 = self
+        let counted = self
             .query("INCRBY", ::redis::cmd("INCRBY").arg(self.key(key)).arg(by))
-            .await?;
+            .await;
+        let sum: i64 = match counted {
+            Ok(sum) => sum,
+            Err(e) => {
+                // Redis refuses a value that is not a decimal integer, or a
+                // sum past 2^63 - 1: say which, in the words SQLite's
+                // counter uses, rather than as a failing server.
+                if let Ok(Some(value)) = self.get(key).await {
+                    add_to_counter(key, Some(&value), delta)?;
+                }
+                return Err(e);
+            }
+        };
         u64::try_from(sum).map_err(|_| {
             KvError::Invalid(format!(
                 "the value of `{key}` is a negative number, not a counter"
