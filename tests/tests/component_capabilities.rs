@@ -227,6 +227,21 @@ async fn a_granted_mount_is_read_only_at_its_name_and_no_path_leads_out_of_it() 
             "error No such file or directory (os error 44)"
         );
     }
+    // The same through WASI 0.3's own `wasi:filesystem@0.3.0`.
+    let read = |path: &str| format!("/c3/file-p3?path={path}");
+    assert_eq!(answer(&server, &read("/data/report.csv")).await, "file a,b");
+    assert_eq!(
+        answer(&server, &read("/data/sub/deep.txt")).await,
+        "file deep"
+    );
+    assert_eq!(
+        answer(&server, &read("/data/../secret.txt")).await,
+        "error ErrorCode::NotPermitted"
+    );
+    assert_eq!(
+        answer(&server, &read("/data/missing")).await,
+        "error ErrorCode::NoEntry"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,6 +274,10 @@ async fn without_grants_each_capability_is_an_error_result_and_the_request_is_an
         );
         assert_eq!(answer(&server, &format!("/{dir}/config-all")).await, "");
     }
+    assert_eq!(
+        answer(&server, "/c3/file-p3?path=/data/report.csv").await,
+        "error no preopen /data"
+    );
     // The operator learns which grant is missing, as for a core handler.
     assert!(
         log_contains(
