@@ -1,7 +1,7 @@
 //! What a component's configuration grants it, beyond outbound HTTP: the
 //! stores, variables and mounts of its [`Policy`], read by the
 //! `wasi:keyvalue`, `wasi:config` and `wasi:filesystem` hosts
-//! (`component_kv.rs`, `component_config.rs`, the preopens in `wasi.rs`).
+//! (`component_kv.rs`, `component_config.rs`, `component_files.rs`).
 
 use std::sync::{Arc, OnceLock};
 

@@ -9,9 +9,9 @@
 //! standard library imports `wasi:cli/environment@0.2` and friends whether
 //! or not a handler uses them, even in a 0.3 component), and the drafts
 //! `wasi:keyvalue@0.2.0-draft` and `wasi:config@0.2.0-rc.1` for both
-//! versions; a component that imports anything else fails at load time. Both versions share one
-//! [`WasiState`], so what follows holds for both. What the
-//! interfaces reach is another matter, decided here per request:
+//! versions; a component that imports anything else fails at load time.
+//! Both versions share one [`WasiState`], so what follows holds for both.
+//! What the interfaces reach is another matter, decided here per request:
 //! - clocks and random numbers: the host's;
 //! - no environment variables, no arguments, stdin closed;
 //! - stdout and stderr: each line a log event with the handler and request id,
@@ -55,7 +55,8 @@ const WRITE_BUDGET: usize = 64 << 10;
 pub struct WasiState {
     /// Caps the component's memories and tables.
     pub(crate) store_limits: StoreLimits,
-    /// Clocks, random, stdio; no files, no sockets, no environment.
+    /// Clocks, random, stdio, the granted mounts; no sockets, no
+    /// environment.
     wasi: WasiCtx,
     /// `wasi:http`'s own settings (field size limits).
     http: WasiHttpCtx,
