@@ -115,6 +115,25 @@ pub fn component_handlers() -> PathBuf {
         .clone()
 }
 
+/// The test components that report what they reach through
+/// `wasi:keyvalue`, `wasi:config` and `wasi:filesystem`
+/// (`tests/component-fixtures/`): a WASI 0.2 one and a WASI 0.3 one.
+pub const CAPABILITY_COMPONENTS: [&str; 2] = [
+    "wasmlet-fixture-capabilities",
+    "wasmlet-fixture-capabilities-p3",
+];
+
+/// Builds [`CAPABILITY_COMPONENTS`] as [`component_handlers`] builds its
+/// own, and returns the bytes of `<name>.wasm` (`capabilities` or
+/// `capabilities_p3`).
+pub fn capability_component(name: &str) -> Vec<u8> {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT
+        .get_or_init(|| build_for_wasm("wasm32-wasip2", &CAPABILITY_COMPONENTS, "wasm-release"));
+    let built = dir.join(format!("{name}.wasm"));
+    std::fs::read(&built).unwrap_or_else(|e| panic!("read {}: {e}", built.display()))
+}
+
 /// Builds `packages` for `target` with `profile` and returns the directory
 /// holding the `.wasm` files.
 ///

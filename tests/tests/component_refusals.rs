@@ -38,9 +38,9 @@ const SPIN: &str = r#"(component
     (instance $handler)
     (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#;
 
-/// A wasi:http 0.2 component that wants a key-value store from the host.
-const KEYVALUE: &str = r#"(component
-    (import "wasi:keyvalue/store@0.2.0-draft" (instance
+/// A wasi:http 0.2 component that wants a blob store from the host.
+const BLOBSTORE: &str = r#"(component
+    (import "wasi:blobstore/blobstore@0.2.0-draft" (instance
         (export "open" (func (param "identifier" string)))))
     (instance $handler)
     (export "wasi:http/incoming-handler@0.2.0" (instance $handler)))"#;
@@ -61,18 +61,21 @@ const SPIN_REFUSAL: &str = "spin.wat: imports Spin's own host API \
     component that imports WASI interfaces only (spin-sdk with `default-features = false` and \
     only its `http` feature)";
 
-const KEYVALUE_REFUSAL: &str = "kv.wat: imports `wasi:keyvalue/store@0.2.0-draft`, which \
+const BLOBSTORE_REFUSAL: &str = "blobs.wat: imports `wasi:blobstore/blobstore@0.2.0-draft`, which \
     wasmlet does not provide; a component may import only the WASI 0.2 interfaces \
     wasi:cli/{environment, exit, stderr, stdin, stdout, terminal-input, terminal-output, \
     terminal-stderr, terminal-stdin, terminal-stdout}, wasi:clocks/{monotonic-clock, \
     wall-clock}, wasi:filesystem/{preopens, types}, wasi:http/{outgoing-handler, types}, \
     wasi:io/{error, poll, streams}, wasi:random/{insecure, insecure-seed, random}, \
     wasi:sockets/{instance-network, ip-name-lookup, network, tcp, tcp-create-socket, udp, \
-    udp-create-socket} (at 0.2.x) and the WASI 0.3 interfaces wasi:cli/{environment, exit, \
+    udp-create-socket} (at 0.2.x), the WASI 0.3 interfaces wasi:cli/{environment, exit, \
     stderr, stdin, stdout, terminal-input, terminal-output, terminal-stderr, terminal-stdin, \
     terminal-stdout, types}, wasi:clocks/{monotonic-clock, system-clock, types}, \
     wasi:filesystem/{preopens, types}, wasi:http/{client, types}, wasi:random/{insecure, insecure-seed, random}, \
-    wasi:sockets/{ip-name-lookup, types} (at 0.3.0): rebuild it without that import";
+    wasi:sockets/{ip-name-lookup, types} (at 0.3.0), and `wasi:config/store@0.2.0-rc.1`, \
+    `wasi:keyvalue/atomics@0.2.0-draft`, `wasi:keyvalue/batch@0.2.0-draft`, \
+    `wasi:keyvalue/store@0.2.0-draft` (at exactly these versions; in 0.2 and 0.3 components \
+    alike): rebuild it without that import";
 
 const NO_HANDLER_REFUSAL: &str = "answer.wat: is a component that exports `answer`, but a \
     component handler must export `wasi:http/incoming-handler@0.2.x` (WASI 0.2, as `wasmtime \
@@ -82,7 +85,7 @@ const NO_HANDLER_REFUSAL: &str = "answer.wat: is a component that exports `answe
 const REFUSED: [(&str, &str, &str); 4] = [
     ("p3.wat", WASI_0_3, WASI_0_3_REFUSAL),
     ("spin.wat", SPIN, SPIN_REFUSAL),
-    ("kv.wat", KEYVALUE, KEYVALUE_REFUSAL),
+    ("blobs.wat", BLOBSTORE, BLOBSTORE_REFUSAL),
     ("answer.wat", NO_HANDLER, NO_HANDLER_REFUSAL),
 ];
 
@@ -205,9 +208,9 @@ async fn components_of_tens_of_megabytes_are_refused_in_milliseconds_without_a_c
             "spin.wasm: imports Spin's own host API (`fermyon:spin/key-value@2.0.0`)",
         ),
         (
-            "kv.wasm",
-            large_component("wasi:keyvalue/store@0.2.0-draft"),
-            "kv.wasm: imports `wasi:keyvalue/store@0.2.0-draft`, which wasmlet does not provide",
+            "blobs.wasm",
+            large_component("wasi:blobstore/blobstore@0.2.0-draft"),
+            "blobs.wasm: imports `wasi:blobstore/blobstore@0.2.0-draft`, which wasmlet does not provide",
         ),
     ];
     let root = large.iter().fold(WebRoot::new(), |root, (file, wasm, _)| {

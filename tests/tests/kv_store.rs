@@ -119,7 +119,56 @@ on_both_backends!(
     invalid_keys_and_prefixes_are_refused_by_every_operation,
     two_separately_opened_stores_on_the_same_data_see_each_others_writes,
     clones_of_a_store_serve_many_concurrent_operations,
+    increments_count_from_zero_keep_the_ttl_and_lose_no_concurrent_update,
+    incrementing_a_value_that_is_not_a_counter_is_refused_and_leaves_it,
 );
+
+async fn increments_count_from_zero_keep_the_ttl_and_lose_no_concurrent_update(f: Fixture) {
+    assert_eq!(f.store.increment("n", 5).await, Ok(5));
+    assert_eq!(f.store.increment("n", 2).await, Ok(7));
+    assert_eq!(f.store.get("n").await, Ok(Some(b"7".to_vec())));
+    let adds = (0..50).map(|_| {
+        let store = f.store.clone();
+        tokio::spawn(async move { store.increment("n", 1).await })
+    });
+    for add in adds {
+        add.await.unwrap().unwrap();
+    }
+    assert_eq!(f.store.get("n").await, Ok(Some(b"57".to_vec())));
+    // A counter with a time to live keeps it, and is gone after it.
+    f.store
+        .set("brief", b"1", Some(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    assert_eq!(f.store.increment("brief", 1).await, Ok(2));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while f.store.get("brief").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the counter never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(f.store.increment("brief", 1).await, Ok(1));
+}
+
+async fn incrementing_a_value_that_is_not_a_counter_is_refused_and_leaves_it(f: Fixture) {
+    f.store.set("word", b"hello", None).await.unwrap();
+    assert_eq!(
+        f.store.increment("word", 1).await,
+        Err(KvError::Invalid(
+            "the value of `word` is not a counter (decimal digits of a number below 2^64)".into()
+        ))
+    );
+    f.store
+        .set("full", u64::MAX.to_string().as_bytes(), None)
+        .await
+        .unwrap();
+    let overflow = f.store.increment("full", 1).await;
+    assert!(
+        matches!(&overflow, Err(KvError::Invalid(message)) if message.contains("2^64 - 1")),
+        "{overflow:?}"
+    );
+    assert_eq!(f.store.get("word").await, Ok(Some(b"hello".to_vec())));
+    assert!(f.store.increment("", 1).await.is_err());
+}
 
 async fn getting_a_missing_key_gives_none(f: Fixture) {
     assert_eq!(f.store.get("missing").await, Ok(None));

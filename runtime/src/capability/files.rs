@@ -31,6 +31,11 @@ pub struct Mount {
     pub name: String,
     /// The directory, canonical, so containment compares real paths.
     pub dir: PathBuf,
+    /// The directory is the web root, lies inside it or holds it: among its
+    /// files are handler code and `wasmlet.toml`, which `wasi:filesystem`
+    /// cannot withhold as this capability does, so components get no
+    /// preopen of it.
+    pub overlaps_webroot: bool,
 }
 
 /// Why a file could not be read. Each maps to one ABI code.
@@ -246,6 +251,7 @@ mod tests {
 
     fn mounts(dir: &Path) -> Mounts {
         Mounts::new(vec![Mount {
+            overlaps_webroot: false,
             name: "data".to_owned(),
             dir: std::fs::canonicalize(dir).unwrap(),
         }])

@@ -6,6 +6,10 @@
 //! shared `Linker`, with the table's signature (a test checks each); the
 //! loader refuses a module that imports anything else, naming the import.
 
+mod component_config;
+mod component_files;
+mod component_grants;
+mod component_kv;
 mod file;
 mod guest_log;
 mod http;
@@ -35,7 +39,10 @@ pub(crate) use guest_log::{GuestLog, LogLimits, LogRate};
 pub(crate) use request::{RequestBody, RequestInfo};
 pub(crate) use response::{HeadLimits, ResponseState};
 pub use wasi::WasiState;
-pub(crate) use wasi::{INTERFACES as WASI_INTERFACES, P3_INTERFACES as WASI_P3_INTERFACES};
+pub(crate) use wasi::{
+    DRAFT_INTERFACES as WASI_DRAFT_INTERFACES, INTERFACES as WASI_INTERFACES,
+    P3_INTERFACES as WASI_P3_INTERFACES,
+};
 pub(crate) use wasi::{
     add_p2_to_linker as add_wasi_p2_to_linker, add_to_linker as add_wasi_to_linker,
 };

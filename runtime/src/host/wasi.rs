@@ -7,17 +7,20 @@
 //! `wasi:cli`, `wasi:filesystem`, `wasi:sockets`), because toolchains import
 //! more than the proxy and service worlds name (Rust's `wasm32-wasip2`
 //! standard library imports `wasi:cli/environment@0.2` and friends whether
-//! or not a handler uses them, even in a 0.3 component); a component that
-//! imports anything else fails at load time. Both versions share one
-//! [`WasiState`], so what follows holds for both. What the
-//! interfaces reach is another matter, decided here per request:
+//! or not a handler uses them, even in a 0.3 component), and the drafts
+//! `wasi:keyvalue@0.2.0-draft` and `wasi:config@0.2.0-rc.1` for both
+//! versions; a component that imports anything else fails at load time.
+//! Both versions share one [`WasiState`], so what follows holds for both.
+//! What the interfaces reach is another matter, decided here per request:
 //! - clocks and random numbers: the host's;
 //! - no environment variables, no arguments, stdin closed;
 //! - stdout and stderr: each line a log event with the handler and request id,
 //!   within the request's log limits (see `guest_log.rs`);
-//! - no file system: no directory is preopened (a `[files]` grant is not
-//!   mapped to a preopen, because a preopened directory would expose the
-//!   handler and `wasmlet.toml` files the files capability refuses);
+//! - files: the `[files]` mounts, preopened read-only as `/NAME` (see
+//!   `component_files.rs`), and nothing else;
+//! - key-value and configuration: the granted `[kv]` stores through
+//!   `wasi:keyvalue` (`component_kv.rs`), the `[variables]` through
+//!   `wasi:config` (`component_config.rs`);
 //! - no sockets and no name lookups: every address is refused;
 //! - outbound HTTP only through `wasi:http/outgoing-handler` (0.2) or
 //!   `wasi:http/client` (0.3), checked against the handler's `[http]` grant
@@ -38,6 +41,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::GuestLog;
+use super::component_grants::Grants;
 use super::guest_log::MAX_LOG_LINE;
 use super::wasi_http::Outbound;
 use crate::request::Identity;
@@ -51,7 +55,8 @@ const WRITE_BUDGET: usize = 64 << 10;
 pub struct WasiState {
     /// Caps the component's memories and tables.
     pub(crate) store_limits: StoreLimits,
-    /// Clocks, random, stdio; no files, no sockets, no environment.
+    /// Clocks, random, stdio, the granted mounts; no sockets, no
+    /// environment.
     wasi: WasiCtx,
     /// `wasi:http`'s own settings (field size limits).
     http: WasiHttpCtx,
@@ -59,6 +64,8 @@ pub struct WasiState {
     table: ResourceTable,
     /// Where outgoing requests go: the handler's allow-list.
     outbound: Outbound,
+    /// Stores and variables, for `wasi:keyvalue` and `wasi:config`.
+    grants: Grants,
 }
 
 impl WasiState {
@@ -84,13 +91,21 @@ impl WasiState {
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
+        let grants = Grants::new(who.clone(), policy.clone());
+        super::component_files::preopen_mounts(&mut wasi, &grants);
         Self {
             store_limits: limits,
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             outbound: Outbound::new(who, policy),
+            grants,
         }
+    }
+
+    /// The grants, with the resource table their resources live in.
+    pub(super) fn grants_and_table(&mut self) -> (&Grants, &mut ResourceTable) {
+        (&self.grants, &mut self.table)
     }
 }
 
@@ -177,18 +192,34 @@ pub(crate) const P3_INTERFACES: [&str; 23] = [
     "wasi:sockets/types",
 ];
 
+/// The draft interfaces [`add_to_linker`] defines, with their versions:
+/// `wasi:keyvalue` (`component_kv.rs`) and `wasi:config`
+/// (`component_config.rs`), for 0.2 and 0.3 components alike (neither has
+/// a 0.3 version). A pre-release version links only to itself, so only
+/// these exact names are provided; the same test as [`INTERFACES`] holds.
+pub(crate) const DRAFT_INTERFACES: [&str; 4] = [
+    "wasi:config/store@0.2.0-rc.1",
+    "wasi:keyvalue/atomics@0.2.0-draft",
+    "wasi:keyvalue/batch@0.2.0-draft",
+    "wasi:keyvalue/store@0.2.0-draft",
+];
+
 /// The interfaces of [`P3_INTERFACES`] that hold types alone: the linker
 /// defines no instance for them and needs none, so a component importing
 /// one (as Rust's 0.3 bindings do) links.
 #[cfg(test)]
 const P3_TYPES_ONLY: [&str; 2] = ["wasi:cli/types", "wasi:clocks/types"];
 
-/// Defines every WASI 0.2 interface, `wasi:http` included, in `linker`:
-/// what a WASI 0.2 component may import. Needs no concurrency support in
+/// Defines every WASI 0.2 interface, `wasi:http` included, and the
+/// key-value and configuration drafts, in `linker`: what a WASI 0.2
+/// component may import. Needs no concurrency support in
 /// the engine.
 pub(crate) fn add_p2_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    // Drafts with no 0.3 version: 0.3 components import these too.
+    super::component_kv::add_to_linker(linker)?;
+    super::component_config::add_to_linker(linker)
 }
 
 /// Defines every WASI 0.2 and 0.3 interface, `wasi:http` included, in
@@ -392,11 +423,20 @@ mod tests {
                 assert!(defined(&linker, &name), "{name} is listed but not defined");
             }
         }
+        for name in DRAFT_INTERFACES {
+            assert!(
+                defined(&p2_linker, name),
+                "{name} is listed but not defined"
+            );
+            assert!(defined(&linker, name), "{name} is not defined for 0.3");
+        }
         for name in [
             "wasi:clocks/timezone@0.3.0",
             "wasi:http/handler@0.3.0",
-            "wasi:keyvalue/store@0.2.0-draft",
+            "wasi:keyvalue/store@0.2.0-draft2",
+            "wasi:keyvalue/store@0.2.0",
             "wasi:config/store@0.2.0-draft",
+            "wasi:blobstore/blobstore@0.2.0-draft",
             "wasi:http/incoming-handler@0.2.0",
             "wasi:http/types@0.3.0-rc-2025-09-16",
             "wasi:io/streams@0.3.0",

@@ -12,7 +12,7 @@
 
 use wasmparser::{BinaryReaderError, Chunk, Parser, Payload};
 
-use crate::host::{WASI_INTERFACES, WASI_P3_INTERFACES};
+use crate::host::{WASI_DRAFT_INTERFACES, WASI_INTERFACES, WASI_P3_INTERFACES};
 
 /// The interface a WASI 0.2 component handler exports, without its version.
 pub(super) const INCOMING_HANDLER: &str = "wasi:http/incoming-handler";
@@ -183,21 +183,25 @@ fn is_spin(name: &str) -> bool {
 
 /// Whether the WASI linker defines `name`: a listed WASI 0.2 interface at
 /// any 0.2 version, as wasmtime's linker matches versions, or a listed WASI
-/// 0.3 one at 0.3.0 (a release candidate's types differ).
+/// 0.3 one at 0.3.0 (a release candidate's types differ), or a listed draft
+/// interface at its exact version.
 fn is_provided(name: &str) -> bool {
-    versioned(name).is_some_and(|(interface, version)| {
-        (version.starts_with("0.2.") && WASI_INTERFACES.contains(&interface))
-            || (version == "0.3.0" && WASI_P3_INTERFACES.contains(&interface))
-    })
+    WASI_DRAFT_INTERFACES.contains(&name)
+        || versioned(name).is_some_and(|(interface, version)| {
+            (version.starts_with("0.2.") && WASI_INTERFACES.contains(&interface))
+                || (version == "0.3.0" && WASI_P3_INTERFACES.contains(&interface))
+        })
 }
 
 /// The interfaces a component may import, by package, for a message:
 /// `wasi:cli/{environment, exit}, wasi:clocks/{…}` (all at 0.2.x).
 pub(super) fn provided() -> String {
     format!(
-        "the WASI 0.2 interfaces {} (at 0.2.x) and the WASI 0.3 interfaces {} (at 0.3.0)",
+        "the WASI 0.2 interfaces {} (at 0.2.x), the WASI 0.3 interfaces {} (at 0.3.0), \
+         and {} (at exactly these versions; in 0.2 and 0.3 components alike)",
         by_package(&WASI_INTERFACES),
-        by_package(&WASI_P3_INTERFACES)
+        by_package(&WASI_P3_INTERFACES),
+        quoted(&WASI_DRAFT_INTERFACES)
     )
 }
 
@@ -325,14 +329,14 @@ mod tests {
     #[test]
     fn an_unknown_import_is_named_with_the_list_of_what_is_provided() {
         let error = world(
-            &["wasi:keyvalue/store@0.2.0-draft", "wasi:io/poll@0.2.0"],
+            &["wasi:blobstore/blobstore@0.2.0-draft", "wasi:io/poll@0.2.0"],
             &[HANDLER],
         )
         .check()
         .unwrap_err();
         assert!(
             error.starts_with(
-                "imports `wasi:keyvalue/store@0.2.0-draft`, which wasmlet does not provide"
+                "imports `wasi:blobstore/blobstore@0.2.0-draft`, which wasmlet does not provide"
             ),
             "{error}"
         );
@@ -347,11 +351,12 @@ mod tests {
     #[test]
     fn the_provided_list_names_every_interface_once() {
         let listed = provided();
-        // Two lists, each of names separated by ", ".
-        let count: usize = listed.matches(", ").count() + 2;
+        // Three lists, each of names separated by ", ", and separated from
+        // each other by ", " too.
+        let count: usize = listed.matches(", ").count() + 1;
         assert_eq!(
             count,
-            WASI_INTERFACES.len() + WASI_P3_INTERFACES.len(),
+            WASI_INTERFACES.len() + WASI_P3_INTERFACES.len() + WASI_DRAFT_INTERFACES.len(),
             "{listed}"
         );
         assert!(

@@ -162,9 +162,11 @@ impl Site {
                     format!("mount `{name}`: {} is not a directory", dir.display()),
                 ));
             }
+            let overlaps_webroot = inside(&real, &config.webroot) || inside(&config.webroot, &real);
             mounts.push(Mount {
                 name: name.clone(),
                 dir: real,
+                overlaps_webroot,
             });
         }
         for (name, variable) in &s.variables {

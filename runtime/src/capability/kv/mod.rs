@@ -170,6 +170,27 @@ fn ttl_millis(ttl: Option<Duration>) -> Result<Option<i64>, KvError> {
     }
 }
 
+/// `current` (the value at `key`, if set) plus `delta`, for
+/// [`Store::increment`]: a counter is a `u64` in decimal digits.
+fn add_to_counter(key: &str, current: Option<&[u8]>, delta: u64) -> Result<u64, KvError> {
+    let current = match current {
+        None => 0,
+        Some(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+            .ok_or_else(|| {
+                KvError::Invalid(format!(
+                    "the value of `{key}` is not a counter (decimal digits of a number below 2^64)"
+                ))
+            })?,
+    };
+    current.checked_add(delta).ok_or_else(|| {
+        KvError::Invalid(format!(
+            "incrementing `{key}` by {delta} would pass 2^64 - 1, the largest counter"
+        ))
+    })
+}
+
 /// An open store. Cheap to clone: every clone shares one SQLite thread or
 /// one Redis connection, so a server opens each store once and hands clones
 /// to its requests.
@@ -271,6 +292,18 @@ impl Store {
         match &self.backend {
             Connection::Sqlite(store) => store.delete(key).await,
             Connection::Redis(store) => store.delete(key).await,
+        }
+    }
+
+    /// Adds `delta` to the counter at `key` and returns the sum, atomically
+    /// for every node that shares the store. A counter is a value of decimal
+    /// digits (as `wasi:keyvalue/atomics` and Redis `INCRBY` keep it); an
+    /// unset key counts as 0, and the key keeps its time to live.
+    pub async fn increment(&self, key: &str, delta: u64) -> Result<u64, KvError> {
+        check_key(key)?;
+        match &self.backend {
+            Connection::Sqlite(store) => store.increment(key, delta).await,
+            Connection::Redis(store) => store.increment(key, delta).await,
         }
     }
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Cmd, FromRedisValue, RedisError};
 
-use super::KvError;
+use super::{KvError, add_to_counter};
 
 /// How long one attempt to connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -133,6 +133,35 @@ impl RedisStore {
             .query("DEL", ::redis::cmd("DEL").arg(self.key(key)))
             .await?;
         Ok(removed > 0)
+    }
+
+    pub(super) async fn increment(&self, key: &str, delta: u64) -> Result<u64, KvError> {
+        // Redis counts in signed 64 bits.
+        let by = i64::try_from(delta).map_err(|_| {
+            KvError::Invalid(format!(
+                "incrementing `{key}` by {delta}: a Redis store counts by at most 2^63 - 1"
+            ))
+        })?;
+        let counted = self
+            .query("INCRBY", ::redis::cmd("INCRBY").arg(self.key(key)).arg(by))
+            .await;
+        let sum: i64 = match counted {
+            Ok(sum) => sum,
+            Err(e) => {
+                // Redis refuses a value that is not a decimal integer, or a
+                // sum past 2^63 - 1: say which, in the words SQLite's
+                // counter uses, rather than as a failing server.
+                if let Ok(Some(value)) = self.get(key).await {
+                    add_to_counter(key, Some(&value), delta)?;
+                }
+                return Err(e);
+            }
+        };
+        u64::try_from(sum).map_err(|_| {
+            KvError::Invalid(format!(
+                "the value of `{key}` is a negative number, not a counter"
+            ))
+        })
     }
 
     pub(super) async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {

@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::KvError;
+use super::{KvError, add_to_counter};
 
 /// The schema this code reads and writes, kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
@@ -70,6 +70,8 @@ const LIST_RANGE: &str = "SELECT key FROM kv WHERE key >= ?1 AND key < ?2
     AND (expires_at IS NULL OR expires_at > ?3) ORDER BY key LIMIT ?4";
 const LIST_FROM: &str = "SELECT key FROM kv WHERE key >= ?1
     AND (expires_at IS NULL OR expires_at > ?2) ORDER BY key LIMIT ?3";
+const GET_LIVE: &str = "SELECT value, expires_at FROM kv
+    WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
 const SWEEP: &str = "DELETE FROM kv WHERE key IN
     (SELECT key FROM kv WHERE expires_at <= ?1 LIMIT ?2)";
 
@@ -192,6 +194,36 @@ impl SqliteStore {
             })
             .await
             .map_err(|e| self.failed("list", e))
+    }
+
+    pub(super) async fn increment(&self, key: &str, delta: u64) -> Result<u64, KvError> {
+        let name = key.to_owned();
+        let key = key.as_bytes().to_vec();
+        let now = now_millis();
+        // One immediate transaction, so another wasmlet on the same file
+        // cannot write between the read and the write.
+        self.conn
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let live: Option<(Vec<u8>, Option<i64>)> = tx
+                    .prepare_cached(GET_LIVE)?
+                    .query_row(params![key, now], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?;
+                let (current, expires_at) = live.map_or((None, None), |(v, e)| (Some(v), e));
+                let sum = match add_to_counter(&name, current.as_deref(), delta) {
+                    Ok(sum) => sum,
+                    Err(e) => return Ok(Err(e)),
+                };
+                tx.prepare_cached(SET)?.execute(params![
+                    key,
+                    sum.to_string().into_bytes(),
+                    expires_at
+                ])?;
+                tx.commit()?;
+                Ok(Ok(sum))
+            })
+            .await
+            .map_err(|e| self.failed("increment", e))?
     }
 
     /// Starts a background sweep of expired rows when one is due and no
