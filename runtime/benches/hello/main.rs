@@ -204,6 +204,27 @@ fn build_component_hello() -> Option<Vec<u8>> {
     )
 }
 
+/// The WASI 0.3 component example (`handlers/rust/wasi-p3-hello`, Spin SDK
+/// 7) built for wasm32-wasip2; `None` (and its rows are skipped) if the
+/// target is missing.
+fn build_p3_hello() -> Option<Vec<u8>> {
+    build_wasm(
+        "wasm32-wasip2",
+        "wasmlet-handler-wasi-p3-hello",
+        "wasi_p3_hello.wasm",
+        "the WASI 0.3 component hello",
+    )
+}
+
+/// Which built guests the hello rows can serve (each is skipped when its
+/// wasm target is missing).
+#[derive(Clone, Copy)]
+struct Guests {
+    sdk: bool,
+    component: bool,
+    p3: bool,
+}
+
 /// Builds `package` for `target` with the `wasm-release` profile and reads
 /// its `file`.
 fn build_wasm(target: &str, package: &str, file: &str, what: &str) -> Option<Vec<u8>> {
@@ -454,13 +475,7 @@ impl Bench {
 
     /// The hello rows at one connection count: each server fresh for each
     /// row, the servers taking turns so drift hits them alike.
-    fn hello_rows(
-        &self,
-        generator: Generator,
-        connections: usize,
-        sdk_hello: bool,
-        component_hello: bool,
-    ) -> Vec<Row> {
+    fn hello_rows(&self, generator: Generator, connections: usize, guests: Guests) -> Vec<Row> {
         let warmup = self.plan.hello_warmup;
         let wasmlet = || self.wasmlet(&[], QUIET);
         let row = |name: &str, server: &dyn Fn() -> ServerProcess, path: &str| {
@@ -477,11 +492,17 @@ impl Bench {
             row("native hyper", &|| self.native("native"), "/hello"),
             row("wasmlet WAT hello", &wasmlet, "/hello"),
             baseline,
-            sdk_hello
+            guests
+                .sdk
                 .then(|| row("wasmlet SDK hello (Rust)", &wasmlet, "/sdk-hello"))
                 .flatten(),
-            component_hello
+            guests
+                .component
                 .then(|| row(COMPONENT_HELLO, &wasmlet, "/wasi-hello"))
+                .flatten(),
+            guests
+                .p3
+                .then(|| row(P3_HELLO, &wasmlet, "/p3-hello"))
                 .flatten(),
         ]
         .into_iter()
@@ -513,14 +534,9 @@ impl Bench {
     }
 
     /// Section 1, hello world.
-    fn hello(&self, report: &mut Report, sdk_hello: bool, component_hello: bool) {
+    fn hello(&self, report: &mut Report, guests: Guests) {
         for connections in HELLO_CONNECTIONS {
-            let rows = self.hello_rows(
-                Generator::InProcess,
-                connections,
-                sdk_hello,
-                component_hello,
-            );
+            let rows = self.hello_rows(Generator::InProcess, connections, guests);
             report.hello.extend(rows);
         }
         let logging = || self.wasmlet(&[], "wasmlet=info");
@@ -540,9 +556,9 @@ impl Bench {
     }
 
     /// Section 7: the hello and wait rows again, driven by `wrk`.
-    fn wrk(&self, report: &mut Report, sdk_hello: bool, component_hello: bool) {
+    fn wrk(&self, report: &mut Report, guests: Guests) {
         for connections in WRK_HELLO_CONNECTIONS {
-            let rows = self.hello_rows(Generator::Wrk, connections, sdk_hello, component_hello);
+            let rows = self.hello_rows(Generator::Wrk, connections, guests);
             report.wrk_hello.extend(rows);
         }
         for connections in WRK_WAIT_CONNECTIONS {
@@ -554,6 +570,9 @@ impl Bench {
 
 /// The component hello's row name (the report names it too).
 pub(crate) const COMPONENT_HELLO: &str = "wasmlet component hello (wasi:http, Rust)";
+
+/// The WASI 0.3 component hello's row name.
+pub(crate) const P3_HELLO: &str = "wasmlet WASI 0.3 component hello (Spin SDK)";
 
 /// `RUST_LOG` for a wasmlet child: warnings only, so no access log.
 const QUIET: &str = "wasmlet=warn";
@@ -639,6 +658,16 @@ fn main() {
     if let Some(bytes) = &component_hello {
         std::fs::write(root.join("wasi-hello.wasm"), bytes).expect("write a handler");
     }
+    // Likewise: `hello, world` at any path but its endpoints' names.
+    let p3_hello = build_p3_hello();
+    if let Some(bytes) = &p3_hello {
+        std::fs::write(root.join("p3-hello.wasm"), bytes).expect("write a handler");
+    }
+    let guests = Guests {
+        sdk: sdk_hello.is_some(),
+        component: component_hello.is_some(),
+        p3: p3_hello.is_some(),
+    };
     let started = Instant::now();
 
     // The micro-benchmark first, in a process no load has run in yet: its
@@ -649,7 +678,7 @@ fn main() {
     }
     if sections.contains(&1) {
         eprintln!("1. hello world");
-        bench.hello(&mut report, sdk_hello.is_some(), component_hello.is_some());
+        bench.hello(&mut report, guests);
     }
     if sections.contains(&2) {
         eprintln!("2. 100 ms waits");
@@ -675,7 +704,7 @@ fn main() {
     if sections.contains(&7) {
         if wrk::available() {
             eprintln!("7. hello and waits, driven by wrk");
-            bench.wrk(&mut report, sdk_hello.is_some(), component_hello.is_some());
+            bench.wrk(&mut report, guests);
         } else {
             eprintln!(
                 "warning: `wrk` is not installed (`apt-get install wrk`); section 7 is skipped"
