@@ -20,6 +20,7 @@ mod component;
 mod component_p3;
 mod core;
 mod pool;
+mod shared;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

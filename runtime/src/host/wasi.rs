@@ -24,7 +24,7 @@
 //!   (see `wasi_http.rs`: one hook serves both).
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -59,7 +59,15 @@ pub struct WasiState {
     table: ResourceTable,
     /// Where outgoing requests go: the handler's allow-list.
     outbound: Outbound,
+    /// Where stdout and stderr lines go: the current request's log, swapped
+    /// by [`WasiState::renew`] when a reused instance takes a new request
+    /// (a guest keeps its stdout stream open across requests).
+    log: LogSlot,
 }
+
+/// The log a component's output goes to, replaceable while its streams are
+/// open.
+type LogSlot = Arc<Mutex<Arc<GuestLog>>>;
 
 impl WasiState {
     /// The state for one request of `who`, granted what `policy` grants,
@@ -70,13 +78,14 @@ impl WasiState {
         limits: StoreLimits,
         log: Arc<GuestLog>,
     ) -> Self {
+        let log: LogSlot = Arc::new(Mutex::new(log));
         let mut wasi = WasiCtx::builder();
         wasi.stdout(GuestOutput {
             log: log.clone(),
             stream: "stdout",
         })
         .stderr(GuestOutput {
-            log,
+            log: log.clone(),
             stream: "stderr",
         })
         // The builder's defaults already deny every address and name lookup;
@@ -90,7 +99,17 @@ impl WasiState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             outbound: Outbound::new(who, policy),
+            log,
         }
+    }
+
+    /// Hands a reused instance's state to a new request of `who`: its
+    /// outbound requests and log lines are that request's from now on (the
+    /// previous request's log ends when the last line in flight is out).
+    /// The policy is the instance's, which the pool checked is the request's.
+    pub(crate) fn renew(&mut self, who: Identity, policy: Arc<Policy>, log: Arc<GuestLog>) {
+        self.outbound = Outbound::new(who, policy);
+        *self.log.lock().unwrap_or_else(|e| e.into_inner()) = log;
     }
 }
 
@@ -194,7 +213,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<
 
 /// A component's stdout or stderr: each line becomes a log event.
 struct GuestOutput {
-    log: Arc<GuestLog>,
+    log: LogSlot,
     /// `stdout` or `stderr`, the event's `stream` field.
     stream: &'static str,
 }
@@ -219,7 +238,7 @@ impl StdoutStream for GuestOutput {
 /// line is logged when the stream is dropped (at the latest when the request
 /// ends). Never blocks and never refuses a write: logging is synchronous.
 struct LineLog {
-    log: Arc<GuestLog>,
+    log: LogSlot,
     stream: &'static str,
     line: Vec<u8>,
     /// The current line passed [`MAX_LOG_LINE`]; the rest of it is dropped.
@@ -266,8 +285,8 @@ impl LineLog {
         } else {
             Level::INFO
         };
-        self.log
-            .line(level, Some(self.stream), line, self.truncated);
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        log.line(level, Some(self.stream), line, self.truncated);
         self.line.clear();
         self.truncated = false;
     }
