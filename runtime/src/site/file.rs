@@ -482,6 +482,18 @@ instances.reuse = true
                 "limits.max-concurrency: must be at least 1",
             ),
             (
+                "[instances]\nconcurrency = 1001\n",
+                "wasmlet.toml:2:15: instances.concurrency: must be from 1 to 1000",
+            ),
+            (
+                "[instances]\nconcurrency = 0\n",
+                "instances.concurrency: must be from 1 to 1000",
+            ),
+            (
+                "[instances]\nmax-requests = 0\n",
+                "wasmlet.toml:2:16: instances.max-requests: must be at least 1",
+            ),
+            (
                 "[kv]\nstores = [\"a/b\"]\n",
                 "kv.stores: `a/b` is not a valid name",
             ),
