@@ -417,7 +417,7 @@ mod tests {
         };
         let rate = Arc::new(crate::host::LogRate::new(1 << 20));
         LineLog::new(&GuestOutput {
-            log: Arc::new(GuestLog::new(who, limits, rate)),
+            log: Arc::new(Mutex::new(Arc::new(GuestLog::new(who, limits, rate)))),
             stream: "stdout",
         })
     }
