@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use wasmlet_tests::{TestServer, WebRoot};
+use wasmlet_tests::{TestServer, WebRoot, log_contains};
 
 /// The two example components, by built name, with the URL prefix each is
 /// mounted at in [`root`].
@@ -193,4 +193,26 @@ async fn a_reused_wasi_0_2_instance_serves_one_request_at_a_time() {
     );
     let metrics = server.settled_metrics().await;
     assert_eq!(metrics.value("wasmlet_live_instances", &[]), Some(0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_client_left_still_times_out_on_a_shared_wasi_0_3_instance() {
+    let settings = "[instances]\nreuse = true\n[limits]\nrequest-timeout = \"4s\"\n";
+    let server = TestServer::start_with_admin(root(settings), |_| {}).await;
+    assert_eq!(hits(&server, "/c3").await, "hits 1\n");
+    // The client gives up while the guest spins, and the server cancels the
+    // request; the spin goes on in the shared instance, which other requests
+    // would get, until the request's timeout ends the instance.
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), server.get("/c3/spin")).await;
+    assert!(gave_up.is_err(), "the spin answered");
+    assert!(
+        log_contains(
+            "client went away; handler cancelled method=GET path=\"/c3/spin\"",
+            Duration::from_secs(20)
+        )
+        .await
+    );
+    let metrics = server.settled_metrics().await;
+    assert_eq!(metrics.value("wasmlet_live_instances", &[]), Some(0.0));
+    assert_eq!(hits(&server, "/c3").await, "hits 1\n", "a new instance");
 }

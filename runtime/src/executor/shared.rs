@@ -145,6 +145,43 @@ fn retired(why: &str) -> Outcome {
     Outcome::Trap(format!("the shared instance serving it was retired: {why}"))
 }
 
+/// Ends an instance one of whose requests ran past its timeout.
+fn timed_out(life: &Life) {
+    life.end(retired(
+        "another request it was serving ran past its timeout",
+    ));
+    life.kill.notify_one();
+}
+
+/// A request's wait for its answer. When the request's task is dropped
+/// before the answer (its client went away), the guest's part goes on in
+/// the shared instance, so its deadline is kept by a task of its own: past
+/// it, the instance is ended as for any timeout.
+struct Waiting {
+    reply: Option<oneshot::Receiver<Outcome>>,
+    life: Arc<Life>,
+    deadline: tokio::time::Instant,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let Some(reply) = self.reply.take() else {
+            return;
+        };
+        // Dropped in the request's task, so inside the runtime; at shutdown
+        // the runtime ends the instance's worker anyway.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (life, deadline) = (self.life.clone(), self.deadline);
+        runtime.spawn(async move {
+            if tokio::time::timeout_at(deadline, reply).await.is_err() {
+                timed_out(&life);
+            }
+        });
+    }
+}
+
 impl Shared {
     /// Runs `job` on a shared instance of `pre`.
     pub(crate) async fn run(&self, pre: &ServicePre<WasiState>, job: Job) -> Ran {
@@ -163,19 +200,24 @@ impl Shared {
             ended: ended_rx,
             reply: reply_tx,
         };
+        let deadline = tokio::time::Instant::now() + limits.timeout;
         let life = self.send(pre, &job.policy, limits.max_memory, job.stats, work);
-        let outcome = match tokio::time::timeout(limits.timeout, reply_rx).await {
+        let mut waiting = Waiting {
+            reply: Some(reply_rx),
+            life: life.clone(),
+            deadline,
+        };
+        let reply = waiting.reply.as_mut().expect("set just above");
+        let outcome = match tokio::time::timeout_at(deadline, reply).await {
             Ok(Ok(outcome)) => outcome,
             // The worker ended before it answered: how it ended.
             Ok(Err(_)) => life.state().ended.clone().unwrap_or(Outcome::Panicked),
             Err(_elapsed) => {
-                life.end(retired(
-                    "another request it was serving ran past its timeout",
-                ));
-                life.kill.notify_one();
+                timed_out(&life);
                 Outcome::Timeout
             }
         };
+        waiting.reply = None;
         ended(outcome, &respond, &sent, ended_tx)
     }
 
