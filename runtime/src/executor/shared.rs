@@ -139,8 +139,7 @@ impl Life {
     }
 }
 
-/// What a request on an instance that ended for `why` gets (it was given
-/// the request just before, which the locking prevents; said for safety).
+/// How a request ends when the instance serving it ended first, for `why`.
 fn retired(why: &str) -> Outcome {
     Outcome::Trap(format!("the shared instance serving it was retired: {why}"))
 }
