@@ -85,10 +85,11 @@
 //! 7. The executor runs the guest in a task of its own, which the request
 //!    cancels if the client goes away before the head: a store from the one
 //!    recipe (memory limit, an epoch deadline that yields every tick) —
-//!    fresh, or for a reusable core module a warm one from its pool — an
-//!    instance, `init` once per new core instance, and the entry point (a
-//!    core module's export, a component's `incoming-handler.handle`) under
-//!    the request timeout.
+//!    fresh, or for a reusable core module or 0.2 component a warm one from
+//!    its pool — an instance, `init` once per new core instance, and the
+//!    entry point (a core module's export, a component's `handle`) under the
+//!    request timeout; a reusable 0.3 component's request goes to an
+//!    instance it shares with others, whose worker task runs it.
 //! 8. Async imports (`req_body_read`, `resp_write`, `sleep_ms`, the
 //!    capability imports `http_send`, `kv_get`, `file_read` and every
 //!    `_end`, and a component's WASI streams) suspend the guest's fiber; the

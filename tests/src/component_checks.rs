@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 
-use crate::{TestServer, WebRoot, eventually, first_chunk, test_config};
+use crate::{
+    Load, TestServer, WebRoot, component_bytes, eventually, first_chunk, replace_atomically,
+    test_config,
+};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -106,4 +109,55 @@ pub async fn past_the_instance_limit_one_gets_503(
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert_eq!(served.status, StatusCode::OK, "{}", served.text());
     assert_eq!(server.get(&hello_path).await.status, StatusCode::OK);
+}
+
+/// The built component `name` with a custom section appended: the same code
+/// as another version of the file (a new content hash), as a rebuild would
+/// give.
+pub fn component_version(name: &str, n: u32) -> Vec<u8> {
+    let mut bytes = component_bytes(name);
+    let section = b"wasmlet-test-version";
+    let payload = n.to_le_bytes();
+    let size = 1 + section.len() + payload.len();
+    assert!(size < 128 && section.len() < 128, "one-byte LEB128 sizes");
+    bytes.push(0); // custom section
+    bytes.push(size as u8);
+    bytes.push(section.len() as u8);
+    bytes.extend_from_slice(section);
+    bytes.extend_from_slice(&payload);
+    bytes
+}
+
+/// Five new versions of the component `name`, mounted at `mount` in `root`,
+/// each written over the last while four clients `GET path` (answered
+/// `hello, world`) back to back: each version compiles once and goes live,
+/// and no request fails.
+pub async fn replacing_under_load_fails_no_request(
+    root: WebRoot,
+    mount: &str,
+    name: &str,
+    path: &'static str,
+) {
+    let root = root.bytes(mount, component_version(name, 0));
+    let file = root.path().join(mount);
+    let server = Arc::new(TestServer::start(root).await);
+    assert_eq!(server.get(path).await.text(), "hello, world\n");
+
+    let load = Load::start(&server, 4, path, |reply| {
+        reply.status == StatusCode::OK && reply.text() == "hello, world\n"
+    });
+    for version in 1..=5 {
+        replace_atomically(&file, component_version(name, version));
+        // Each version compiles once and is live before the next.
+        let compiles = u64::from(version) + 1;
+        assert!(
+            eventually(DEADLINE, || server.stats.compiles() == compiles).await,
+            "version {version} never compiled"
+        );
+    }
+    let before = load.served();
+    assert!(eventually(DEADLINE, || load.served() > before + 10).await);
+    let failures = load.stop().await;
+    assert!(failures.is_empty(), "failed responses: {failures:?}");
+    assert_eq!(server.stats.compiles(), 6);
 }

@@ -14,8 +14,8 @@ use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use wasmlet_tests::peers::Upstream;
 use wasmlet_tests::{
-    Load, TestServer, WebRoot, component_bytes, component_checks, eventually, first_chunk,
-    log_contains, raw_body, raw_status, replace_atomically,
+    TestServer, WebRoot, component_checks, eventually, first_chunk, log_contains, raw_body,
+    raw_status,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -37,22 +37,6 @@ fn encoded(url: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// The component with a custom section appended: the same code as another
-/// version of the file (a new content hash), as a rebuild would give.
-fn component_version(n: u32) -> Vec<u8> {
-    let mut bytes = component_bytes("wasi_hello");
-    let name = b"wasmlet-test-version";
-    let payload = n.to_le_bytes();
-    let size = 1 + name.len() + payload.len();
-    assert!(size < 128 && name.len() < 128, "one-byte LEB128 sizes");
-    bytes.push(0); // custom section
-    bytes.push(size as u8);
-    bytes.push(name.len() as u8);
-    bytes.extend_from_slice(name);
-    bytes.extend_from_slice(&payload);
-    bytes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,28 +322,13 @@ async fn an_outbound_fetch_without_a_grant_is_denied_before_any_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replacing_a_component_under_load_fails_no_request() {
-    let root = WebRoot::new().bytes(MOUNT, component_version(0));
-    let file = root.path().join(MOUNT);
-    let server = Arc::new(TestServer::start(root).await);
-    assert_eq!(server.get("/c/hello").await.text(), "hello, world\n");
-
-    let load = Load::start(&server, 4, "/c/hello", |reply| {
-        reply.status == StatusCode::OK && reply.text() == "hello, world\n"
-    });
-    for version in 1..=5 {
-        replace_atomically(&file, component_version(version));
-        // Each version compiles once and is live before the next.
-        let compiles = u64::from(version) + 1;
-        assert!(
-            eventually(DEADLINE, || server.stats.compiles() == compiles).await,
-            "version {version} never compiled"
-        );
-    }
-    let before = load.served();
-    assert!(eventually(DEADLINE, || load.served() > before + 10).await);
-    let failures = load.stop().await;
-    assert!(failures.is_empty(), "failed responses: {failures:?}");
-    assert_eq!(server.stats.compiles(), 6);
+    component_checks::replacing_under_load_fails_no_request(
+        WebRoot::new(),
+        MOUNT,
+        "wasi_hello",
+        "/c/hello",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,3 +213,28 @@ async fn past_the_instance_limit_a_wasi_0_3_request_gets_503_with_retry_after() 
 async fn a_restart_serves_the_wasi_0_3_component_from_the_disk_cache() {
     component_checks::a_restart_is_served_from_the_disk_cache(root(), "/p3/hello").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_wasi_0_3_component_under_load_fails_no_request_with_fresh_instances() {
+    component_checks::replacing_under_load_fails_no_request(
+        WebRoot::new(),
+        MOUNT,
+        "wasi_p3_hello",
+        "/p3/hello",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_wasi_0_3_component_under_load_fails_no_request_with_reused_instances() {
+    // Requests in flight finish on the old version's shared instances, which
+    // end when their last request is done.
+    let root = WebRoot::new().file("wasmlet.toml", "[instances]\nreuse = true\n");
+    component_checks::replacing_under_load_fails_no_request(
+        root,
+        MOUNT,
+        "wasi_p3_hello",
+        "/p3/hello",
+    )
+    .await;
+}

@@ -1,7 +1,8 @@
 //! Instance reuse (ASP.NET's `IsReusable`) through the real server: a
 //! reusable handler keeps its memory between requests, starts over after a
-//! trap, and runs `init` once per instance; a default handler gets a fresh
-//! instance every time and never sees the previous request's memory.
+//! trap or `max-requests`, and runs `init` once per instance; a default
+//! handler gets a fresh instance every time and never sees the previous
+//! request's memory.
 
 use std::time::{Duration, Instant};
 
@@ -84,5 +85,28 @@ async fn idle_warm_instances_are_dropped_after_the_idle_timeout() {
         server.get("/counter").await.text(),
         "inits=1 count=1",
         "the idle instance was dropped"
+    );
+}
+
+#[tokio::test]
+async fn a_reusable_handler_is_replaced_by_a_new_instance_after_max_requests() {
+    let root = WebRoot::new().fixture("counter.wat", "counter.wat").file(
+        "wasmlet.toml",
+        "[instances]\nreuse = true\nmax-requests = 2\n",
+    );
+    let server = TestServer::start(root).await;
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(server.get("/counter").await.text());
+    }
+    assert_eq!(
+        seen,
+        [
+            "inits=1 count=1",
+            "inits=1 count=2",
+            "inits=1 count=1",
+            "inits=1 count=2",
+            "inits=1 count=1"
+        ]
     );
 }

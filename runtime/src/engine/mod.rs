@@ -12,7 +12,6 @@
 mod store;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::{
@@ -61,7 +60,7 @@ pub enum Allocator {
     OnDemand,
 }
 
-/// The engines, their linkers, and the ticker thread that drives epochs.
+/// The engines and their linkers; a ticker thread drives their epochs.
 pub struct WasmEngine {
     /// Core modules and WASI 0.2 components: no concurrency support.
     engine: Engine,
@@ -73,7 +72,6 @@ pub struct WasmEngine {
     /// WASI 0.2 and 0.3 and `wasi:http`, for WASI 0.3 components.
     p3_linker: Arc<wasmtime::component::Linker<WasiState>>,
     allocator: Allocator,
-    ticker: Ticker,
 }
 
 impl WasmEngine {
@@ -104,7 +102,7 @@ impl WasmEngine {
         host::add_wasi_p2_to_linker(&mut component_linker).map_err(engine_error)?;
         let mut p3_linker = wasmtime::component::Linker::new(&p3_engine);
         host::add_wasi_to_linker(&mut p3_linker).map_err(engine_error)?;
-        let ticker = Ticker::start([engine.clone(), p3_engine.clone()]);
+        start_ticker([engine.clone(), p3_engine.clone()]);
         Ok(Self {
             engine,
             p3_engine,
@@ -112,7 +110,6 @@ impl WasmEngine {
             component_linker: Arc::new(component_linker),
             p3_linker: Arc::new(p3_linker),
             allocator,
-            ticker,
         })
     }
 
@@ -151,12 +148,6 @@ impl WasmEngine {
     /// The allocator in use.
     pub fn allocator(&self) -> Allocator {
         self.allocator
-    }
-}
-
-impl Drop for WasmEngine {
-    fn drop(&mut self) {
-        self.ticker.stop();
     }
 }
 
@@ -208,39 +199,30 @@ fn engine_config(config: &Config, pooling: bool, concurrent: bool) -> wasmtime::
     wasm
 }
 
-/// One thread per server that advances its engines' epochs every
-/// [`EPOCH_TICK`].
-struct Ticker {
-    stop: Arc<AtomicBool>,
-}
-
-impl Ticker {
-    fn start(engines: [Engine; 2]) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        // Weak handles: the ticker must not keep a dropped server's engines
-        // (and their reserved address space) alive.
-        let weak = engines.map(|engine| engine.weak());
-        std::thread::Builder::new()
-            .name("wasmlet-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    for engine in &weak {
-                        match engine.upgrade() {
-                            Some(engine) => engine.increment_epoch(),
-                            None => return,
-                        }
-                    }
+/// Starts the one thread per server that advances its engines' epochs
+/// every [`EPOCH_TICK`], for as long as either engine lives.
+///
+/// Weak handles: the thread must not keep a dropped server's engines (and
+/// their reserved address space) alive. It does keep ticking after the
+/// server is dropped while anything still holds an engine: a guest still
+/// running then (a spinning request whose server went away) is interrupted
+/// only by ticks, and without them it would hold its thread forever.
+fn start_ticker(engines: [Engine; 2]) {
+    let weak = engines.map(|engine| engine.weak());
+    std::thread::Builder::new()
+        .name("wasmlet-epoch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(EPOCH_TICK);
+                let mut alive = false;
+                for engine in weak.iter().filter_map(|engine| engine.upgrade()) {
+                    engine.increment_epoch();
+                    alive = true;
                 }
-            })
-            .expect("spawn the epoch ticker thread");
-        Self { stop }
-    }
-
-    /// Asks the thread to stop; it exits within one tick. Not joined: the
-    /// engine may be dropped on an async worker, which must not block.
-    fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+                if !alive {
+                    return;
+                }
+            }
+        })
+        .expect("spawn the epoch ticker thread");
 }

@@ -1,9 +1,11 @@
 //! The executor for a standard `wasi:http` 0.2 component: a request needs
 //! an authority (`400` before admission without one), then a fresh `Store`
-//! from the one store recipe, a fresh instance from the handler's
-//! `ProxyPre`, and a call of `wasi:http/incoming-handler.handle`, all
-//! through `wasmtime-wasi-http`. The response leaves as soon as the guest
-//! sets it; its body ends cleanly only once `handle` has returned normally.
+//! from the one store recipe and a fresh instance from the handler's
+//! `ProxyPre` (or, when the handler opts into reuse, a warm one from its
+//! pool, which serves one request at a time), and a call of
+//! `wasi:http/incoming-handler.handle`, all through `wasmtime-wasi-http`.
+//! The response leaves as soon as the guest sets it; its body ends cleanly
+//! only once `handle` has returned normally.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,10 +18,12 @@ use http::request::Parts;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use tokio::sync::oneshot;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
+use super::pool::{Pool, Ticket};
 use super::{Executor, Job, Ran, instantiation_failed, trap_text};
 use crate::engine::{memory_limits, new_store};
 use crate::error::error_text;
@@ -33,11 +37,16 @@ pub struct ComponentHandler {
     /// `wasi:http/incoming-handler` export found once, so a request only
     /// allocates and initialises an instance.
     pre: ProxyPre<WasiState>,
+    /// Warm instances of this version, when reuse is on; dropped with it.
+    pool: Pool<(Store<WasiState>, Proxy)>,
 }
 
 impl ComponentHandler {
     pub(crate) fn new(pre: ProxyPre<WasiState>) -> Self {
-        Self { pre }
+        Self {
+            pre,
+            pool: Pool::default(),
+        }
     }
 }
 
@@ -85,13 +94,29 @@ async fn run(handler: &ComponentHandler, job: Job) -> Ran {
     // Route parameters are the core ABI's; a component parses its path.
     let limits = job.limits;
     let handler_name = job.who.handler.clone();
-    let state = WasiState::new(
-        job.who,
-        job.policy,
-        memory_limits(limits.max_memory).build(),
-        Arc::new(job.log),
-    );
-    let mut store = new_store(handler.pre.instance_pre().engine(), state);
+    let ticket = job.policy.instances.reuse.then(|| job.policy.clone());
+    let warm = ticket.as_ref().and_then(|policy| handler.pool.take(policy));
+    let (mut store, proxy, ticket) = match warm {
+        Some(((mut store, proxy), ticket)) => {
+            // The instance keeps its memory (that is the point); its
+            // outbound requests and output are this request's.
+            store
+                .data_mut()
+                .renew(job.who, job.policy, Arc::new(job.log));
+            store.set_epoch_deadline(1);
+            (store, Some(proxy), Some(ticket))
+        }
+        None => {
+            let state = WasiState::new(
+                job.who,
+                job.policy,
+                memory_limits(limits.max_memory).build(),
+                Arc::new(job.log),
+            );
+            let store = new_store(handler.pre.instance_pre().engine(), state);
+            (store, None, ticket.map(Ticket::new))
+        }
+    };
 
     let head = limits.head;
     let set = Arc::new(Mutex::new(Set::Nothing));
@@ -149,24 +174,24 @@ async fn run(handler: &ComponentHandler, job: Job) -> Ran {
     let _live = job.stats.instance(&handler_name);
     let pre = &handler.pre;
     let ran = tokio::time::timeout(limits.timeout, async {
-        let proxy = match pre.instantiate_async(&mut store).await {
-            Ok(proxy) => proxy,
-            Err(e) => return instantiation_failed(&e),
+        let proxy = match proxy {
+            Some(proxy) => proxy,
+            None => match pre.instantiate_async(&mut store).await {
+                Ok(proxy) => proxy,
+                Err(e) => return (instantiation_failed(&e), None),
+            },
         };
         match proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut store, incoming, out)
             .await
         {
-            Ok(()) => Outcome::Completed,
-            Err(e) => Outcome::Trap(trap_text(&e)),
+            Ok(()) => (Outcome::Completed, Some(proxy)),
+            Err(e) => (Outcome::Trap(trap_text(&e)), None),
         }
     })
     .await;
-    let outcome = ran.unwrap_or(Outcome::Timeout);
-    // The outparam (and with it its callback) goes with the store: a guest
-    // that never set a response has the server waiting on it until now.
-    drop(store);
+    let (outcome, proxy) = ran.unwrap_or((Outcome::Timeout, None));
     let set = std::mem::replace(&mut *set.lock().unwrap(), Set::Nothing);
     let ended = match (set, outcome) {
         (Set::Response(status), outcome) => (outcome, status),
@@ -195,6 +220,14 @@ async fn run(handler: &ComponentHandler, job: Job) -> Ran {
             (outcome, status)
         }
     };
+    // Only an instance that answered and returned cleanly serves again: after
+    // a trap or a timeout its state is whatever the guest left mid-way. The
+    // outparam (and with it its callback) goes with the store otherwise: a
+    // guest that never set a response has the server waiting on it until now.
+    match (ticket, &ended.0, proxy) {
+        (Some(ticket), Outcome::Completed, Some(proxy)) => handler.pool.put((store, proxy), ticket),
+        _ => drop(store),
+    }
     // No response was set: the client gets the status of how it ended.
     send(&respond, Start::Failed(ended.0.clone()));
     // A body that went out ends cleanly only on a clean finish.
@@ -228,6 +261,10 @@ pub(super) struct ComponentBody {
     body_ended: bool,
     /// How the guest's task ended, awaited once its frames run out.
     ended: oneshot::Receiver<Outcome>,
+    /// Told (by a send, or by its drop with the body) when the frames ran
+    /// out: on an instance serving several requests, that is when this
+    /// request is done with it.
+    drained: Option<oneshot::Sender<()>>,
 }
 
 impl ComponentBody {
@@ -237,6 +274,20 @@ impl ComponentBody {
             body,
             body_ended: false,
             ended,
+            drained: None,
+        }
+    }
+
+    /// `body`, which says on `drained` when its frames ran out, then ends
+    /// as the outcome sent on `ended` says.
+    pub(super) fn telling(
+        body: WasiBody,
+        ended: oneshot::Receiver<Outcome>,
+        drained: oneshot::Sender<()>,
+    ) -> Self {
+        Self {
+            drained: Some(drained),
+            ..Self::new(body, ended)
         }
     }
 }
@@ -259,6 +310,9 @@ impl Body for ComponentBody {
                 }
                 None => this.body_ended = true,
             }
+        }
+        if let Some(drained) = this.drained.take() {
+            let _ = drained.send(());
         }
         let ended = ready!(Pin::new(&mut this.ended).poll(cx)).ok();
         Poll::Ready(Incomplete::after(ended.as_ref()).map(Err))

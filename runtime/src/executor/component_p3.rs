@@ -22,20 +22,22 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::BoxFuture;
 use http::request::Parts;
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Uri};
+use http::{HeaderValue, StatusCode, Uri};
 use http_body_util::BodyExt;
 use tokio::sync::oneshot;
-use wasmtime_wasi_http::WasiHttpView;
+use wasmtime::component::Accessor;
 use wasmtime_wasi_http::p3::Request;
-use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::p3::bindings::{Service, ServicePre};
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use super::component::{ComponentBody, refusal, require_authority, send};
+use super::shared::Shared;
 use super::{Executor, Job, Ran, instantiation_failed, trap_text};
 use crate::engine::{memory_limits, new_store};
 use crate::error::error_text;
-use crate::host::WasiState;
+use crate::host::{HeadLimits, WasiState};
 use crate::outcome::Outcome;
-use crate::request::{LimitedBody, Start};
+use crate::request::{LimitedBody, Respond, Start};
 
 /// A WASI 0.3 component handler, ready to instantiate once per request.
 pub struct P3Handler {
@@ -43,11 +45,17 @@ pub struct P3Handler {
     /// `wasi:http/handler@0.3` export found once, so a request only
     /// allocates and initialises an instance.
     pre: ServicePre<WasiState>,
+    /// This version's instances that serve several requests, when reuse is
+    /// on; dropped with it.
+    shared: Shared,
 }
 
 impl P3Handler {
     pub(crate) fn new(pre: ServicePre<WasiState>) -> Self {
-        Self { pre }
+        Self {
+            pre,
+            shared: Shared::default(),
+        }
     }
 }
 
@@ -61,7 +69,15 @@ impl Executor for P3Handler {
     }
 
     fn run(self: Arc<Self>, job: Job) -> BoxFuture<'static, Ran> {
-        Box::pin(async move { run(&self, job).await })
+        Box::pin(async move {
+            if job.policy.instances.reuse {
+                let request = with_full_uri(job.request);
+                let job = Job { request, ..job };
+                self.shared.run(&self.pre, job).await
+            } else {
+                run(&self, job).await
+            }
+        })
     }
 }
 
@@ -96,45 +112,16 @@ async fn run(handler: &P3Handler, job: Job) -> Ran {
         };
         let served = store
             .run_concurrent(async |accessor| {
-                let (request, request_io) = accessor.with(|mut store| {
-                    let (request, io) = Request::from_http(store.data_mut().http().hooks, request);
-                    // Boxed: the future borrows nothing, but its type names
-                    // the hooks' lifetime, which must not escape the closure.
-                    let io: RequestIo = Box::pin(io);
-                    (request, io)
-                });
-                let response = match service.handle(accessor, request).await {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(code)) => {
-                        return Outcome::Trap(format!(
-                            "the handler answered with the error {code:?}"
-                        ));
-                    }
-                    Err(e) => return Outcome::Trap(trap_text(&e)),
+                let answer = Answer {
+                    respond: &respond,
+                    sent: &sent,
+                    head: limits.head,
                 };
-                let response =
-                    accessor.with(|mut store| response.into_http(&mut store, request_io));
-                let response = match response {
-                    Ok(response) => response,
-                    Err(e) => {
-                        return Outcome::Trap(format!(
-                            "the handler's response is not valid HTTP: {}",
-                            error_text(&e)
-                        ));
-                    }
-                };
-                if let Err(why) = refusal(&response, limits.head) {
-                    // The client gets a `500`; the guest's body writes fail
-                    // once its body is dropped with the store.
-                    return Outcome::Trap(format!("the handler's response was refused: {why}"));
+                let body = |body| ComponentBody::new(body, ended_rx);
+                match answer.serve(accessor, &service, request, body).await {
+                    Outcome::Completed => {}
+                    failed => return failed,
                 }
-                *sent.lock().unwrap() = Some(response.status());
-                let (parts, body) = response.into_parts();
-                let body = ComponentBody::new(body, ended_rx);
-                send(
-                    &respond,
-                    Start::Head(http::Response::from_parts(parts, body.boxed_unsync())),
-                );
                 // The body is written by the guest's task after `handle`
                 // returned (and by any task it started): it is whole once
                 // they have all exited.
@@ -149,12 +136,86 @@ async fn run(handler: &P3Handler, job: Job) -> Ran {
     // The instance goes with the store: its streams close, and a body that
     // went out ends as `ended_tx` says.
     drop(store);
+    ended(outcome, &respond, &sent, ended_tx)
+}
+
+/// How a request ended, told to its client (if no head went out) and to its
+/// body (which ends cleanly only on a clean finish), and for the access line.
+pub(super) fn ended(
+    outcome: Outcome,
+    respond: &Mutex<Option<Respond>>,
+    sent: &Mutex<Option<StatusCode>>,
+    ended_tx: oneshot::Sender<Outcome>,
+) -> Ran {
     let status = sent.lock().unwrap().unwrap_or_else(|| outcome.status());
     // No head went out: the client gets the status of how it ended.
-    send(&respond, Start::Failed(outcome.clone()));
+    send(respond, Start::Failed(outcome.clone()));
     // A body that went out ends cleanly only on a clean finish.
     let _ = ended_tx.send(outcome.clone());
     (outcome, status)
+}
+
+/// Where one request's answer goes.
+pub(super) struct Answer<'a> {
+    /// The client's end, until a head or a failure is sent.
+    pub(super) respond: &'a Mutex<Option<Respond>>,
+    /// The status of the head the client got, once it got one.
+    pub(super) sent: &'a Mutex<Option<StatusCode>>,
+    /// How big a head the guest may send.
+    pub(super) head: HeadLimits,
+}
+
+impl Answer<'_> {
+    /// Calls the guest's `handle` for `request` inside its store's event
+    /// loop and sends the head it returns, with its body made by `body`.
+    /// `Completed` once the head is out; the body goes on streaming.
+    pub(super) async fn serve(
+        &self,
+        accessor: &Accessor<WasiState>,
+        service: &Service,
+        request: http::Request<LimitedBody>,
+        body: impl FnOnce(WasiBody) -> ComponentBody,
+    ) -> Outcome {
+        let (request, request_io) = accessor.with(|mut store| {
+            let (request, io) = Request::from_http(store.data_mut().http().hooks, request);
+            // Boxed: the future borrows nothing, but its type names
+            // the hooks' lifetime, which must not escape the closure.
+            let io: RequestIo = Box::pin(io);
+            (request, io)
+        });
+        let response = match service.handle(accessor, request).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(code)) => {
+                return Outcome::Trap(format!("the handler answered with the error {code:?}"));
+            }
+            Err(e) => return Outcome::Trap(trap_text(&e)),
+        };
+        let response = accessor.with(|mut store| response.into_http(&mut store, request_io));
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                return Outcome::Trap(format!(
+                    "the handler's response is not valid HTTP: {}",
+                    error_text(&e)
+                ));
+            }
+        };
+        if let Err(why) = refusal(&response, self.head) {
+            // The client gets a `500`; the guest's body writes fail
+            // once its body is dropped with the store.
+            return Outcome::Trap(format!("the handler's response was refused: {why}"));
+        }
+        *self.sent.lock().unwrap() = Some(response.status());
+        let (parts, wasi_body) = response.into_parts();
+        send(
+            self.respond,
+            Start::Head(http::Response::from_parts(
+                parts,
+                body(wasi_body).boxed_unsync(),
+            )),
+        );
+        Outcome::Completed
+    }
 }
 
 /// The request with the scheme and authority `wasi:http` gives the guest:

@@ -14,7 +14,7 @@ use http::{HeaderMap, Method};
 use tokio::sync::oneshot;
 use wasmtime::{Extern, Instance, InstancePre, ModuleExport, Store};
 
-use super::pool::{Pool, Warm};
+use super::pool::{Pool, Ticket};
 use super::{Executor, Job, Ran, Trial, instantiation_failed, trap_text};
 use crate::engine::{memory_limits, new_store};
 use crate::error::error_text;
@@ -40,7 +40,7 @@ pub struct CoreHandler {
     /// `wasmlet.reusable` custom section, as `#[handler(reusable)]` writes).
     pub(crate) reusable: bool,
     /// Warm instances of this version, when reuse is on; dropped with it.
-    pub(crate) pool: Pool,
+    pub(crate) pool: Pool<(Store<Ctx>, Instance)>,
 }
 
 /// The custom section that marks a module as reusable.
@@ -119,8 +119,8 @@ async fn run(handler: &CoreHandler, job: Job) -> Ran {
         let _ = respond.send(Start::Failed(outcome.clone()));
         return (outcome, status);
     };
-    let reuse = policy.instances;
-    let reusable = reuse.reuse || handler.reusable;
+    let reusable = policy.instances.reuse || handler.reusable;
+    let pool_policy = reusable.then(|| policy.clone());
     let (parts, body) = request.into_parts();
     let target = parts
         .uri
@@ -145,14 +145,11 @@ async fn run(handler: &CoreHandler, job: Job) -> Ran {
         last_error: None,
         started: Instant::now(),
     };
-    let warm = if reusable {
-        handler.pool.take(reuse.idle_timeout)
-    } else {
-        None
-    };
-    let (mut store, instance) = match warm {
-        Some(warm) => {
-            let mut store = warm.store;
+    let warm = pool_policy
+        .as_ref()
+        .and_then(|policy| handler.pool.take(policy));
+    let (mut store, instance, ticket) = match warm {
+        Some(((mut store, instance), ticket)) => {
             // The instance keeps its memory (that is the point); the request
             // state is this request's. The memory limit stays as it was
             // set for the instance: a limit cannot shrink a grown memory.
@@ -161,9 +158,13 @@ async fn run(handler: &CoreHandler, job: Job) -> Ran {
             data.store_limits = old.store_limits;
             data.memory = old.memory;
             store.set_epoch_deadline(1);
-            (store, Some(warm.instance))
+            (store, Some(instance), Some(ticket))
         }
-        None => (new_store(handler.pre.module().engine(), ctx), None),
+        None => (
+            new_store(handler.pre.module().engine(), ctx),
+            None,
+            pool_policy.map(Ticket::new),
+        ),
     };
 
     let _live = stats.instance(&store.data().handler);
@@ -183,14 +184,10 @@ async fn run(handler: &CoreHandler, job: Job) -> Ran {
     store.data().log.finish();
     // Only a clean finish goes back: after a trap or a timeout the instance's
     // state is whatever the guest left mid-way.
-    if reusable && let (Outcome::Completed, Some(instance)) = (&outcome, instance) {
+    if let (Some(ticket), Outcome::Completed, Some(instance)) = (ticket, &outcome, instance) {
         // Pending operations and open responses end with the request.
         store.data_mut().ops = Default::default();
-        handler.pool.put(
-            Warm::new(store, instance),
-            reuse.pool_size as usize,
-            reuse.idle_timeout,
-        );
+        handler.pool.put((store, instance), ticket);
     }
     (outcome, status)
 }

@@ -6,10 +6,11 @@
 //!   `handle_<verb>`), in a fresh store or a warm one from its pool
 //!   (`pool.rs`);
 //! - `component.rs`: a `wasi:http` 0.2 component (`incoming-handler`), in a
-//!   fresh store through `wasmtime-wasi-http`;
+//!   fresh store or a warm one from its pool, through `wasmtime-wasi-http`;
 //! - `component_p3.rs`: a WASI 0.3 component (`wasi:http/handler@0.3`), in
 //!   a fresh store through `wasmtime-wasi-http`'s p3 support, its guest
-//!   tasks run by the store's concurrent event loop.
+//!   tasks run by the store's concurrent event loop, or on an instance it
+//!   shares with other requests (`shared.rs`).
 //!
 //! Adding a kind is adding a file here (and teaching the loader to tell it
 //! apart). The trait does not assume one store per request: a kind whose
@@ -20,6 +21,7 @@ mod component;
 mod component_p3;
 mod core;
 mod pool;
+mod shared;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

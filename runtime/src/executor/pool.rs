@@ -4,62 +4,97 @@
 //!
 //! Each instance serves one request at a time (it is taken out of the pool
 //! for the request), an instance that trapped or timed out is never put
-//! back, the pool keeps at most `pool-size` instances, and a sweeper drops
-//! the ones idle past `idle-timeout` even when no request comes. One pool per
-//! handler version: a new version starts with an empty pool, and the old
-//! pool goes away with the old version.
+//! back, nor one that has served `max-requests`, the pool keeps at most
+//! `pool-size` instances, and a sweeper drops the ones idle past
+//! `idle-timeout` even when no request comes. One pool per handler version:
+//! a new version starts with an empty pool, and the old pool goes away with
+//! the old version. Core modules keep a store and instance here, WASI 0.2
+//! components a store and their `Proxy` (WASI 0.3 instances, which serve
+//! several requests at once, are kept by `shared.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Instance, Store};
+use crate::site::{InstancePolicy, Policy};
 
-use crate::host::Ctx;
-
-/// An instance between requests.
-pub(crate) struct Warm {
-    pub(crate) store: Store<Ctx>,
-    pub(crate) instance: Instance,
+/// An instance between requests: for a core module its store and
+/// `Instance`, for a component its store and bindings.
+struct Warm<T> {
+    instance: T,
+    ticket: Ticket,
     idle_since: Instant,
 }
 
-impl Warm {
-    pub(crate) fn new(store: Store<Ctx>, instance: Instance) -> Self {
-        Self {
-            store,
-            instance,
-            idle_since: Instant::now(),
-        }
+/// What the pool knows of one reused instance, which travels with it while
+/// it serves a request.
+pub(crate) struct Ticket {
+    /// The policy the instance was made under: it serves only requests
+    /// under the same one (a configuration reload starts new instances).
+    policy: Arc<Policy>,
+    /// Requests it has served.
+    served: u32,
+}
+
+impl Ticket {
+    /// The ticket of a new instance made under `policy`.
+    pub(crate) fn new(policy: Arc<Policy>) -> Self {
+        Self { policy, served: 0 }
     }
 }
 
-#[derive(Default)]
-struct Idle {
-    instances: Mutex<Vec<Warm>>,
+struct Idle<T> {
+    instances: Mutex<Vec<Warm<T>>>,
     /// Whether a sweeper task is running for this pool.
     sweeping: AtomicBool,
 }
 
 /// The warm instances of one handler version.
-#[derive(Default)]
-pub struct Pool(Arc<Idle>);
+pub struct Pool<T>(Arc<Idle<T>>);
 
-impl Pool {
-    /// The most recently used warm instance (its memory is likeliest to be
-    /// in cache), if one is younger than `idle_timeout`.
-    pub(crate) fn take(&self, idle_timeout: Duration) -> Option<Warm> {
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Self(Arc::new(Idle {
+            instances: Mutex::default(),
+            sweeping: AtomicBool::new(false),
+        }))
+    }
+}
+
+impl<T: Send + 'static> Pool<T> {
+    /// The most recently used warm instance made under `policy` (its memory
+    /// is likeliest to be in cache), if one is younger than its idle
+    /// timeout. Instances of an older policy are dropped.
+    pub(crate) fn take(&self, policy: &Arc<Policy>) -> Option<(T, Ticket)> {
+        let idle_timeout = policy.instances.idle_timeout;
         let mut idle = self.0.instances.lock().unwrap_or_else(|e| e.into_inner());
-        idle.retain(|w| w.idle_since.elapsed() < idle_timeout);
-        idle.pop()
+        idle.retain(|w| {
+            w.idle_since.elapsed() < idle_timeout && Arc::ptr_eq(&w.ticket.policy, policy)
+        });
+        idle.pop().map(|w| (w.instance, w.ticket))
     }
 
-    /// Puts `warm` back unless the pool already holds `max`.
-    pub(crate) fn put(&self, mut warm: Warm, max: usize, idle_timeout: Duration) {
-        warm.idle_since = Instant::now();
+    /// Puts `warm` back after a request it served cleanly, unless it has
+    /// served its `max-requests` or the pool already holds `pool-size`.
+    pub(crate) fn put(&self, instance: T, mut ticket: Ticket) {
+        let InstancePolicy {
+            pool_size,
+            idle_timeout,
+            max_requests,
+            ..
+        } = ticket.policy.instances;
+        ticket.served = ticket.served.saturating_add(1);
+        if ticket.served >= max_requests {
+            return;
+        }
+        let warm = Warm {
+            instance,
+            ticket,
+            idle_since: Instant::now(),
+        };
         {
             let mut idle = self.0.instances.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() >= max {
+            if idle.len() >= pool_size as usize {
                 return;
             }
             idle.push(warm);
@@ -80,7 +115,7 @@ impl Pool {
 }
 
 /// Drops instances idle past `idle_timeout` until the pool is empty or gone.
-async fn sweep(pool: Weak<Idle>, idle_timeout: Duration) {
+async fn sweep<T>(pool: Weak<Idle<T>>, idle_timeout: Duration) {
     let tick = (idle_timeout / 2).max(Duration::from_millis(50));
     loop {
         tokio::time::sleep(tick).await;

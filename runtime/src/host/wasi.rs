@@ -27,7 +27,7 @@
 //!   (see `wasi_http.rs`: one hook serves both).
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -66,7 +66,15 @@ pub struct WasiState {
     outbound: Outbound,
     /// Stores and variables, for `wasi:keyvalue` and `wasi:config`.
     grants: Grants,
+    /// Where stdout and stderr lines go: the current request's log, swapped
+    /// by [`WasiState::renew`] when a reused instance takes a new request
+    /// (a guest keeps its stdout stream open across requests).
+    log: LogSlot,
 }
+
+/// The log a component's output goes to, replaceable while its streams are
+/// open.
+type LogSlot = Arc<Mutex<Arc<GuestLog>>>;
 
 impl WasiState {
     /// The state for one request of `who`, granted what `policy` grants,
@@ -77,13 +85,14 @@ impl WasiState {
         limits: StoreLimits,
         log: Arc<GuestLog>,
     ) -> Self {
+        let log: LogSlot = Arc::new(Mutex::new(log));
         let mut wasi = WasiCtx::builder();
         wasi.stdout(GuestOutput {
             log: log.clone(),
             stream: "stdout",
         })
         .stderr(GuestOutput {
-            log,
+            log: log.clone(),
             stream: "stderr",
         })
         // The builder's defaults already deny every address and name lookup;
@@ -100,12 +109,24 @@ impl WasiState {
             table: ResourceTable::new(),
             outbound: Outbound::new(who, policy),
             grants,
+            log,
         }
     }
 
     /// The grants, with the resource table their resources live in.
     pub(super) fn grants_and_table(&mut self) -> (&Grants, &mut ResourceTable) {
         (&self.grants, &mut self.table)
+    }
+
+    /// Hands a reused instance's state to a new request of `who`: its
+    /// outbound requests, grant messages and log lines are that request's
+    /// from now on (the previous request's log ends when the last line in
+    /// flight is out). The policy is the instance's, which the pool checked
+    /// is the request's.
+    pub(crate) fn renew(&mut self, who: Identity, policy: Arc<Policy>, log: Arc<GuestLog>) {
+        self.grants = Grants::new(who.clone(), policy.clone());
+        self.outbound = Outbound::new(who, policy);
+        *self.log.lock().unwrap_or_else(|e| e.into_inner()) = log;
     }
 }
 
@@ -234,7 +255,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<WasiState>) -> wasmtime::Result<
 
 /// A component's stdout or stderr: each line becomes a log event.
 struct GuestOutput {
-    log: Arc<GuestLog>,
+    log: LogSlot,
     /// `stdout` or `stderr`, the event's `stream` field.
     stream: &'static str,
 }
@@ -259,7 +280,7 @@ impl StdoutStream for GuestOutput {
 /// line is logged when the stream is dropped (at the latest when the request
 /// ends). Never blocks and never refuses a write: logging is synchronous.
 struct LineLog {
-    log: Arc<GuestLog>,
+    log: LogSlot,
     stream: &'static str,
     line: Vec<u8>,
     /// The current line passed [`MAX_LOG_LINE`]; the rest of it is dropped.
@@ -306,8 +327,8 @@ impl LineLog {
         } else {
             Level::INFO
         };
-        self.log
-            .line(level, Some(self.stream), line, self.truncated);
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        log.line(level, Some(self.stream), line, self.truncated);
         self.line.clear();
         self.truncated = false;
     }
@@ -458,7 +479,7 @@ mod tests {
         };
         let rate = Arc::new(crate::host::LogRate::new(1 << 20));
         LineLog::new(&GuestOutput {
-            log: Arc::new(GuestLog::new(who, limits, rate)),
+            log: Arc::new(Mutex::new(Arc::new(GuestLog::new(who, limits, rate)))),
             stream: "stdout",
         })
     }

@@ -106,6 +106,8 @@ pub(crate) struct Instances {
     pub(crate) reuse: Option<bool>,
     pub(crate) pool_size: Option<u32>,
     pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_requests: Option<u32>,
+    pub(crate) concurrency: Option<u32>,
 }
 
 /// A `[stores.NAME]` table of the root file.
@@ -240,6 +242,8 @@ pub(super) struct RawInstances {
     pub(super) reuse: Option<bool>,
     pub(super) pool_size: Option<Spanned<u32>>,
     pub(super) idle_timeout: Option<Text>,
+    pub(super) max_requests: Option<Spanned<u32>>,
+    pub(super) concurrency: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -476,6 +480,18 @@ instances.reuse = true
             (
                 "[limits]\nmax-concurrency = 0\n",
                 "limits.max-concurrency: must be at least 1",
+            ),
+            (
+                "[instances]\nconcurrency = 1001\n",
+                "wasmlet.toml:2:15: instances.concurrency: must be from 1 to 1000",
+            ),
+            (
+                "[instances]\nconcurrency = 0\n",
+                "instances.concurrency: must be from 1 to 1000",
+            ),
+            (
+                "[instances]\nmax-requests = 0\n",
+                "wasmlet.toml:2:16: instances.max-requests: must be at least 1",
             ),
             (
                 "[kv]\nstores = [\"a/b\"]\n",

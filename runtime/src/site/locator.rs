@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::SiteError;
 use super::file::{
     Files, Http, Instances, Kv, Limits, MAX_VARIABLE_SIZE, RawSettings, RawStore, Settings,
     StoreBackend, StoreDef, Text, Variable, check_name,
 };
+use super::{MAX_INSTANCE_CONCURRENCY, SiteError};
 use crate::capability::http::Rule;
 
 /// Turns byte spans into file:line:column errors.
@@ -76,6 +76,27 @@ impl Locator<'_> {
                 .map_err(|m| self.error(span, Some(key.to_owned()), m))
         })
         .transpose()
+    }
+
+    /// A count that must be at least 1 and at most `max`.
+    fn count(
+        &self,
+        key: &str,
+        n: Option<Spanned<u32>>,
+        max: u32,
+    ) -> Result<Option<u32>, SiteError> {
+        match n {
+            Some(n) if *n.get_ref() == 0 || *n.get_ref() > max => Err(self.error(
+                n.span(),
+                Some(key.to_owned()),
+                if max == u32::MAX {
+                    "must be at least 1".to_owned()
+                } else {
+                    format!("must be from 1 to {max}")
+                },
+            )),
+            n => Ok(n.map(Spanned::into_inner)),
+        }
     }
 
     fn size(&self, key: &str, text: Option<Text>) -> Result<Option<u64>, SiteError> {
@@ -183,16 +204,21 @@ impl Locator<'_> {
                     .collect::<Result<BTreeMap<_, _>, SiteError>>()
             })
             .transpose()?;
-        let pool_size = match raw.instances.pool_size {
-            Some(n) if *n.get_ref() == 0 => {
-                return Err(self.error(
-                    n.span(),
-                    Some(key("instances.pool-size")),
-                    "must be at least 1".to_owned(),
-                ));
-            }
-            n => n.map(Spanned::into_inner),
-        };
+        let pool_size = self.count(
+            &key("instances.pool-size"),
+            raw.instances.pool_size,
+            u32::MAX,
+        )?;
+        let max_requests = self.count(
+            &key("instances.max-requests"),
+            raw.instances.max_requests,
+            u32::MAX,
+        )?;
+        let concurrency = self.count(
+            &key("instances.concurrency"),
+            raw.instances.concurrency,
+            MAX_INSTANCE_CONCURRENCY,
+        )?;
         let mut variables = BTreeMap::new();
         for (name, value) in raw.variables {
             let k = key(&format!("variables.{name}"));
@@ -224,6 +250,8 @@ impl Locator<'_> {
                 pool_size,
                 idle_timeout: self
                     .duration(&key("instances.idle-timeout"), raw.instances.idle_timeout)?,
+                max_requests,
+                concurrency,
             },
         })
     }

@@ -43,6 +43,20 @@ pub const DEFAULT_POOL_SIZE: u32 = 16;
 /// Default time an idle warm instance is kept.
 pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(60);
 
+/// Default number of requests one reused instance serves before it is
+/// retired: a bound on what a guest can accumulate (a leak, a growing
+/// cache) however long it keeps being used.
+pub const DEFAULT_MAX_REQUESTS: u32 = 10_000;
+
+/// Default number of requests one reused WASI 0.3 instance serves at once
+/// (`wasmtime serve`'s default too).
+pub const DEFAULT_INSTANCE_CONCURRENCY: u32 = 16;
+
+/// Most requests one reused WASI 0.3 instance may be given at once: they
+/// share one store, one memory limit and one event loop, so past this a
+/// second instance serves better than a crowded one.
+pub const MAX_INSTANCE_CONCURRENCY: u32 = 1000;
+
 /// A configuration file that is malformed or names something that does not
 /// exist: where, which key, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -324,6 +338,8 @@ fn merge(parent: &Settings, child: &Settings) -> Settings {
             reuse: pick(&c.instances.reuse, &p.instances.reuse),
             pool_size: pick(&c.instances.pool_size, &p.instances.pool_size),
             idle_timeout: pick(&c.instances.idle_timeout, &p.instances.idle_timeout),
+            max_requests: pick(&c.instances.max_requests, &p.instances.max_requests),
+            concurrency: pick(&c.instances.concurrency, &p.instances.concurrency),
         },
         variables: p
             .variables

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::file::{Settings, Variable};
-use super::{DEFAULT_POOL_IDLE, DEFAULT_POOL_SIZE, Site, SiteError};
+use super::{
+    DEFAULT_INSTANCE_CONCURRENCY, DEFAULT_MAX_REQUESTS, DEFAULT_POOL_IDLE, DEFAULT_POOL_SIZE, Site,
+    SiteError,
+};
 use crate::capability::files::{Mount, Mounts};
 use crate::capability::http::{HttpClient, HttpSettings};
 use crate::capability::kv::Store;
@@ -24,6 +27,11 @@ pub struct InstancePolicy {
     pub pool_size: u32,
     /// How long an unused warm instance is kept.
     pub idle_timeout: Duration,
+    /// Requests one instance serves before it is retired.
+    pub max_requests: u32,
+    /// Requests one WASI 0.3 instance serves at once (other kinds serve one
+    /// at a time).
+    pub concurrency: u32,
 }
 
 /// Everything one handler may do and the limits it runs under: the merged
@@ -66,6 +74,8 @@ impl Policy {
                 reuse: false,
                 pool_size: DEFAULT_POOL_SIZE,
                 idle_timeout: DEFAULT_POOL_IDLE,
+                max_requests: DEFAULT_MAX_REQUESTS,
+                concurrency: DEFAULT_INSTANCE_CONCURRENCY,
             },
             variables: Arc::default(),
             sources: Vec::new(),
@@ -204,6 +214,11 @@ impl Site {
                 reuse: s.instances.reuse.unwrap_or(false),
                 pool_size: s.instances.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
                 idle_timeout: s.instances.idle_timeout.unwrap_or(DEFAULT_POOL_IDLE),
+                max_requests: s.instances.max_requests.unwrap_or(DEFAULT_MAX_REQUESTS),
+                concurrency: s
+                    .instances
+                    .concurrency
+                    .unwrap_or(DEFAULT_INSTANCE_CONCURRENCY),
             },
             variables: Arc::new(s.variables.clone()),
             sources: sources.to_vec(),

@@ -3,6 +3,7 @@
 //! `wstd`'s reactor over `wasi:io/poll`).
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::stream;
 use wstd::http::body::Bytes;
@@ -12,8 +13,13 @@ use wstd::time::Duration;
 
 /// Named `main` because `#[wstd::http_server]` requires it; it is the
 /// request handler, not a program entry point.
+/// Requests this instance has served, this one included: `1` on every
+/// request of a fresh instance, counting up on a reused one.
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
 #[wstd::http_server]
 async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
+    let served = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
     let path = request.uri().path();
     let last = path.rsplit('/').next().unwrap_or_default();
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -21,6 +27,7 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
         ("echo", _) => Ok(Response::new(request.into_body())),
         ("count", _) => Ok(count(request.into_body()).await),
         ("stream", _) => Ok(stream_lines(&query)),
+        ("hits", _) => Ok(text(StatusCode::OK, format!("hits {served}\n"))),
         ("trap", _) => panic!("the trap endpoint was asked to trap"),
         ("spin", _) => {
             // Computes forever without a host call: only the host's epoch

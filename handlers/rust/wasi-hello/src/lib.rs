@@ -11,6 +11,9 @@
 //!   came, or after how many a read failed and why.
 //! - `stream`: `?chunks=N&ms=M` (default 5 and 100): N lines, M ms apart, each
 //!   sent as it is written.
+//! - `hits`: `hits N`, the number of requests this instance has served, this
+//!   one included (always 1 on a fresh instance per request; counting up
+//!   when the handler's instances are reused).
 //! - `trap`: panics, which traps the instance.
 //! - `spin`: computes forever, until the host's request timeout.
 //! - `grow`: `?mib=N` (default 1) allocates and fills N MiB, then answers;

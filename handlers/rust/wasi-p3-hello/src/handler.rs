@@ -3,6 +3,7 @@
 //! `http::Response`, run by `wit-bindgen`'s async runtime on the component
 //! model's own tasks (no poll loop in the guest).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,8 +18,14 @@ use spin_sdk::http_service;
 /// Every answer's body: whole, streamed, or the request's own.
 type Body = UnsyncBoxBody<Bytes, anyhow::Error>;
 
+/// Requests this instance has taken, this one included: `1` on every
+/// request of a fresh instance, counting up on a reused one (requests served
+/// at once by one instance each count).
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+
 #[http_service]
 async fn handle(request: Request) -> Result<Response<Body>, spin_sdk::http::Error> {
+    let served = REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
     let path = request.uri().path();
     let last = path.rsplit('/').next().unwrap_or_default().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
@@ -30,6 +37,12 @@ async fn handle(request: Request) -> Result<Response<Body>, spin_sdk::http::Erro
                 .boxed_unsync(),
         ),
         "stream" => stream_lines(&query),
+        "hits" => text(StatusCode::OK, format!("hits {served}\n")),
+        "sleep" => {
+            let ms = param(&query, "ms").map_or(1000, |v| v.parse().unwrap_or(1000));
+            spin_sdk::time::sleep(Duration::from_millis(ms)).await;
+            text(StatusCode::OK, format!("slept {ms} ms\n"))
+        }
         "trap" => panic!("the trap endpoint was asked to trap"),
         "spin" => {
             // Computes forever without a host call: only the host's epoch

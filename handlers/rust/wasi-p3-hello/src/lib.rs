@@ -11,6 +11,10 @@
 //! - `echo` (`POST`): the request body back, streamed as it arrives.
 //! - `stream`: `?chunks=N&ms=M` (default 5 and 100): N lines, M ms apart,
 //!   each sent as it is written.
+//! - `hits`: `hits N`, the number of requests this instance has taken, this
+//!   one included (always 1 on a fresh instance per request; counting up
+//!   when the handler's instances are reused).
+//! - `sleep`: `?ms=M` (default 1000) waits on the host timer, then answers.
 //! - `trap`: panics, which traps the instance.
 //! - `spin`: computes forever, until the host's request timeout.
 //! - `grow`: `?mib=N` (default 1) allocates and fills N MiB, then answers;
