@@ -504,6 +504,10 @@ impl Bench {
                 .p3
                 .then(|| row(P3_HELLO, &wasmlet, "/p3-hello"))
                 .flatten(),
+            guests
+                .p3
+                .then(|| row(P3_REUSED_HELLO, &wasmlet, "/reused/p3-hello"))
+                .flatten(),
         ]
         .into_iter()
         .flatten()
@@ -573,6 +577,9 @@ pub(crate) const COMPONENT_HELLO: &str = "wasmlet component hello (wasi:http, Ru
 
 /// The WASI 0.3 component hello's row name.
 pub(crate) const P3_HELLO: &str = "wasmlet WASI 0.3 component hello (Spin SDK)";
+
+/// The same component, served by warm instances (`[instances] reuse`).
+pub(crate) const P3_REUSED_HELLO: &str = "wasmlet WASI 0.3 component hello, reused instances";
 
 /// `RUST_LOG` for a wasmlet child: warnings only, so no access log.
 const QUIET: &str = "wasmlet=warn";
@@ -662,6 +669,13 @@ fn main() {
     let p3_hello = build_p3_hello();
     if let Some(bytes) = &p3_hello {
         std::fs::write(root.join("p3-hello.wasm"), bytes).expect("write a handler");
+        // And again where its directory opts into warm instances, each
+        // taking up to `concurrency` (16) requests at once.
+        let reused = root.join("reused");
+        std::fs::create_dir_all(&reused).expect("make a directory");
+        std::fs::write(reused.join("p3-hello.wasm"), bytes).expect("write a handler");
+        std::fs::write(reused.join("wasmlet.toml"), "[instances]\nreuse = true\n")
+            .expect("write a configuration");
     }
     let guests = Guests {
         sdk: sdk_hello.is_some(),

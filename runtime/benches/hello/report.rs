@@ -203,6 +203,7 @@ fn hello_ratio_lines(md: &mut String, rows: &[Row], baseline: Option<&str>) {
         "wasmlet SDK hello (Rust)",
         crate::COMPONENT_HELLO,
         crate::P3_HELLO,
+        crate::P3_REUSED_HELLO,
     ] {
         let ratios = ratios(rows, server, "native hyper");
         if !ratios.is_empty() {
@@ -776,6 +777,7 @@ impl Report {
                 "sdk": self.hello_ratios("wasmlet SDK hello (Rust)").iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),
                 "component": self.hello_ratios(crate::COMPONENT_HELLO).iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),
                 "wasi_0_3_component": self.hello_ratios(crate::P3_HELLO).iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),
+                "wasi_0_3_component_reused": self.hello_ratios(crate::P3_REUSED_HELLO).iter().map(|(c, r)| json!({"connections": c, "ratio": round(*r, 3)})).collect::<Vec<_>>(),
             },
             "waits": self.waits.iter().map(|r| {
                 let mut v = r.json();
