@@ -33,7 +33,7 @@
 mod router;
 
 // The router asks the web root's rules (`crate::webroot`): classification,
-// containment, the epoch its route table trusts, file versions and the tree
+// containment, the epoch its route table trusts (with its tripwire) and the tree
 // walk, compiled by path here too. Without a watcher no epoch is current:
 // every path is resolved on disk, which is what is fuzzed.
 #[path = "../../src/webroot/classify.rs"]
@@ -60,13 +60,13 @@ mod contain;
 )]
 mod epoch;
 
-#[path = "../../src/webroot/version.rs"]
+#[path = "../../src/webroot/tripwire.rs"]
 #[allow(
     dead_code,
     unreachable_pub,
     reason = "compiled here as it stands; the runtime is what uses all of it"
 )]
-mod version;
+mod tripwire;
 
 #[path = "../../src/webroot/walk.rs"]
 #[allow(
@@ -86,7 +86,6 @@ mod webroot {
     };
     pub use super::contain::contained;
     pub use super::epoch::{Epoch, Lookup};
-    pub use super::version::Version;
     pub use super::walk::handler_files;
 }
 

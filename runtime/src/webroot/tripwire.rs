@@ -155,7 +155,11 @@ impl Tripwire {
                 Ok(wd) => {
                     self.dirs.insert(wd, dir);
                 }
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) => {}
                 Err(e) => return Err(e),
             }
         }
