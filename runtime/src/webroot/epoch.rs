@@ -11,7 +11,7 @@
 //! The watcher's thread hears of a change a little after the call that made
 //! it returns. So that a request never trusts an epoch that has in fact
 //! ended, each request first [`look`](Epoch::look)s at the
-//! [`Tripwire`](super::tripwire): the kernel's queue of changes, filled
+//! tripwire (`webroot/tripwire.rs`): the kernel's queue of changes, filled
 //! inside the call that made them, read without blocking. Only the tree
 //! under the root is watched: whoever trusts an epoch must not have looked
 //! through a symlink (see the router's route table).
