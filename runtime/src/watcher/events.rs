@@ -47,13 +47,8 @@ fn start_on<W: notify::Watcher>(
     // is then reported (its event finds it new) instead of silently absorbed.
     let mut tree = Tree::new(root.to_owned(), ignore.to_vec());
     let sink = Arc::clone(sink);
-    let batch_epoch = epoch.clone();
     let on_events = move |result: DebounceEventResult| match result {
         Ok(events) => {
-            // Again, now that a new directory in the batch is surely watched
-            // too: what was learnt before its watch began may miss a file
-            // made in it meanwhile, which no event reports.
-            batch_epoch.changed();
             // Lost events (a full inotify queue) name no path: the whole
             // tree is looked at again. Sorted, a directory is looked at
             // before its entries.
@@ -97,17 +92,16 @@ fn start_on<W: notify::Watcher>(
 }
 
 /// Sits between notify's native watcher and the debouncer, to see every raw
-/// event first, before the debounce window: each one (the mask leaves only
-/// changes and closes after a write) ends the web root's [`Epoch`] at once,
-/// so the next request trusts nothing it learnt before; an error that may
-/// leave a directory unwatched withdraws the epoch until the watcher starts
-/// again. It also follows [`OpenWrites`].
+/// event first, before the debounce window: it follows [`OpenWrites`], and
+/// an error that may leave a directory unwatched withdraws the web root's
+/// [`Epoch`] until the watcher starts again. Changes end the epoch through
+/// its tripwire, which each request reads (see [`Epoch::look`]).
 pub(super) struct Followed<W> {
     inner: W,
 }
 
 /// What follows the raw events: the handler files being written, and the
-/// epoch every change ends.
+/// epoch an error withdraws.
 pub(super) type Followers = (Arc<OpenWrites>, Arc<Epoch>);
 
 std::thread_local! {
@@ -123,8 +117,6 @@ impl<W: notify::Watcher> notify::Watcher for Followed<W> {
             move |event: notify::Result<Event>| {
                 match &event {
                     Ok(event) => {
-                        // First: a request after this trusts nothing older.
-                        epoch.changed();
                         match event.need_rescan() {
                             // Whatever was open may have been closed meanwhile.
                             true => writes.forget_all(),

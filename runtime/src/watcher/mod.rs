@@ -44,11 +44,12 @@
 //! version may replace a working one.
 //!
 //! # The epoch
-//! With native events the watcher ends the web root's
-//! [`Epoch`] at every event that is not a read, before
-//! any debounce, and vouches for the next one only while every directory is
-//! watched: the router's route table and the loader trust what they learnt
-//! in an epoch. Polling vouches for none.
+//! With native events the watcher vouches for the web root's [`Epoch`]
+//! once every directory is watched, and withdraws it on an error that may
+//! leave one unwatched: the router's route table and the loader trust what
+//! they learnt in an epoch. Each change ends the epoch through its
+//! tripwire, which every request reads first, so the watcher's own
+//! (later) events need not. Polling vouches for none.
 //!
 //! # What is never reported
 //! Anything outside the root, under an ignored path (the cache directory),
@@ -195,9 +196,9 @@ impl Watcher {
     }
 
     /// [`Watcher::start`], also keeping `writes` up to date with the handler
-    /// files being written, and ending `epoch` at every change in the tree
-    /// (with native events; polling cannot tell either, and vouches for no
-    /// epoch).
+    /// files being written, and vouching for `epoch` while every directory
+    /// is watched (with native events; polling cannot tell either, and
+    /// vouches for no epoch).
     pub fn start_following_writes(
         root: &Path,
         mode: WatchMode,

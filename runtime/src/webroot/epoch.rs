@@ -1,8 +1,8 @@
 //! [`Epoch`]: which picture of the web root the file watcher vouches for.
 //!
-//! While a native watcher runs, every change in the tree (a file or
-//! directory created, removed, renamed, written or its metadata changed)
-//! starts a new epoch. What a request learnt from the disk in an epoch (a
+//! While a native watcher vouches for the tree, every change in it (a file
+//! or directory created, removed, renamed, written or its metadata changed)
+//! starts a new epoch, as the tripwire reports it. What a request learnt from the disk in an epoch (a
 //! route, a handler's version) holds until the epoch ends, so the next
 //! request for the same thing asks memory instead of the disk. Without a
 //! watcher, or with one that polls, lost events or failed, there is no
