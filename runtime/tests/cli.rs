@@ -41,6 +41,8 @@ fn help_explains_every_serve_flag_and_its_default() {
         "--tls-key",
         "--tls-reload-interval",
         "--redirect-http",
+        "--baseline-above",
+        "1MiB",
         "/metrics",
         "127.0.0.1:8080",
         "30s",
@@ -110,6 +112,16 @@ fn bad_durations_and_sizes_say_how_to_write_them() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("64MiB"));
+    let out = wasmlet()
+        .args(["serve", ".", "--baseline-above", "never"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("64MiB") && stderr.contains("`off`"),
+        "{stderr}"
+    );
 }
 
 #[test]

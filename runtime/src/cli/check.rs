@@ -28,6 +28,9 @@ pub(crate) const QUIET_LOADER: &str = "wasmlet=warn,wasmlet::loader::compile=off
 pub(crate) fn check(args: CompileArgs, require_cache: bool) -> anyhow::Result<ExitCode> {
     let mut config = Config::new(&args.webroot);
     args.cache.apply(&mut config);
+    // The code a server keeps, compiled now: the baseline tier would check
+    // (and cache) nothing Cranelift does not.
+    config.baseline_above = None;
     if require_cache && config.cache_dir.is_none() {
         anyhow::bail!(
             "compiling ahead of time fills the disk cache, and --no-disk-cache turns it off; \

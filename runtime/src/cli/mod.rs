@@ -143,6 +143,31 @@ impl std::str::FromStr for Size {
     }
 }
 
+/// A size, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SizeOrOff(pub(crate) Option<u64>);
+
+impl fmt::Display for SizeOrOff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(bytes) => f.write_str(&format_size(bytes)),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+impl std::str::FromStr for SizeOrOff {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        parse_size(text)
+            .map(|bytes| Self(Some(bytes)))
+            .map_err(|e| format!("{e}, or `off`"))
+    }
+}
+
 /// `bytes` in the largest binary unit it is a whole number of (`64MiB`),
 /// or to one decimal of the largest unit below it (`13.4KiB`).
 pub(crate) fn format_size(bytes: u64) -> String {

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use wasmlet::config::{self, Config, TlsConfig};
 use wasmlet::watcher::WatchMode;
 
-use super::{CacheArgs, Human, Size};
+use super::{CacheArgs, Human, Size, SizeOrOff};
 
 #[derive(clap::Args, Debug)]
 pub(crate) struct ServeArgs {
@@ -152,6 +152,15 @@ pub(crate) struct ServeArgs {
     /// message saying so, without being compiled.
     #[arg(long, value_name = "SIZE", default_value_t = Size(config::DEFAULT_MAX_MODULE_SIZE), env = "WASMLET_MAX_MODULE_SIZE", help_heading = "Limits")]
     max_module_size: Size,
+
+    /// Handler files of at least this size are first compiled by Winch, a
+    /// fast baseline compiler, and served at once while Cranelift optimises
+    /// them in the background (a 20 MB Python or JavaScript component then
+    /// answers in about a second instead of after 10 s or more); the
+    /// optimised code takes over like a hot reload. `off`: always optimise
+    /// first.
+    #[arg(long, value_name = "SIZE|off", default_value_t = SizeOrOff(Some(config::DEFAULT_BASELINE_ABOVE)), env = "WASMLET_BASELINE_ABOVE", help_heading = "Cache and data")]
+    baseline_above: SizeOrOff,
 
     /// Longest build of a .rs source handler (where a wasmlet.toml sets
     /// [build] rust = true, or with --dev); past it the build is stopped.
@@ -302,6 +311,7 @@ impl ServeArgs {
                 .clone()
                 .or_else(wasmlet::config::default_data_dir),
             max_module_size: self.max_module_size.0,
+            baseline_above: self.baseline_above.0,
             build_timeout: self.build_timeout.0,
             precompile: self.precompile,
             status_path: self.status_path.clone(),

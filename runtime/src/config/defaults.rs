@@ -64,6 +64,14 @@ pub const BLOCKING_EXIT_GRACE: Duration = Duration::from_secs(1);
 /// compiled (which costs memory and minutes of CPU).
 pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
 
+/// Default size from which a handler's first version is compiled by the
+/// baseline tier (Winch) while Cranelift optimises it in the background.
+/// Cranelift takes about 2.5 s per MiB of wasm on one core of this machine
+/// kind (a 1.3 MB module: 3.3 s), Winch a fraction of that; below 1 MiB
+/// Cranelift's own first request stays within a couple of seconds, and a
+/// second compile of the same code would only cost CPU.
+pub const DEFAULT_BASELINE_ABOVE: u64 = 1 << 20;
+
 /// Default longest build of a `.rs` source handler. A first build compiles
 /// the SDK and the handler's dependencies (under a minute on two cores); a
 /// rebuild takes seconds. Past it the build is stopped and the handler fails

@@ -145,6 +145,11 @@ pub struct Config {
     /// Largest handler file loaded, in bytes; a larger one fails to load with
     /// a message saying so, without being read whole or compiled.
     pub max_module_size: u64,
+    /// Handler binaries of at least this many bytes are first compiled by
+    /// the baseline tier (Winch) and served while Cranelift optimises them
+    /// in the background; the optimised code replaces it like a reload.
+    /// `None`: always Cranelift first.
+    pub baseline_above: Option<u64>,
     /// Longest build of a `.rs` source handler.
     pub build_timeout: Duration,
     /// Compile every handler in the web root before accepting requests.
@@ -195,6 +200,7 @@ impl Config {
             require_cache: false,
             data_dir: default_data_dir(),
             max_module_size: DEFAULT_MAX_MODULE_SIZE,
+            baseline_above: Some(DEFAULT_BASELINE_ABOVE),
             build_timeout: DEFAULT_BUILD_TIMEOUT,
             precompile: false,
             status_path: None,

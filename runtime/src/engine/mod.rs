@@ -7,8 +7,11 @@
 //! needs: `run_concurrent`, streams, futures) makes every store cost more
 //! to create and drop, whether it uses it or not. Core modules and WASI 0.2
 //! components run in the engine without it; WASI 0.3 components in their
-//! own, with its own instance pool, configured alike otherwise.
+//! own, with its own instance pool, configured alike otherwise. A third,
+//! the baseline tier (`baseline.rs`), compiles large handlers with Winch
+//! while Cranelift optimises them.
 
+mod baseline;
 mod store;
 
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::host::{self, Ctx, WasiState};
 
+pub use baseline::Baseline;
 pub(crate) use store::{memory_limits, new_store};
 
 /// How often the epoch advances. A running guest yields to the scheduler at
@@ -71,6 +75,8 @@ pub struct WasmEngine {
     component_linker: Arc<wasmtime::component::Linker<WasiState>>,
     /// WASI 0.2 and 0.3 and `wasi:http`, for WASI 0.3 components.
     p3_linker: Arc<wasmtime::component::Linker<WasiState>>,
+    /// Winch, for a large handler's first seconds; `None` when off.
+    baseline: Option<Baseline>,
     allocator: Allocator,
 }
 
@@ -102,13 +108,17 @@ impl WasmEngine {
         host::add_wasi_p2_to_linker(&mut component_linker).map_err(engine_error)?;
         let mut p3_linker = wasmtime::component::Linker::new(&p3_engine);
         host::add_wasi_to_linker(&mut p3_linker).map_err(engine_error)?;
-        start_ticker([engine.clone(), p3_engine.clone()]);
+        let baseline = Baseline::new(config).map_err(engine_error)?;
+        let mut ticked = vec![engine.clone(), p3_engine.clone()];
+        ticked.extend(baseline.as_ref().map(|b| b.engine().clone()));
+        start_ticker(ticked);
         Ok(Self {
             engine,
             p3_engine,
             linker: Arc::new(linker),
             component_linker: Arc::new(component_linker),
             p3_linker: Arc::new(p3_linker),
+            baseline,
             allocator,
         })
     }
@@ -145,6 +155,11 @@ impl WasmEngine {
         &self.p3_linker
     }
 
+    /// The baseline tier, unless it is off.
+    pub fn baseline(&self) -> Option<&Baseline> {
+        self.baseline.as_ref()
+    }
+
     /// The allocator in use.
     pub fn allocator(&self) -> Allocator {
         self.allocator
@@ -152,20 +167,8 @@ impl WasmEngine {
 }
 
 fn engine_config(config: &Config, pooling: bool, concurrent: bool) -> wasmtime::Config {
-    let mut wasm = wasmtime::Config::new();
-    wasm.concurrency_support(concurrent)
-        .epoch_interruption(true)
-        .async_stack_size(ASYNC_STACK_SIZE)
-        .cranelift_opt_level(OptLevel::Speed)
-        // A trap's frames with their source file and line, from the module's
-        // DWARF, for `--dev`'s error page. Off otherwise, whatever
-        // `WASMTIME_BACKTRACE_DETAILS` says: modules keep their debug
-        // sections in memory, and each trap parses them.
-        .wasm_backtrace_details(if config.dev {
-            WasmBacktraceDetails::Enable
-        } else {
-            WasmBacktraceDetails::Disable
-        });
+    let mut wasm = common_config(config, concurrent);
+    wasm.cranelift_opt_level(OptLevel::Speed);
     if pooling {
         let mut pool = PoolingAllocationConfig::new();
         // `max_instances` counts handler instances of either kind. A
@@ -199,16 +202,34 @@ fn engine_config(config: &Config, pooling: bool, concurrent: bool) -> wasmtime::
     wasm
 }
 
+/// What every engine shares: epochs, async fibers, backtrace details.
+fn common_config(config: &Config, concurrent: bool) -> wasmtime::Config {
+    let mut wasm = wasmtime::Config::new();
+    wasm.concurrency_support(concurrent)
+        .epoch_interruption(true)
+        .async_stack_size(ASYNC_STACK_SIZE)
+        // A trap's frames with their source file and line, from the module's
+        // DWARF, for `--dev`'s error page. Off otherwise, whatever
+        // `WASMTIME_BACKTRACE_DETAILS` says: modules keep their debug
+        // sections in memory, and each trap parses them.
+        .wasm_backtrace_details(if config.dev {
+            WasmBacktraceDetails::Enable
+        } else {
+            WasmBacktraceDetails::Disable
+        });
+    wasm
+}
+
 /// Starts the one thread per server that advances its engines' epochs
-/// every [`EPOCH_TICK`], for as long as either engine lives.
+/// every [`EPOCH_TICK`], for as long as any of them lives.
 ///
 /// Weak handles: the thread must not keep a dropped server's engines (and
 /// their reserved address space) alive. It does keep ticking after the
 /// server is dropped while anything still holds an engine: a guest still
 /// running then (a spinning request whose server went away) is interrupted
 /// only by ticks, and without them it would hold its thread forever.
-fn start_ticker(engines: [Engine; 2]) {
-    let weak = engines.map(|engine| engine.weak());
+fn start_ticker(engines: Vec<Engine>) {
+    let weak: Vec<_> = engines.iter().map(Engine::weak).collect();
     std::thread::Builder::new()
         .name("wasmlet-epoch".into())
         .spawn(move || {

@@ -50,6 +50,16 @@ pub struct Handler {
     pub(crate) provenance: Provenance,
 }
 
+/// Which compiler made a handler version's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Cranelift, optimising: the code the disk cache keeps.
+    Optimized,
+    /// Winch, the baseline tier (`engine::Baseline`): served only until
+    /// Cranelift's code for the same version replaces it.
+    Baseline,
+}
+
 /// How a handler version became ready.
 #[derive(Debug, Clone)]
 pub struct Provenance {
@@ -58,6 +68,8 @@ pub struct Provenance {
     pub content_hash: String,
     /// Compiled now, or loaded from the disk cache.
     pub from_disk_cache: bool,
+    /// Which compiler made the code.
+    pub tier: Tier,
     /// Time from reading the file to a ready handler.
     pub load_ms: f64,
     /// When it became ready.

@@ -11,8 +11,9 @@ use wasmtime::{ExternType, Linker, Module, ModuleExport};
 
 use super::disk_cache::{Artifact, CacheKey, DiskCache};
 use crate::abi::{self, MODULE};
+use crate::engine::Baseline;
 use crate::error::{LoadError, error_text};
-use crate::executor::{CoreHandler, Handler, Pool, Provenance, REUSABLE_SECTION};
+use crate::executor::{CoreHandler, Handler, Pool, Provenance, REUSABLE_SECTION, Tier};
 use crate::host::{Ctx, WasiState};
 use crate::stats::Stats;
 
@@ -28,6 +29,9 @@ pub(crate) struct Toolchain<'a> {
     /// The WASI 0.2 and 0.3 linker, for WASI 0.3 components.
     pub(crate) p3_linker: &'a wasmtime::component::Linker<WasiState>,
     pub(crate) disk_cache: Option<&'a DiskCache>,
+    /// The baseline tier, where this load may use it: a first load of a
+    /// large handler, never the optimising load that replaces it.
+    pub(crate) baseline: Option<&'a Baseline>,
     pub(crate) stats: &'a Stats,
     pub(crate) max_module_size: u64,
     /// Builds `.rs` source handlers, if they are on.
@@ -44,7 +48,11 @@ pub(crate) fn load(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadEr
             ms = %format_args!("{:.1}", handler.provenance.load_ms),
             version = &handler.provenance.content_hash[..12],
             kind = handler.kind(),
-            from = if handler.provenance.from_disk_cache { "disk cache" } else { "compiler" },
+            from = match (handler.provenance.tier, handler.provenance.from_disk_cache) {
+                (Tier::Baseline, _) => "baseline compiler",
+                (Tier::Optimized, true) => "disk cache",
+                (Tier::Optimized, false) => "compiler",
+            },
             "handler ready"
         ),
         // Logged once here, when it happens; requests only report the status.
@@ -81,15 +89,20 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
         return super::component::load(tools, file, &wasm, started);
     }
     let key = DiskCache::key(tools.engine, &wasm);
-    let (module, from_disk_cache) = cached_or_compiled(tools, tools.engine, file, &key, || {
-        Module::new(tools.engine, &wasm)
-    })?;
+    let baseline = tools.baseline_for(&wasm);
+    let (module, from_disk_cache, tier) =
+        cached_or_compiled(tools, tools.engine, file, &key, baseline, |engine| {
+            Module::new(engine, &wasm)
+        })?;
+    let linker = match (tier, baseline) {
+        (Tier::Baseline, Some(baseline)) => baseline.linker(),
+        _ => tools.linker,
+    };
     check_imports(&module, file)?;
     let (handle, verbs) = entry_points(&module, file)?;
     let init = init_export(&module, file)?;
     let reusable = has_custom_section(&wasm, REUSABLE_SECTION);
-    let pre = tools
-        .linker
+    let pre = linker
         .instantiate_pre(&module)
         .map_err(|e| LoadError::Abi {
             path: file.to_path_buf(),
@@ -109,6 +122,7 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
         provenance: Provenance {
             content_hash: key.to_string(),
             from_disk_cache,
+            tier,
             load_ms: started.elapsed().as_secs_f64() * 1e3,
             loaded_at: SystemTime::now(),
         },
@@ -151,16 +165,26 @@ fn read_bounded(file: &Path, max: u64) -> Result<Vec<u8>, LoadError> {
     Ok(bytes)
 }
 
-/// The compiled code for `key` from the disk cache, or `compile`d now (and
-/// put in the cache); with whether it came from the cache. Counts the
-/// lookup and the compile in the stats.
+impl Toolchain<'_> {
+    /// The baseline tier, if this load may use it for `wasm`.
+    pub(super) fn baseline_for(&self, wasm: &[u8]) -> Option<&Baseline> {
+        self.baseline
+            .filter(|baseline| baseline.applies_to(wasm.len()))
+    }
+}
+
+/// The compiled code for `key` from the disk cache, or `compile`d now: by
+/// `baseline` if given (code that is served but never cached), else by
+/// `engine` (and put in the cache). With whether it came from the cache,
+/// and which tier made it. Counts the lookup and the compile in the stats.
 pub(super) fn cached_or_compiled<A: Artifact>(
     tools: &Toolchain<'_>,
     engine: &wasmtime::Engine,
     file: &Path,
     key: &CacheKey,
-    compile: impl FnOnce() -> wasmtime::Result<A>,
-) -> Result<(A, bool), LoadError> {
+    baseline: Option<&Baseline>,
+    compile: impl FnOnce(&wasmtime::Engine) -> wasmtime::Result<A>,
+) -> Result<(A, bool, Tier), LoadError> {
     let cached = tools
         .disk_cache
         .and_then(|cache| cache.get::<A>(engine, key));
@@ -168,23 +192,28 @@ pub(super) fn cached_or_compiled<A: Artifact>(
         tools.stats.disk_cache_lookup(cached.is_some());
     }
     if let Some(cached) = cached {
-        return Ok((cached, true));
+        return Ok((cached, true, Tier::Optimized));
     }
+    let (compiler, tier) = match baseline {
+        Some(baseline) => (baseline.engine(), Tier::Baseline),
+        None => (engine, Tier::Optimized),
+    };
     tools.stats.compile_started();
     let compiling = Instant::now();
-    let compiled = compile();
+    let compiled = compile(compiler);
     tools.stats.compile_finished(compiling.elapsed());
     let compiled = compiled.map_err(|e| LoadError::Compile {
         path: file.to_path_buf(),
         message: error_text(&e),
     })?;
-    if let Some(cache) = tools.disk_cache
+    if tier == Tier::Optimized
+        && let Some(cache) = tools.disk_cache
         && let Err(e) = cache.put(key, &compiled, file)
     {
         // The handler still serves; only the next restart compiles.
         tracing::warn!(error = %e, "cannot write the compiled handler to the disk cache");
     }
-    Ok((compiled, false))
+    Ok((compiled, false, tier))
 }
 
 /// Why `bytes` (a `.wasm` file without the `\0asm` magic) is not a module,

@@ -18,7 +18,7 @@ use super::compile::{Toolchain, cached_or_compiled};
 use super::component_world::{INCOMING_HANDLER, P3_HANDLER, Serves, World, provided};
 use super::disk_cache::DiskCache;
 use crate::error::{LoadError, error_text};
-use crate::executor::{ComponentHandler, Executor, Handler, P3Handler, Provenance};
+use crate::executor::{ComponentHandler, Executor, Handler, P3Handler, Provenance, Tier};
 
 /// Loads the component in `wasm`, read from `file` at `started`.
 pub(super) fn load(
@@ -39,13 +39,24 @@ pub(super) fn load(
         .check()
         .map_err(abi)?;
     // Each world has its engine (see `engine`), and so its own cache key.
-    let (engine, linker) = match serves {
-        Serves::Proxy => (tools.engine, tools.component_linker),
-        Serves::Service => (tools.p3_engine, tools.p3_linker),
+    // The baseline tier has no concurrency support: WASI 0.2 only.
+    let (engine, linker, baseline) = match serves {
+        Serves::Proxy => (
+            tools.engine,
+            tools.component_linker,
+            tools.baseline_for(wasm),
+        ),
+        Serves::Service => (tools.p3_engine, tools.p3_linker, None),
     };
     let key = DiskCache::key(engine, wasm);
-    let (component, from_disk_cache) =
-        cached_or_compiled(tools, engine, file, &key, || Component::new(engine, wasm))?;
+    let (component, from_disk_cache, tier) =
+        cached_or_compiled(tools, engine, file, &key, baseline, |engine| {
+            Component::new(engine, wasm)
+        })?;
+    let linker = match (tier, baseline) {
+        (Tier::Baseline, Some(baseline)) => baseline.component_linker(),
+        _ => linker,
+    };
     let pre = linker.instantiate_pre(&component).map_err(|e| {
         abi(format!(
             "{}; a component may import only {}",
@@ -78,6 +89,7 @@ pub(super) fn load(
         provenance: Provenance {
             content_hash: key.to_string(),
             from_disk_cache,
+            tier,
             load_ms: started.elapsed().as_secs_f64() * 1e3,
             loaded_at: SystemTime::now(),
         },

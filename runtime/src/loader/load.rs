@@ -3,14 +3,14 @@
 //! the newest. See the module documentation of `loader` for why each step.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use super::{Inner, LoadResult, Version, compile, current_version};
 use crate::config::SETTLE_TIME;
 use crate::error::LoadError;
-use crate::executor::{Handler, RunLimits, Trial};
+use crate::executor::{Handler, RunLimits, Tier, Trial};
 use crate::host::{GuestLog, HeadLimits, LogLimits, LogRate};
 use crate::request::Identity;
 
@@ -21,10 +21,11 @@ impl Inner {
         file: PathBuf,
         version: Version,
         settled: Arc<AtomicBool>,
+        optimized: Arc<OnceLock<Arc<Handler>>>,
     ) -> LoadResult {
         self.settle(&file, version).await?;
         settled.store(true, Ordering::Release);
-        let handler = Arc::new(self.compile(&file).await?);
+        let handler = Arc::new(self.compile(&file, self.tiering).await?);
         // The compile read the file; if it changed meanwhile, those bytes may
         // be a prefix of the new ones.
         if current_version(&file)? != version {
@@ -35,7 +36,60 @@ impl Inner {
             return Err(e);
         }
         self.promote(&file, version, &handler);
+        if handler.provenance.tier == Tier::Baseline {
+            tokio::spawn(self.clone().tier_up(file, version, optimized));
+        }
         Ok(handler)
+    }
+
+    /// Compiles a baseline-tier version again with Cranelift, off the
+    /// request path, and serves that in its place once it is made and has
+    /// passed the same trial: requests already running finish on the
+    /// baseline code they hold. If the file changed meanwhile the work is
+    /// dropped (the newer version has its own load); if the compile fails,
+    /// the baseline code goes on serving and the failure is logged.
+    async fn tier_up(
+        self: Arc<Self>,
+        file: PathBuf,
+        version: Version,
+        optimized: Arc<OnceLock<Arc<Handler>>>,
+    ) {
+        let started = Instant::now();
+        let handler = match self.compile(&file, false).await {
+            Ok(handler) => Arc::new(handler),
+            Err(e) => {
+                tracing::error!(
+                    "the optimised compile failed; the baseline code goes on serving: {e}"
+                );
+                return;
+            }
+        };
+        if current_version(&file).ok() != Some(version) {
+            return;
+        }
+        if let Err(e) = self.try_instance(&file, &handler).await {
+            tracing::error!(
+                "the optimised code failed its trial; the baseline code goes on serving: {e}"
+            );
+            return;
+        }
+        // Requests take a slot's handler through `optimized` once it is
+        // set, so the swap is this one store: no request sees a gap.
+        if optimized.set(handler.clone()).is_err() {
+            return;
+        }
+        let mut files = self.files.lock().unwrap();
+        if let Some(state) = files.get_mut(&file)
+            && state.newest.version == version
+        {
+            state.good = Some(handler);
+            self.stats.tiered_up();
+            tracing::info!(
+                file = %file.display(),
+                ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+                "handler optimised: Cranelift's code replaces the baseline tier's"
+            );
+        }
     }
 
     /// Waits until `version` of `file` has stayed the same for
@@ -69,8 +123,9 @@ impl Inner {
     }
 
     /// Compiles `file` (or takes its code from the disk cache) on a blocking
-    /// thread, at most one per core at a time.
-    async fn compile(&self, file: &Path) -> Result<Handler, LoadError> {
+    /// thread, at most one per core at a time; with the baseline tier where
+    /// `baseline` allows it and the handler is large enough.
+    async fn compile(&self, file: &Path, baseline: bool) -> Result<Handler, LoadError> {
         let _permit = self.compile_permits.clone().acquire_owned().await;
         let engine = self.engine.clone();
         let disk_cache = self.disk_cache.clone();
@@ -86,6 +141,7 @@ impl Inner {
                 p3_engine: engine.p3_engine(),
                 p3_linker: engine.p3_linker(),
                 disk_cache: disk_cache.as_deref(),
+                baseline: engine.baseline().filter(|_| baseline),
                 stats: &stats,
                 max_module_size,
                 rust: rust.as_deref(),

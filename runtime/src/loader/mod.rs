@@ -42,14 +42,14 @@ mod rust_source;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::sync::Semaphore;
 
-pub use crate::executor::{CoreHandler, Handler, Provenance, REUSABLE_SECTION};
+pub use crate::executor::{CoreHandler, Handler, Provenance, REUSABLE_SECTION, Tier};
 pub use disk_cache::DiskCache;
 pub use rust_source::RustBuilder;
 
@@ -70,6 +70,9 @@ struct Slot {
     /// on requests wait for it rather than get the previous version.
     settled: Arc<AtomicBool>,
     result: Shared<BoxFuture<'static, LoadResult>>,
+    /// The same version optimised, once a baseline-tier load's background
+    /// compile made it: served instead of `result`'s handler from then on.
+    optimized: Arc<OnceLock<Arc<Handler>>>,
 }
 
 /// What the loader knows about one file.
@@ -125,6 +128,10 @@ struct Inner {
     config: Option<Arc<Config>>,
     /// Builds `.rs` source handlers, where the configuration allows them.
     rust: Option<Arc<RustBuilder>>,
+    /// First loads of large handlers may use the engine's baseline tier
+    /// (a server's loader; `wasmlet compile` fills the cache with
+    /// optimised code only).
+    tiering: bool,
 }
 
 impl Loader {
@@ -150,6 +157,7 @@ impl Loader {
                 site: None,
                 config: None,
                 rust: None,
+                tiering: false,
             }),
         }
     }
@@ -171,6 +179,15 @@ impl Loader {
     #[must_use]
     pub fn with_max_module_size(mut self, bytes: u64) -> Self {
         self.configure().max_module_size = bytes;
+        self
+    }
+
+    /// Compiles a large handler's first version with the engine's baseline
+    /// tier (if it has one), serves it, and replaces it with Cranelift's
+    /// code once that is made, the way a hot reload would.
+    #[must_use]
+    pub fn with_tiering(mut self) -> Self {
+        self.configure().tiering = true;
         self
     }
 
@@ -232,7 +249,7 @@ impl Loader {
                 }
             };
             return match result {
-                Ok(handler) => Ok(handler),
+                Ok(handler) => Ok(slot.optimized.get().cloned().unwrap_or(handler)),
                 // A newer version took its place: that is the one to wait for.
                 Err(LoadError::Changed { .. }) => continue,
                 Err(e) => self.inner.good(file).ok_or(e),
@@ -355,10 +372,13 @@ impl Inner {
     /// even if every request waiting on it is cancelled, or none asked.
     fn start_load(self: &Arc<Self>, file: &Path, version: Version) -> Arc<Slot> {
         let settled = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(
-            self.clone()
-                .load(file.to_path_buf(), version, settled.clone()),
-        );
+        let optimized = Arc::new(OnceLock::new());
+        let task = tokio::spawn(self.clone().load(
+            file.to_path_buf(),
+            version,
+            settled.clone(),
+            optimized.clone(),
+        ));
         let file = file.to_path_buf();
         let result = async move {
             task.await.unwrap_or_else(|join| {
@@ -377,6 +397,7 @@ impl Inner {
             version,
             settled,
             result,
+            optimized,
         })
     }
 }

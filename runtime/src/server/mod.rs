@@ -157,7 +157,8 @@ impl Server {
             .with_max_module_size(config.max_module_size)
             .with_open_writes(open_writes.clone())
             .with_epoch(epoch.clone())
-            .with_trial(site.clone(), &config);
+            .with_trial(site.clone(), &config)
+            .with_tiering();
         if let Some(dir) = rust_dir {
             loader =
                 loader.with_rust_builder(Arc::new(RustBuilder::new(dir, config.build_timeout)));

@@ -63,6 +63,9 @@ pub(super) struct Metrics {
     /// `wasmlet_reloads_total`: a handler's served version replaced by a
     /// newer one.
     pub(super) reloads: IntCounter,
+    /// `wasmlet_tier_ups_total`: handler versions whose baseline-tier code
+    /// (Winch) was replaced by Cranelift's.
+    pub(super) tier_ups: IntCounter,
     /// `wasmlet_queue_depth`: requests waiting for an execution slot. Above
     /// zero for long means the server runs at `--max-concurrency`.
     pub(super) queue_depth: IntGauge,
@@ -216,6 +219,13 @@ impl Metrics {
                 IntCounter::new(
                     "wasmlet_reloads_total",
                     "Handlers whose served version was replaced by a newer one.",
+                ),
+            ),
+            tier_ups: register(
+                registry,
+                IntCounter::new(
+                    "wasmlet_tier_ups_total",
+                    "Handler versions whose baseline-tier (Winch) code was replaced by Cranelift's.",
                 ),
             ),
             queue_depth: register(

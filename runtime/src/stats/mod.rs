@@ -114,6 +114,11 @@ impl Stats {
         self.metrics.compiles.get()
     }
 
+    /// Handler versions whose baseline-tier code Cranelift's replaced.
+    pub fn tier_ups(&self) -> u64 {
+        self.metrics.tier_ups.get()
+    }
+
     /// Requests received.
     pub fn requests(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
@@ -216,6 +221,10 @@ impl Stats {
     }
 
     /// A newer version of a handler became the one served.
+    pub(crate) fn tiered_up(&self) {
+        self.metrics.tier_ups.inc();
+    }
+
     pub(crate) fn reloaded(&self) {
         self.metrics.reloads.inc();
     }
@@ -399,6 +408,7 @@ mod tests {
             "wasmlet_disk_cache_hits_total",
             "wasmlet_disk_cache_misses_total",
             "wasmlet_reloads_total",
+            "wasmlet_tier_ups_total",
             "wasmlet_queue_depth",
             "wasmlet_open_connections",
             r#"wasmlet_handlers{state="failed"}"#,

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::App;
 use super::body::ResponseBody;
 use super::service::plain;
-use crate::loader::HandlerStatus;
+use crate::loader::{HandlerStatus, Tier};
 use crate::router::handler_url;
 use crate::stats::HandlerNumbers;
 use crate::webroot::handler_files;
@@ -141,7 +141,8 @@ struct Entry {
     rank: State,
     /// SHA-256 of the module being served.
     version: Option<String>,
-    /// `compiler` or `disk cache`.
+    /// `compiler`, `disk cache`, or `baseline compiler, optimising` (Winch's code,
+    /// served while Cranelift's is made).
     source: Option<&'static str>,
     load_ms: Option<f64>,
     /// Seconds since the Unix epoch.
@@ -302,12 +303,10 @@ fn entry(
         state: state.name(),
         rank: state,
         version: serving.map(|p| p.content_hash.clone()),
-        source: serving.map(|p| {
-            if p.from_disk_cache {
-                "disk cache"
-            } else {
-                "compiler"
-            }
+        source: serving.map(|p| match (p.tier, p.from_disk_cache) {
+            (Tier::Baseline, _) => "baseline compiler, optimising",
+            (Tier::Optimized, true) => "disk cache",
+            (Tier::Optimized, false) => "compiler",
         }),
         load_ms: serving.map(|p| (p.load_ms * 10.0).round() / 10.0),
         loaded_at: serving.map(|p| secs(p.loaded_at)),
