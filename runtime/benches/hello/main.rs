@@ -19,7 +19,8 @@
 //!    server, and a 20-thread thread-per-request server; with each server's
 //!    peak RSS and threads.
 //! 3. Per-request overhead: instantiate + call + drop, in-process.
-//! 4. First request of a never-seen handler; 5. hot reload.
+//! 4. First request of a never-seen handler (a small and a large module,
+//!    and an 18 MB Python component on the baseline tier); 5. hot reload.
 //! 6. Start-up with 1,000 handlers, with and without `--precompile`.
 //! 7. Sections 1 and 2 again, driven by `wrk` (Debian's package) instead
 //!    of the in-process load generator: users measure with such tools, and
@@ -43,12 +44,15 @@
 //! - `procfs.rs`: RSS, threads and CPU from `/proc`; the machine.
 //! - `micro.rs`: instantiate + call + drop.
 //! - `first_request.rs`: first request and hot reload, in-process.
+//! - `large_component.rs`: building an 18 MB componentize-py component and
+//!   its first request, baseline tier and switch, in-process.
 //! - `startup.rs`: start-up with 1,000 handlers.
 //! - `report.rs`: `BENCHMARKS.md`, `BENCHMARKS.json`, the targets.
 //! - `analysis.md`: where the time goes, written by hand from
 //!   profiles; copied into `BENCHMARKS.md`.
 
 mod first_request;
+mod large_component;
 mod load;
 mod micro;
 mod native;
@@ -216,11 +220,24 @@ fn build_p3_hello() -> Option<Vec<u8>> {
     )
 }
 
-/// Which built guests the hello rows can serve (each is skipped when its
-/// wasm target is missing).
+/// The SDK sleeper (`runtime/benches/sdk-sleeper`) built for wasm32, as
+/// the SDK hello is; `None` (and its rows are skipped) if the target is
+/// missing.
+fn build_sdk_sleeper() -> Option<Vec<u8>> {
+    build_wasm(
+        "wasm32-unknown-unknown",
+        "wasmlet-bench-sleeper",
+        "sleeper.wasm",
+        "the SDK sleeper",
+    )
+}
+
+/// Which built guests the hello and wait rows can serve (each is skipped
+/// when its wasm target is missing).
 #[derive(Clone, Copy)]
 struct Guests {
     sdk: bool,
+    sdk_sleeper: bool,
     component: bool,
     p3: bool,
 }
@@ -514,22 +531,37 @@ impl Bench {
         .collect()
     }
 
-    /// The 100 ms wait rows at one connection count: wasmlet, native tokio,
-    /// and (with the in-process generator) the thread pool.
-    fn wait_rows(&self, generator: Generator, connections: usize) -> Vec<Row> {
+    /// The 100 ms wait rows at one connection count: wasmlet's sleepers
+    /// (each kind of handler from 1,000 connections on), native tokio, and
+    /// (with the in-process generator) the thread pool.
+    fn wait_rows(&self, generator: Generator, connections: usize, guests: Guests) -> Vec<Row> {
         let warmup = self.plan.wait_warmup;
-        let row = |name: &str, server: &dyn Fn() -> ServerProcess| {
-            self.measure(generator, name, server, "/sleep", connections, warmup)
+        let row = |name: &str, server: &dyn Fn() -> ServerProcess, path: &str| {
+            self.measure(generator, name, server, path, connections, warmup)
         };
         let sleeper = || self.wasmlet(&["--max-instances", WAIT_MAX_INSTANCES], QUIET);
+        let every_kind = connections >= 1_000;
         // The pool's 20 threads leave 980 of 1,000 connections unanswered:
         // wrk would only count timeouts.
         let pool = matches!(generator, Generator::InProcess)
-            .then(|| row("thread pool, 20 threads", &|| self.native("pool")))
+            .then(|| row("thread pool, 20 threads", &|| self.native("pool"), "/sleep"))
             .flatten();
         [
-            row("wasmlet, `sleep_ms`", &sleeper),
-            row("native hyper, tokio timer", &|| self.native("native")),
+            row(WAT_SLEEPER, &sleeper, "/sleep"),
+            (every_kind && guests.sdk_sleeper)
+                .then(|| row(SDK_SLEEPER, &sleeper, "/sdk-sleep?ms=100"))
+                .flatten(),
+            (every_kind && guests.component)
+                .then(|| row(COMPONENT_SLEEPER, &sleeper, "/wasi/sleep?ms=100"))
+                .flatten(),
+            (every_kind && guests.p3)
+                .then(|| row(P3_SLEEPER, &sleeper, "/p3/sleep?ms=100"))
+                .flatten(),
+            row(
+                "native hyper, tokio timer",
+                &|| self.native("native"),
+                "/sleep",
+            ),
             pool,
         ]
         .into_iter()
@@ -552,9 +584,9 @@ impl Bench {
     }
 
     /// Section 2, 100 ms waits: wasmlet, native tokio, the thread pool.
-    fn waits(&self, report: &mut Report) {
+    fn waits(&self, report: &mut Report, guests: Guests) {
         for connections in WAIT_CONNECTIONS {
-            let rows = self.wait_rows(Generator::InProcess, connections);
+            let rows = self.wait_rows(Generator::InProcess, connections, guests);
             report.waits.extend(rows);
         }
     }
@@ -566,7 +598,7 @@ impl Bench {
             report.wrk_hello.extend(rows);
         }
         for connections in WRK_WAIT_CONNECTIONS {
-            let rows = self.wait_rows(Generator::Wrk, connections);
+            let rows = self.wait_rows(Generator::Wrk, connections, guests);
             report.wrk_waits.extend(rows);
         }
     }
@@ -580,6 +612,18 @@ pub(crate) const P3_HELLO: &str = "wasmlet WASI 0.3 component hello (Spin SDK)";
 
 /// The same component, served by warm instances (`[instances] reuse`).
 pub(crate) const P3_REUSED_HELLO: &str = "wasmlet WASI 0.3 component hello, reused instances";
+
+/// The wait rows' WAT sleeper (the report names it too).
+pub(crate) const WAT_SLEEPER: &str = "wasmlet WAT sleeper, `sleep_ms`";
+
+/// The SDK sleeper's wait rows.
+pub(crate) const SDK_SLEEPER: &str = "wasmlet SDK sleeper (Rust)";
+
+/// The WASI 0.2 component hello's `sleep` endpoint (`wstd`'s timer).
+pub(crate) const COMPONENT_SLEEPER: &str = "wasmlet component sleeper (wasi:http 0.2, Rust)";
+
+/// The WASI 0.3 component hello's `sleep` endpoint (Spin SDK's timer).
+pub(crate) const P3_SLEEPER: &str = "wasmlet WASI 0.3 component sleeper (Spin SDK)";
 
 /// `RUST_LOG` for a wasmlet child: warnings only, so no access log.
 const QUIET: &str = "wasmlet=warn";
@@ -664,11 +708,16 @@ fn main() {
     let component_hello = build_component_hello();
     if let Some(bytes) = &component_hello {
         std::fs::write(root.join("wasi-hello.wasm"), bytes).expect("write a handler");
+        // And as a catch-all, so `/wasi/sleep` reaches its `sleep` endpoint.
+        std::fs::create_dir_all(root.join("wasi")).expect("make a directory");
+        std::fs::write(root.join("wasi/[...path].wasm"), bytes).expect("write a handler");
     }
     // Likewise: `hello, world` at any path but its endpoints' names.
     let p3_hello = build_p3_hello();
     if let Some(bytes) = &p3_hello {
         std::fs::write(root.join("p3-hello.wasm"), bytes).expect("write a handler");
+        std::fs::create_dir_all(root.join("p3")).expect("make a directory");
+        std::fs::write(root.join("p3/[...path].wasm"), bytes).expect("write a handler");
         // And again where its directory opts into warm instances, each
         // taking up to `concurrency` (16) requests at once.
         let reused = root.join("reused");
@@ -677,8 +726,13 @@ fn main() {
         std::fs::write(reused.join("wasmlet.toml"), "[instances]\nreuse = true\n")
             .expect("write a configuration");
     }
+    let sdk_sleeper = build_sdk_sleeper();
+    if let Some(bytes) = &sdk_sleeper {
+        std::fs::write(root.join("sdk-sleep.wasm"), bytes).expect("write a handler");
+    }
     let guests = Guests {
         sdk: sdk_hello.is_some(),
+        sdk_sleeper: sdk_sleeper.is_some(),
         component: component_hello.is_some(),
         p3: p3_hello.is_some(),
     };
@@ -696,7 +750,7 @@ fn main() {
     }
     if sections.contains(&2) {
         eprintln!("2. 100 ms waits");
-        bench.waits(&mut report);
+        bench.waits(&mut report, guests);
     }
     if sections.contains(&4) {
         eprintln!("4. first request of a never-seen handler");
@@ -705,6 +759,13 @@ fn main() {
         let small = first_request::first_request(client, "small WAT hello", HELLO_WAT, repeat);
         let large = first_request::first_request(client, "large WAT module", &big_wat(), 1);
         report.first_requests = vec![small, large];
+        if let Some(wasm) = large_component::build(workspace()) {
+            report.large_component = Some(large_component::measure(
+                client,
+                "componentize-py hello",
+                &wasm,
+            ));
+        }
     }
     if sections.contains(&5) {
         eprintln!("5. hot reload");

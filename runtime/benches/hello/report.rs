@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::first_request::{FirstRequest, HotReload};
+use crate::large_component::LargeComponent;
 use crate::load::LoadResult;
 use crate::micro::Case;
 use crate::procfs::{Machine, Usage};
@@ -131,6 +132,40 @@ impl Row {
     }
 }
 
+/// The wait rows' sleepers, each with its 1,000-connection RSS target in
+/// MiB (core handlers 64, components 96).
+const SLEEPERS: [(&str, f64); 4] = [
+    (crate::WAT_SLEEPER, 64.0),
+    (crate::SDK_SLEEPER, 64.0),
+    (crate::COMPONENT_SLEEPER, 96.0),
+    (crate::P3_SLEEPER, 96.0),
+];
+
+/// The parts of a measurement joined, each that misses its bound marked
+/// `✗`, and whether all met theirs.
+fn verdict(parts: &[(String, bool)]) -> (String, bool) {
+    let text = parts
+        .iter()
+        .map(|(part, ok)| {
+            if *ok {
+                part.clone()
+            } else {
+                format!("{part} ✗")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    (text, parts.iter().all(|(_, ok)| *ok))
+}
+
+/// A sleeper's kind, for a target's claim: `WAT sleeper`.
+fn kind(server: &str) -> &str {
+    server
+        .strip_prefix("wasmlet ")
+        .and_then(|rest| rest.split([',', '(']).next())
+        .map_or(server, str::trim)
+}
+
 /// A claim's target and whether this run met it.
 #[derive(Debug, Clone)]
 struct Target {
@@ -154,6 +189,8 @@ pub(crate) struct Report {
     pub(crate) first_requests: Vec<FirstRequest>,
     pub(crate) hot_reload: Option<HotReload>,
     pub(crate) startups: Vec<Startup>,
+    /// Section 4's large component, where it built.
+    pub(crate) large_component: Option<LargeComponent>,
     /// Section 7: the hello rows driven by `wrk`.
     pub(crate) wrk_hello: Vec<Row>,
     /// Section 7: the wait rows driven by `wrk`.
@@ -347,6 +384,7 @@ impl Report {
             first_requests: Vec::new(),
             hot_reload: None,
             startups: Vec::new(),
+            large_component: None,
             wrk_hello: Vec::new(),
             wrk_waits: Vec::new(),
             baseline: None,
@@ -384,68 +422,20 @@ impl Report {
 
     fn targets(&self) -> Vec<Target> {
         let mut targets = Vec::new();
-        let ratios = self.hello_ratios("wasmlet WAT hello");
-        targets.push(Target {
-            claim: "WAT hello, fresh instance per request".into(),
-            target: "≥ 40% of native hyper's req/s".into(),
-            measured: ratios
-                .iter()
-                .map(|(c, r)| format!("{:.0}% at {c}", r * 100.0))
-                .collect::<Vec<_>>()
-                .join(", "),
-            met: (!ratios.is_empty()).then(|| ratios.iter().all(|(_, r)| *r >= 0.40)),
-        });
-        let wait = self.wait_row("wasmlet", 1000);
-        let claim = "1,000 connections × 100 ms wait, 2 workers";
-        targets.push(Target {
-            claim: claim.into(),
-            target: "≥ 92% of ideal 10,000 req/s".into(),
-            measured: wait.map_or_else(String::new, |r| {
-                format!("{:.0} req/s, {:.1}%", r.rps, r.rps / 100.0)
-            }),
-            met: wait.map(|r| r.rps >= 9_200.0),
-        });
-        targets.push(Target {
-            claim: claim.into(),
-            target: "p99 ≤ 115 ms".into(),
-            measured: wait.map_or_else(String::new, |r| format!("{:.1} ms", r.p99_ms)),
-            met: wait.map(|r| r.p99_ms <= 115.0),
-        });
-        targets.push(Target {
-            claim: claim.into(),
-            target: "zero errors".into(),
-            measured: wait.map_or_else(String::new, |r| {
-                let mut text = format!("{} errors, {} timeouts", r.errors, r.timeouts);
-                if let Some(drops) = r.listen_drops.filter(|d| *d > 0) {
-                    let _ = write!(
-                        text,
-                        " ({drops} SYNs dropped by the full listen queue in the warm-up's connection burst; those clients connected 1 s late)"
-                    );
-                }
-                text
-            }),
-            met: wait.map(|r| r.errors == 0 && r.timeouts == 0),
-        });
-        targets.push(Target {
-            claim: claim.into(),
-            target: "server RSS ≤ 64 MiB".into(),
-            measured: wait.map_or_else(String::new, |r| {
-                format!("{:.1} MiB peak", r.usage.peak_rss_mib)
-            }),
-            met: wait.map(|r| r.usage.peak_rss_mib <= 64.0),
-        });
-        let call = self
-            .micro
-            .iter()
-            .find(|c| c.name.contains("WAT hello (one"));
-        targets.push(Target {
-            claim: "instantiate + call + drop, WAT hello".into(),
-            target: "≤ 5 µs".into(),
-            measured: call.map_or_else(String::new, |c| {
-                format!("{:.2} µs mean, {:.2} µs p50", c.mean_us, c.p50_us)
-            }),
-            met: call.map(|c| c.mean_us <= 5.0),
-        });
+        self.hello_targets(&mut targets);
+        self.wait_targets(&mut targets);
+        self.large_component_targets(&mut targets);
+        for (kind, case) in [("WAT hello", "WAT hello (one"), ("SDK hello", "SDK hello")] {
+            let call = self.micro.iter().find(|c| c.name.contains(case));
+            targets.push(Target {
+                claim: format!("instantiate + call + drop, {kind}"),
+                target: "≤ 5 µs".into(),
+                measured: call.map_or_else(String::new, |c| {
+                    format!("{:.2} µs mean, {:.2} µs p50", c.mean_us, c.p50_us)
+                }),
+                met: call.map(|c| c.mean_us <= 5.0),
+            });
+        }
         let first = self
             .first_requests
             .iter()
@@ -481,6 +471,130 @@ impl Report {
             });
         }
         targets
+    }
+
+    /// Each kind's hello against native hyper at 16 and 64 connections, with
+    /// either load generator.
+    fn hello_targets(&self, targets: &mut Vec<Target>) {
+        for (kind, server, share) in [
+            ("WAT hello", "wasmlet WAT hello", 0.45),
+            ("SDK hello", "wasmlet SDK hello (Rust)", 0.35),
+            ("WASI 0.2 component hello", crate::COMPONENT_HELLO, 0.30),
+            (
+                "WASI 0.3 component hello, reused instances",
+                crate::P3_REUSED_HELLO,
+                0.50,
+            ),
+        ] {
+            for (generator, rows) in [("in-process", &self.hello), ("wrk", &self.wrk_hello)] {
+                let ratios: Vec<_> = ratios(rows, server, "native hyper")
+                    .into_iter()
+                    .filter(|(c, _)| *c >= 16)
+                    .collect();
+                targets.push(Target {
+                    claim: format!("{kind}, {generator}"),
+                    target: format!("≥ {:.0}% of native hyper's req/s", share * 100.0),
+                    measured: percents(&ratios),
+                    met: (!ratios.is_empty()).then(|| ratios.iter().all(|(_, r)| *r >= share)),
+                });
+            }
+        }
+    }
+
+    /// The 100 ms waits: every kind at 1,000 connections against the ideal,
+    /// at 5,000 against native hyper, with either load generator.
+    fn wait_targets(&self, targets: &mut Vec<Target>) {
+        for (generator, rows) in [("in-process", &self.waits), ("wrk", &self.wrk_waits)] {
+            for (server, rss) in SLEEPERS {
+                let Some(r) = rows
+                    .iter()
+                    .find(|r| r.server == server && r.connections == 1_000)
+                else {
+                    continue;
+                };
+                let of_ideal = r.rps / 10_000.0;
+                let (measured, met) = verdict(&[
+                    (format!("{:.1}%", of_ideal * 100.0), of_ideal >= 0.92),
+                    (format!("p99 {:.0} ms", r.p99_ms), r.p99_ms <= 120.0),
+                    (
+                        format!("{:.1} MiB", r.usage.peak_rss_mib),
+                        r.usage.peak_rss_mib <= rss,
+                    ),
+                    (
+                        format!("{} errors", r.errors + r.timeouts),
+                        r.errors == 0 && r.timeouts == 0,
+                    ),
+                ]);
+                targets.push(Target {
+                    claim: format!("1,000 connections × 100 ms, {}, {generator}", kind(server)),
+                    target: format!("≥ 92% of ideal, p99 ≤ 120 ms, RSS ≤ {rss} MiB, no errors"),
+                    measured,
+                    met: Some(met),
+                });
+            }
+            let native = rows
+                .iter()
+                .find(|r| r.server.starts_with("native") && r.connections == 5_000);
+            for (server, _) in SLEEPERS {
+                let Some(r) = rows
+                    .iter()
+                    .find(|r| r.server == server && r.connections == 5_000)
+                else {
+                    continue;
+                };
+                let share = native.map_or(f64::NAN, |n| r.rps / n.rps);
+                let (measured, met) = verdict(&[
+                    (format!("{:.0}%", share * 100.0), share >= 0.80),
+                    (format!("p99 {:.0} ms", r.p99_ms), r.p99_ms <= 300.0),
+                    (
+                        format!("{:.1} MiB", r.usage.peak_rss_mib),
+                        r.usage.peak_rss_mib <= 160.0,
+                    ),
+                ]);
+                targets.push(Target {
+                    claim: format!("5,000 connections × 100 ms, {}, {generator}", kind(server)),
+                    target: "≥ 80% of native hyper's req/s, p99 ≤ 300 ms, RSS ≤ 160 MiB".into(),
+                    measured,
+                    met: Some(met),
+                });
+            }
+        }
+    }
+
+    /// The large component: its first response on a cold cache, when the
+    /// optimised code takes over, and the requests across the switch.
+    fn large_component_targets(&self, targets: &mut Vec<Target>) {
+        let Some(c) = &self.large_component else {
+            return;
+        };
+        let what = format!("{} ({:.1} MB)", c.name, c.wasm_kb as f64 / 1000.0);
+        targets.push(Target {
+            claim: format!("first request, {what}, empty cache"),
+            target: "≤ 2 s".into(),
+            measured: format!(
+                "{:.0} ms (Cranelift alone: {:.0} ms)",
+                c.baseline_first_ms, c.cranelift_first_ms
+            ),
+            met: Some(c.baseline_first_ms <= 2_000.0),
+        });
+        targets.push(Target {
+            claim: format!("optimised code in place, {what}"),
+            target: "within its normal compile time (Cranelift alone's first request)".into(),
+            measured: format!(
+                "{:.0} ms after the first request, against {:.0} ms",
+                c.optimized_after_ms, c.cranelift_first_ms
+            ),
+            met: Some(c.optimized_after_ms <= c.cranelift_first_ms),
+        });
+        targets.push(Target {
+            claim: format!("requests across the switch, {what}"),
+            target: "none failed, none over 1 s".into(),
+            measured: format!(
+                "{} requests, {} failed, slowest {:.0} ms",
+                c.switch_requests, c.switch_failures, c.switch_max_ms
+            ),
+            met: Some(c.switch_failures == 0 && c.switch_max_ms <= 1_000.0),
+        });
     }
 
     /// `BENCHMARKS.md`.
@@ -601,16 +715,17 @@ impl Report {
 
         let _ = writeln!(
             md,
-            "\n## 2. 100 ms waits: async vs a thread pool\n\nEach connection has one request in flight; each request waits 100 ms (`sleep_ms` in wasmlet), so the ideal is connections / 0.1 s.\n"
+            "\n## 2. 100 ms waits: async vs a thread pool\n\nEach connection has one request in flight; each request waits 100 ms on the host's timer, so the ideal is connections / 0.1 s. wasmlet's sleepers: a WAT module calling `sleep_ms`, an SDK handler calling `sleep` (`runtime/benches/sdk-sleeper`), and the WASI 0.2 and 0.3 component hellos' `sleep?ms=100` endpoints (`wasi:clocks`). From 1,000 connections on, every kind runs.\n"
         );
         load_table(&mut md, &self.waits, true);
         for c in crate::WAIT_CONNECTIONS {
-            if let (Some(w), Some(p)) =
-                (self.wait_row("wasmlet", c), self.wait_row("thread pool", c))
-            {
+            if let (Some(w), Some(p)) = (
+                self.wait_row(crate::WAT_SLEEPER, c),
+                self.wait_row("thread pool", c),
+            ) {
                 let _ = writeln!(
                     md,
-                    "- {} connections: wasmlet {:.1}% of ideal, {:.1}× the thread pool's req/s ({:.1}% of ideal; the pool's own ceiling is 20 / 0.1 s = 200 req/s).",
+                    "- {} connections: the WAT sleeper {:.1}% of ideal, {:.1}× the thread pool's req/s ({:.1}% of ideal; the pool's own ceiling is 20 / 0.1 s = 200 req/s).",
                     thousands(c),
                     w.rps / (c as f64 * 10.0) * 100.0,
                     w.rps / p.rps,
@@ -639,11 +754,11 @@ impl Report {
         let _ = writeln!(md, "\n## 4. First request of a never-seen handler\n");
         let _ = writeln!(
             md,
-            "From sending `GET` on a new connection to the end of the response; each run uses a new web root and an empty cache, then restarts the server on the now-warm cache. Median of the runs, with the maximum.\n"
+            "From sending `GET` on a new connection to the end of the response; each run uses a new web root and an empty cache, then restarts the server on the now-warm cache. Median of the runs, with the maximum. A module of 1 MiB or more answers its first request from the baseline tier (Winch); the restart waits for Cranelift's code to reach the disk cache.\n"
         );
         let _ = writeln!(
             md,
-            "| handler | runs | empty cache: compile ms | restart, warm disk cache ms | in memory ms |\n| --- | ---: | ---: | ---: | ---: |"
+            "| handler | runs | empty cache ms | restart, warm disk cache ms | in memory ms |\n| --- | ---: | ---: | ---: | ---: |"
         );
         for f in &self.first_requests {
             let _ = writeln!(
@@ -656,6 +771,36 @@ impl Report {
                 median_max(&f.compile_ms),
                 median_max(&f.disk_cache_ms),
                 median_max(&f.memory_ms)
+            );
+        }
+        if let Some(c) = &self.large_component {
+            let _ = writeln!(
+                md,
+                "\nA large component: {} ({} KB). With the default `--baseline-above` (1 MiB) Winch compiles it for the first request and Cranelift again in the background; its code takes over like a hot reload. {SWITCH} clients request it every {INTERVAL} ms each from the first response until a second after the switch.\n",
+                c.name,
+                c.wasm_kb,
+                SWITCH = crate::large_component::SWITCH_CLIENTS,
+                INTERVAL = crate::large_component::SWITCH_INTERVAL.as_millis(),
+            );
+            let _ = writeln!(
+                md,
+                "| | ms |\n| --- | ---: |\n\
+                 | first request, empty cache, Cranelift only (`--baseline-above off`) | {:.0} |\n\
+                 | first request, empty cache, baseline tier (Winch) | {:.0} |\n\
+                 | Cranelift's code serving, from the first request | {:.0} |\n\
+                 | median request on Winch's code, while Cranelift compiles | {:.1} |\n\
+                 | median request on Cranelift's code | {:.1} |\n\
+                 | slowest request across the switch ({} requests, {} failed) | {:.1} |\n\
+                 | first request after a restart, warm disk cache | {:.0} |",
+                c.cranelift_first_ms,
+                c.baseline_first_ms,
+                c.optimized_after_ms,
+                c.baseline_p50_ms,
+                c.optimized_p50_ms,
+                c.switch_requests,
+                c.switch_failures,
+                c.switch_max_ms,
+                c.warm_cache_ms,
             );
         }
 
@@ -717,8 +862,9 @@ impl Report {
                 if let Some(native) = native {
                     let _ = writeln!(
                         md,
-                        "- {} connections: wasmlet {:.0}% of native hyper's req/s, p99 {:.0} ms against {:.0} ms.",
+                        "- {} connections, {}: {:.0}% of native hyper's req/s, p99 {:.0} ms against {:.0} ms.",
                         thousands(row.connections),
+                        kind(&row.server),
                         100.0 * row.rps / native.rps,
                         row.p99_ms,
                         native.p99_ms
@@ -801,6 +947,19 @@ impl Report {
                 "warm_disk_cache_ms": f.disk_cache_ms.iter().map(|x| round(*x, 3)).collect::<Vec<_>>(),
                 "in_memory_ms": f.memory_ms.iter().map(|x| round(*x, 3)).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
+            "large_component": self.large_component.as_ref().map(|c| json!({
+                "handler": c.name,
+                "wasm_kb": c.wasm_kb,
+                "first_request_cranelift_ms": round(c.cranelift_first_ms, 1),
+                "first_request_baseline_ms": round(c.baseline_first_ms, 1),
+                "optimized_after_ms": round(c.optimized_after_ms, 1),
+                "switch_requests": c.switch_requests,
+                "switch_failures": c.switch_failures,
+                "switch_max_ms": round(c.switch_max_ms, 1),
+                "baseline_p50_ms": round(c.baseline_p50_ms, 2),
+                "optimized_p50_ms": round(c.optimized_p50_ms, 2),
+                "warm_cache_ms": round(c.warm_cache_ms, 1),
+            })),
             "hot_reload_ms": self.hot_reload.as_ref().map(|h| h.times_ms.iter().map(|x| round(*x, 3)).collect::<Vec<_>>()),
             "startup": self.startups.iter().map(|s| json!({
                 "configuration": s.name,
