@@ -108,7 +108,15 @@ impl WasmEngine {
         host::add_wasi_p2_to_linker(&mut component_linker).map_err(engine_error)?;
         let mut p3_linker = wasmtime::component::Linker::new(&p3_engine);
         host::add_wasi_to_linker(&mut p3_linker).map_err(engine_error)?;
-        let baseline = Baseline::new(config).map_err(engine_error)?;
+        // Winch does not cover every platform wasmtime does: without it,
+        // large handlers wait for Cranelift as every handler did before.
+        let baseline = Baseline::new(config).unwrap_or_else(|e| {
+            tracing::warn!(
+                error = %e,
+                "the baseline compiler (Winch) is unavailable; large handlers wait for Cranelift"
+            );
+            None
+        });
         let mut ticked = vec![engine.clone(), p3_engine.clone()];
         ticked.extend(baseline.as_ref().map(|b| b.engine().clone()));
         start_ticker(ticked);
