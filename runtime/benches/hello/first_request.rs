@@ -65,7 +65,8 @@ pub(crate) fn start_config(
     (addr, stats)
 }
 
-fn timed_get(client: &tokio::runtime::Runtime, addr: SocketAddr, path: &str) -> f64 {
+/// Milliseconds from sending `GET path` to the end of its body.
+pub(crate) fn timed_get(client: &tokio::runtime::Runtime, addr: SocketAddr, path: &str) -> f64 {
     let started = Instant::now();
     let body = client.block_on(get_body(addr, path));
     assert!(body.is_some(), "GET {path} failed");

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::first_request::{server_runtime, start_config};
+use crate::first_request::{server_runtime, start_config, timed_get};
 use crate::load::get_body;
 
 /// The componentize-py release the component is built with.
@@ -169,13 +169,6 @@ fn start(
     start_config(runtime, config)
 }
 
-fn timed_get(client: &tokio::runtime::Runtime, addr: SocketAddr) -> f64 {
-    let started = Instant::now();
-    let body = client.block_on(get_body(addr, "/py"));
-    assert!(body.is_some(), "GET /py failed");
-    started.elapsed().as_secs_f64() * 1e3
-}
-
 /// One request's end, for the switch.
 struct Sample {
     at: Instant,
@@ -191,7 +184,7 @@ pub(crate) fn measure(client: &tokio::runtime::Runtime, name: &str, wasm: &[u8])
     std::fs::write(site.path().join("py.wasm"), wasm).expect("write the handler");
     let runtime = server_runtime();
     let (addr, _) = start(&runtime, site.path(), cache.path(), false);
-    let cranelift_first_ms = timed_get(client, addr);
+    let cranelift_first_ms = timed_get(client, addr, "/py");
     drop(runtime);
 
     // The baseline tier: Winch first, Cranelift behind it.
@@ -199,7 +192,7 @@ pub(crate) fn measure(client: &tokio::runtime::Runtime, name: &str, wasm: &[u8])
     let runtime = server_runtime();
     let (addr, stats) = start(&runtime, site.path(), cache.path(), true);
     let first_sent = Instant::now();
-    let baseline_first_ms = timed_get(client, addr);
+    let baseline_first_ms = timed_get(client, addr, "/py");
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..SWITCH_CLIENTS)
         .map(|_| {
@@ -246,7 +239,7 @@ pub(crate) fn measure(client: &tokio::runtime::Runtime, name: &str, wasm: &[u8])
 
     let runtime = server_runtime();
     let (addr, stats) = start(&runtime, site.path(), cache.path(), true);
-    let warm_cache_ms = timed_get(client, addr);
+    let warm_cache_ms = timed_get(client, addr, "/py");
     assert_eq!(stats.compiles(), 0, "the restarted server compiled");
     drop(runtime);
 
