@@ -278,6 +278,50 @@ async fn precompile_loads_every_handler_before_the_first_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn precompile_with_a_warm_cache_accepts_before_it_loads_the_cached_handlers() {
+    // `init` spins, so each load's trial of it lasts the 2 s request
+    // timeout (and fails): a precompile that waited for the cached loads
+    // could not answer before it logged their outcome.
+    let spins = r#"(module (func (export "init") (loop (br 0))) (func (export "handle")))"#;
+    let cache = tempfile::tempdir().unwrap();
+    let root = WebRoot::new()
+        .file("a.wat", &says("a"))
+        .file("spins.wat", spins);
+    let mut config = test_config(root.path());
+    config.cache_dir = Some(cache.path().join("wasmlet"));
+    config.precompile = true;
+    config.request_timeout = Duration::from_secs(2);
+
+    // An empty cache: both compile before the first answer.
+    let first = TestServer::start_config(config.clone()).await;
+    assert_eq!(first.get("/a").await.text(), "a");
+    assert_eq!(first.stats.compiles(), 2);
+    assert!(
+        log_contains(
+            "precompiled the web root compiled=1 cached=0 failed=1",
+            DEADLINE
+        )
+        .await
+    );
+    drop(first);
+
+    // A warm cache, and one new handler, which still compiles before the
+    // first answer.
+    std::fs::write(root.path().join("b.wat"), says("b")).unwrap();
+    let second = TestServer::start_config(config).await;
+    assert_eq!(second.get("/a").await.text(), "a");
+    assert_eq!(second.stats.compiles(), 1, "b.wat compiled after accepting");
+    let done = "precompiled the web root compiled=1 cached=1 failed=1";
+    assert!(
+        !wasmlet_tests::logs().contains(done),
+        "the cached handlers were loaded before the first answer"
+    );
+    assert!(log_contains(done, DEADLINE).await);
+    assert_eq!(second.get("/b").await.text(), "b");
+    assert_eq!(second.stats.compiles(), 1, "a request compiled again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watcher_compiles_a_changed_handler_before_its_next_request() {
     let root = WebRoot::new().file("h.wat", &says("one"));
     let file = root.path().join("h.wat");

@@ -160,6 +160,43 @@ async fn an_error_after_the_first_write_cuts_the_body() {
     assert!(log_contains("failed halfway", Duration::from_secs(5)).await);
 }
 
+/// What the `faulty` fixture's `alloc` mode answers for `bytes`.
+fn checksum_of_pieces(bytes: usize) -> u64 {
+    (0..bytes.div_ceil(4096))
+        .map(|i| u64::from(i as u8) * (4096.min(bytes - i * 4096) as u64))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocations_in_the_sdk_arena_and_past_it_hold_their_contents() {
+    let server = serve_sdk_handlers().await;
+    // Inside the SDK allocator's 256 KiB arena; then 3 MiB, which grows the
+    // memory several times; then the arena again, in a fresh instance.
+    for bytes in [100, 200 << 10, 3 << 20, 5000] {
+        let reply = server
+            .get(&format!("/faulty?how=alloc&bytes={bytes}"))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{bytes}: {}", reply.text());
+        assert_eq!(
+            reply.text(),
+            checksum_of_pieces(bytes).to_string(),
+            "{bytes}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allocation_past_the_memory_limit_traps_and_the_server_goes_on() {
+    let root = tokio::task::spawn_blocking(|| WebRoot::new().sdk_handler("faulty.wasm", "faulty"))
+        .await
+        .unwrap();
+    let server = TestServer::start_with(root, |c| c.max_memory = 8 << 20).await;
+    let reply = server.get("/faulty?how=alloc&bytes=16777216").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let reply = server.get("/faulty?how=alloc&bytes=1048576").await;
+    assert_eq!(reply.text(), checksum_of_pieces(1 << 20).to_string());
+}
+
 /// The capability examples and the reusable fixture, with a `wasmlet.toml`
 /// that grants what they use; `hosts` are allowed for outbound HTTP.
 async fn serve_capability_handlers(hosts: &[String]) -> (TestServer, tempfile::TempDir) {

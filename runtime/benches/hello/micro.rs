@@ -109,7 +109,7 @@ pub(crate) fn run(iterations: usize, sdk_hello: Option<&[u8]>) -> Vec<Case> {
     ];
     if let Some(sdk) = sdk_hello {
         cases.push((
-            "instantiate + call + drop: SDK hello (Rust, 67 KB)",
+            "instantiate + call + drop: SDK hello (Rust, 63 KB)",
             prepare(&engine, &linker, sdk, "handle_get"),
             Step::Call,
         ));

@@ -64,7 +64,7 @@ pub(crate) fn load(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadEr
 fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> {
     let started = Instant::now();
     let mut bytes = read_bounded(file, tools.max_module_size)?;
-    if file.extension().is_some_and(|e| e == "rs") {
+    if is_source(file) {
         let Some(builder) = tools.rust else {
             return Err(LoadError::Compile {
                 path: file.to_path_buf(),
@@ -73,18 +73,7 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
         };
         bytes = builder.wasm(file, &bytes)?;
     }
-    let is_text = file.extension().is_some_and(|e| e == "wat") && !bytes.starts_with(b"\0asm");
-    if !is_text && !bytes.starts_with(b"\0asm") {
-        return Err(LoadError::Compile {
-            path: file.to_path_buf(),
-            message: not_wasm(&bytes),
-        });
-    }
-    let wasm = if is_text {
-        wat_to_wasm(file, &bytes)?
-    } else {
-        bytes
-    };
+    let wasm = binary(file, bytes)?;
     if wasmparser::Parser::is_component(&wasm) {
         return super::component::load(tools, file, &wasm, started);
     }
@@ -127,6 +116,53 @@ fn load_inner(tools: &Toolchain<'_>, file: &Path) -> Result<Handler, LoadError> 
             loaded_at: SystemTime::now(),
         },
     })
+}
+
+/// Whether the disk cache holds the code `file`'s current bytes compile to,
+/// so that loading it would compile nothing. Reads and, for `.wat`, parses
+/// the file to find its key, and looks the entry up without reading it.
+/// `false` without a disk cache, for a source handler (a build decides), and
+/// for a file that cannot be read or parsed (its load says why).
+pub(crate) fn in_disk_cache(tools: &Toolchain<'_>, file: &Path) -> bool {
+    let Some(cache) = tools.disk_cache else {
+        return false;
+    };
+    if is_source(file) {
+        return false;
+    }
+    let Ok(wasm) = read_bounded(file, tools.max_module_size).and_then(|b| binary(file, b)) else {
+        return false;
+    };
+    let engine = if wasmparser::Parser::is_component(&wasm) {
+        match super::component::engine_for(tools, &wasm) {
+            Some(engine) => engine,
+            None => return false,
+        }
+    } else {
+        tools.engine
+    };
+    cache.contains(&DiskCache::key(engine, &wasm))
+}
+
+/// A `.rs` source handler, built to wasm before it loads.
+fn is_source(file: &Path) -> bool {
+    file.extension().is_some_and(|e| e == "rs")
+}
+
+/// The binary module or component in `bytes`: as they are, or parsed from
+/// WebAssembly text for a `.wat` file that is not binary already.
+fn binary(file: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, LoadError> {
+    let is_text = file.extension().is_some_and(|e| e == "wat") && !bytes.starts_with(b"\0asm");
+    if is_text {
+        wat_to_wasm(file, &bytes)
+    } else if bytes.starts_with(b"\0asm") {
+        Ok(bytes)
+    } else {
+        Err(LoadError::Compile {
+            path: file.to_path_buf(),
+            message: not_wasm(&bytes),
+        })
+    }
 }
 
 /// The file's bytes, refusing one over `max` bytes. Reads at most `max + 1`

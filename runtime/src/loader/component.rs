@@ -20,6 +20,15 @@ use super::disk_cache::DiskCache;
 use crate::error::{LoadError, error_text};
 use crate::executor::{ComponentHandler, Executor, Handler, P3Handler, Provenance, Tier};
 
+/// The engine the component in `wasm` compiles with, by the world it
+/// serves (as `load` picks it); `None` if it serves neither.
+pub(super) fn engine_for<'a>(tools: &Toolchain<'a>, wasm: &[u8]) -> Option<&'a wasmtime::Engine> {
+    match World::read(wasm).ok()?.check().ok()? {
+        Serves::Proxy => Some(tools.engine),
+        Serves::Service => Some(tools.p3_engine),
+    }
+}
+
 /// Loads the component in `wasm`, read from `file` at `started`.
 pub(super) fn load(
     tools: &Toolchain<'_>,
@@ -38,7 +47,8 @@ pub(super) fn load(
         })?
         .check()
         .map_err(abi)?;
-    // Each world has its engine (see `engine`), and so its own cache key.
+    // Each world has its engine (see `engine`), and so its own cache key:
+    // `engine_for` must pick as this does.
     // The baseline tier has no concurrency support: WASI 0.2 only.
     let (engine, linker, baseline) = match serves {
         Serves::Proxy => (

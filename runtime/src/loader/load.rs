@@ -122,39 +122,38 @@ impl Inner {
         }
     }
 
+    /// What a load on a blocking thread works with; the baseline tier only
+    /// if `baseline`.
+    pub(super) fn toolchain(&self, baseline: bool) -> compile::Toolchain<'_> {
+        compile::Toolchain {
+            engine: self.engine.engine(),
+            linker: self.engine.linker(),
+            component_linker: self.engine.component_linker(),
+            p3_engine: self.engine.p3_engine(),
+            p3_linker: self.engine.p3_linker(),
+            disk_cache: self.disk_cache.as_deref(),
+            baseline: self.engine.baseline().filter(|_| baseline),
+            stats: &self.stats,
+            max_module_size: self.max_module_size,
+            rust: self.rust.as_deref(),
+        }
+    }
+
     /// Compiles `file` (or takes its code from the disk cache) on a blocking
     /// thread, at most one per core at a time; with the baseline tier where
     /// `baseline` allows it and the handler is large enough.
-    async fn compile(&self, file: &Path, baseline: bool) -> Result<Handler, LoadError> {
+    async fn compile(self: &Arc<Self>, file: &Path, baseline: bool) -> Result<Handler, LoadError> {
         let _permit = self.compile_permits.clone().acquire_owned().await;
-        let engine = self.engine.clone();
-        let disk_cache = self.disk_cache.clone();
-        let stats = self.stats.clone();
-        let max_module_size = self.max_module_size;
-        let rust = self.rust.clone();
+        let inner = self.clone();
         let task_file = file.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let tools = compile::Toolchain {
-                engine: engine.engine(),
-                linker: engine.linker(),
-                component_linker: engine.component_linker(),
-                p3_engine: engine.p3_engine(),
-                p3_linker: engine.p3_linker(),
-                disk_cache: disk_cache.as_deref(),
-                baseline: engine.baseline().filter(|_| baseline),
-                stats: &stats,
-                max_module_size,
-                rust: rust.as_deref(),
-            };
-            compile::load(&tools, &task_file)
-        })
-        .await
-        .unwrap_or_else(|join| {
-            Err(LoadError::Compile {
-                path: file.to_path_buf(),
-                message: format!("the compiler failed: {join}"),
+        tokio::task::spawn_blocking(move || compile::load(&inner.toolchain(baseline), &task_file))
+            .await
+            .unwrap_or_else(|join| {
+                Err(LoadError::Compile {
+                    path: file.to_path_buf(),
+                    message: format!("the compiler failed: {join}"),
+                })
             })
-        })
     }
 
     /// Starts a new version once under its file's request limits (for a

@@ -273,6 +273,48 @@ impl Loader {
             .retain(|file, _| !file.starts_with(path));
     }
 
+    /// Splits `files` into those whose compiled code the disk cache holds
+    /// (first) and the rest, in order, reading each file (and parsing `.wat`
+    /// text) to find its key, on one blocking thread per core.
+    pub async fn split_by_disk_cache(&self, files: Vec<PathBuf>) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        if self.inner.disk_cache.is_none() {
+            return (Vec::new(), files);
+        }
+        let inner = self.inner.clone();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::task::spawn_blocking(move || {
+            let tools = inner.toolchain(false);
+            let chunk = files.len().div_ceil(cores).max(1);
+            let cached: Vec<bool> = std::thread::scope(|scope| {
+                let parts: Vec<_> = files
+                    .chunks(chunk)
+                    .map(|part| {
+                        let tools = &tools;
+                        scope.spawn(move || {
+                            part.iter()
+                                .map(|file| compile::in_disk_cache(tools, file))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                parts
+                    .into_iter()
+                    .flat_map(|part| part.join().expect("a cache lookup never panics"))
+                    .collect()
+            });
+            let (hits, misses): (Vec<_>, Vec<_>) = files
+                .into_iter()
+                .zip(cached)
+                .partition(|(_, cached)| *cached);
+            (
+                hits.into_iter().map(|(file, _)| file).collect(),
+                misses.into_iter().map(|(file, _)| file).collect(),
+            )
+        })
+        .await
+        .expect("the disk cache lookups never panic")
+    }
+
     /// Loads every file in `files`, at most one compile per core at a time,
     /// calling `progress` as each finishes.
     pub async fn load_all(
@@ -296,6 +338,25 @@ impl Loader {
             }
         }
         results
+    }
+
+    /// Loads `files` beside the requests being served: one per core at a
+    /// time, so a request whose handler is not loaded yet waits behind that
+    /// many loads at most, not behind all of `files`.
+    pub async fn load_gradually(
+        self: &Arc<Self>,
+        files: Vec<PathBuf>,
+    ) -> Vec<(PathBuf, LoadResult)> {
+        use futures_util::StreamExt;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        futures_util::stream::iter(files)
+            .map(|file| async move {
+                let result = self.get(&file, Duration::MAX).await;
+                (file, result)
+            })
+            .buffer_unordered(cores)
+            .collect()
+            .await
     }
 
     /// Every file the loader knows, for the status page.

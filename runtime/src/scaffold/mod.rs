@@ -8,8 +8,8 @@
 //! SDK is not on crates.io, a path into the source tree wasmlet was built from
 //! breaks when that tree moves or goes, and a copy is exactly the SDK that
 //! matches this runtime. The crate builds wherever it is created, with no
-//! edit, and offline once its few registry dependencies (`http`, `syn`,
-//! `quote`, `proc-macro2`) are in cargo's cache. Its `rust-toolchain.toml`
+//! edit, and offline once its few registry dependencies (`http`, `talc`,
+//! `syn`, `quote`, `proc-macro2`) are in cargo's cache. Its `rust-toolchain.toml`
 //! names the wasm target, so `rustup toolchain install` in the crate adds it.
 
 mod templates;
@@ -603,6 +603,7 @@ mod tests {
         for file in [
             "src/lib.rs",
             "src/sys/wasm.rs",
+            "src/sys/alloc.rs",
             "macros/src/lib.rs",
             "abi/src/lib.rs",
         ] {
@@ -675,6 +676,24 @@ mod tests {
                     "{table}"
                 );
             }
+            // The wasm32-only dependencies (the SDK's allocator), compared
+            // the same way.
+            let wasm32 = |manifest: &str| {
+                let table: toml::Table = manifest.parse().unwrap();
+                let deps = table
+                    .get("target")
+                    .and_then(|t| t.get("cfg(target_arch = \"wasm32\")"))
+                    .map(|t| {
+                        toml::Table::from_iter([(
+                            "dependencies".to_owned(),
+                            t["dependencies"].clone(),
+                        )])
+                        .to_string()
+                    })
+                    .unwrap_or_default();
+                dependencies(&deps, "dependencies")
+            };
+            assert_eq!(wasm32(copy), wasm32(&real), "wasm32 dependencies");
             let copy: toml::Table = copy.parse().unwrap();
             let real: toml::Table = real.parse().unwrap();
             assert_eq!(copy.get("features"), real.get("features"));

@@ -198,6 +198,10 @@ edition = "2024"
 publish = false
 
 [features]
+default = ["allocator"]
+# The handler's global allocator (src/sys/alloc.rs); turn it off with
+# `default-features = false` to set your own.
+allocator = ["dep:talc"]
 json = ["dep:serde", "dep:serde_json"]
 
 [dependencies]
@@ -206,6 +210,9 @@ serde = { version = "1", optional = true }
 serde_json = { version = "1", optional = true }
 wasmlet-abi = { path = "abi" }
 wasmlet-sdk-macros = { path = "macros" }
+
+[target.'cfg(target_arch = "wasm32")'.dependencies]
+talc = { version = "5.1", default-features = false, optional = true }
 
 [dev-dependencies]
 serde = { version = "1", features = ["derive"] }

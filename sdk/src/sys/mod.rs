@@ -2,11 +2,14 @@
 //! where the ABI takes a pointer and a length, returning the ABI's `i32`
 //! codes unchanged.
 //!
-//! On wasm32 they call the imports (`wasm.rs`, the only `unsafe` in the SDK).
+//! On wasm32 they call the imports (`wasm.rs`), and `alloc.rs` is the
+//! handler's global allocator: the only `unsafe` in the SDK.
 //! Everywhere else a fake host (`fake.rs`) answers them from thread-local
 //! state, by the same rules, so everything above this module runs the same
 //! code in a unit test as in the runtime.
 
+#[cfg(all(target_arch = "wasm32", feature = "allocator"))]
+mod alloc;
 #[cfg(target_arch = "wasm32")]
 mod wasm;
 #[cfg(target_arch = "wasm32")]

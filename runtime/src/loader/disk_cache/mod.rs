@@ -287,6 +287,14 @@ impl DiskCache {
         self.max_size
     }
 
+    /// Whether an entry for `key` is there, without reading it: what
+    /// `--precompile` asks to leave the cached handlers until after it
+    /// accepts. A damaged entry counts; the load that reads it compiles
+    /// again.
+    pub fn contains(&self, key: &CacheKey) -> bool {
+        self.entry_path(key).is_file()
+    }
+
     /// The module or component stored under `key`, loaded into `engine`, or
     /// `None` on a miss. A hit counts as a use for eviction. An entry that is
     /// corrupt, truncated, from another format version, of the other kind or

@@ -7,6 +7,11 @@
 //! - `trap`: traps in `trap_here`, with no panic machinery in between, so a
 //!   backtrace's innermost frame is that function (and its line, in a build
 //!   with debug info).
+//! - `alloc` with `bytes=N`: holds N bytes at once, in 4 KiB pieces each
+//!   filled with its own number, and answers their checksum, so a test can
+//!   tell the allocator's memory apart from its own arena (`sys/alloc.rs`
+//!   in the SDK) and from grown pages; past the memory limit, the
+//!   allocation fails and the module traps.
 //! - anything else: answers `fine`.
 
 use std::io::Write;
@@ -19,6 +24,11 @@ fn faulty(req: Request, out: &mut ResponseWriter) -> Result<()> {
         Some("err") => Err(wasmlet_sdk::Error::msg("the database said no")),
         Some("panic") => panic!("the invariant broke: {}", 6 * 7),
         Some("trap") => trap_here(),
+        Some("alloc") => {
+            let bytes = req.query("bytes").and_then(|n| n.parse().ok()).unwrap_or(0);
+            write!(out, "{}", checksum_of_pieces(bytes))?;
+            Ok(())
+        }
         Some("err-late") => {
             writeln!(out, "first line")?;
             out.flush()?;
@@ -29,6 +39,16 @@ fn faulty(req: Request, out: &mut ResponseWriter) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Allocates `bytes` in pieces of 4 KiB, all alive at once, piece `i`
+/// filled with `i as u8`, and sums what it reads back.
+fn checksum_of_pieces(bytes: usize) -> u64 {
+    const PIECE: usize = 4 << 10;
+    let pieces: Vec<Vec<u8>> = (0..bytes.div_ceil(PIECE))
+        .map(|i| vec![i as u8; PIECE.min(bytes - i * PIECE)])
+        .collect();
+    pieces.iter().flatten().map(|&b| u64::from(b)).sum()
 }
 
 /// Traps where it stands.
@@ -50,6 +70,13 @@ mod tests {
         let response = TestRequest::get("/faulty").call(handle_get);
         assert_eq!(response.status(), 200);
         assert_eq!(response.text(), "fine");
+    }
+
+    #[test]
+    fn alloc_answers_the_checksum_of_its_pieces() {
+        // Pieces 0 and 1 whole, then 2 bytes of piece 2.
+        let response = TestRequest::get("/faulty?how=alloc&bytes=8194").call(handle_get);
+        assert_eq!(response.text(), (4096 + 2 * 2).to_string());
     }
 
     #[test]
