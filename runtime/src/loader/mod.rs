@@ -113,6 +113,9 @@ struct Inner {
     /// Compiles are CPU-bound: more at once than cores only adds latency to
     /// all of them and memory to the process.
     compile_permits: Arc<Semaphore>,
+    /// The machine's cores: as many compile permits, and as many loads at
+    /// once where files are loaded or looked up in bulk.
+    cores: usize,
     stats: Arc<Stats>,
     /// Largest handler file loaded, in bytes.
     max_module_size: u64,
@@ -150,6 +153,7 @@ impl Loader {
                 disk_cache,
                 files: Mutex::new(HashMap::new()),
                 compile_permits: Arc::new(Semaphore::new(cores)),
+                cores,
                 stats,
                 max_module_size: crate::config::DEFAULT_MAX_MODULE_SIZE,
                 open_writes: Arc::default(),
@@ -281,10 +285,9 @@ impl Loader {
             return (Vec::new(), files);
         }
         let inner = self.inner.clone();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         tokio::task::spawn_blocking(move || {
             let tools = inner.toolchain(false);
-            let chunk = files.len().div_ceil(cores).max(1);
+            let chunk = files.len().div_ceil(inner.cores).max(1);
             let cached: Vec<bool> = std::thread::scope(|scope| {
                 let parts: Vec<_> = files
                     .chunks(chunk)
@@ -348,13 +351,12 @@ impl Loader {
         files: Vec<PathBuf>,
     ) -> Vec<(PathBuf, LoadResult)> {
         use futures_util::StreamExt;
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         futures_util::stream::iter(files)
             .map(|file| async move {
                 let result = self.get(&file, Duration::MAX).await;
                 (file, result)
             })
-            .buffer_unordered(cores)
+            .buffer_unordered(self.inner.cores)
             .collect()
             .await
     }
